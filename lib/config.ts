@@ -1,0 +1,307 @@
+/**
+ * Configuration of a training run as zod schemas. Every configuration type in
+ * saekit is inferred from these schemas; defaults are those of the original
+ * `sparse_autoencoder` v1.10.0 sweep configuration where it had one.
+ *
+ * Pure: parsing and validation only, no file or flag reading.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { BACKEND_NAMES } from "./tf.ts";
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+/**
+ * The schema of a run's configuration: one flat object, so that every field
+ * is also a command-line flag (`lrWarmupSteps` is `--lr-warmup-steps`).
+ */
+export const TrainConfigSchema = z.strictObject({
+  /** Where activations come from. `toy`: synthetic sparse data with known ground truth. */
+  source: z.enum(["toy"]).default("toy"),
+  /** Width of the activations (the original's `n_input_features`). */
+  dIn: positiveInt.default(64),
+  /** Number of learned features per component; `null` means `expansionFactor · dIn`. */
+  dSae: positiveInt.nullable().default(null),
+  /** Learned features per input feature (the original's sweep default: 2). */
+  expansionFactor: z.number().positive().default(2),
+  /** Number of SAEs trained side by side, one per hook point. */
+  nComponents: positiveInt.default(1),
+  /** One name per component, used in metric keys; `null` gives `component_0`, …. */
+  componentNames: z.array(z.string().min(1)).nullable().default(null),
+
+  /** Toy source: number of ground-truth feature directions per component. */
+  toyFeatures: positiveInt.default(128),
+  /** Toy source: expected number of active ground-truth features per vector. */
+  toyMeanActive: z.number().positive().default(4),
+  /** Toy source: rows generated per chunk (the unit of random access). */
+  toyChunkRows: positiveInt.default(4096),
+
+  /** Sparsity coefficient of the L1 penalty (the original's default 1e-3). */
+  l1Coefficient: z.number().nonnegative().default(1e-3),
+  /** Encoder initialisation: `fan-in` uses each component's own fan-in; `original` reproduces the original's multi-component scale (defect B2). */
+  encoderInit: z.enum(["fan-in", "original"]).default("fan-in"),
+
+  /** Peak learning rate. */
+  lr: z.number().positive().default(1e-3),
+  /** Adam β1. */
+  adamBeta1: z.number().min(0).lt(1).default(0.9),
+  /** Adam β2 (0.99 is the original's v1.10.0 sweep default). */
+  adamBeta2: z.number().min(0).lt(1).default(0.99),
+  /** Adam ε, added to the bias-corrected √v. */
+  adamEps: z.number().positive().default(1e-8),
+  /** L2-style weight decay added to the gradient before Adam (the original's default 0). */
+  weightDecay: z.number().nonnegative().default(0),
+  /** Learning-rate schedule over the run. */
+  lrSchedule: z.enum(["constant", "warmup", "cosine"]).default("constant"),
+  /** Steps of linear warm-up from 0 (for `warmup` and `cosine`). */
+  lrWarmupSteps: nonNegativeInt.default(0),
+  /** Final learning rate of the cosine schedule, as a fraction of `lr`. */
+  lrMinRatio: z.number().min(0).max(1).default(0),
+  /** Clip gradients to this global L2 norm; 0 turns clipping off (the original had none). */
+  gradClipNorm: z.number().nonnegative().default(0),
+
+  /** Activation vectors per training batch (the original's default 8192). */
+  batchSize: positiveInt.default(8192),
+  /** Rows in the shuffling activation store; a multiple of `batchSize`. */
+  storeSize: positiveInt.default(2_998_272),
+  /** Activation vectors to train on; ignored when `steps` is set. */
+  maxActivations: positiveInt.default(1_999_847_424),
+  /** Training steps; `null` means `floor(maxActivations / batchSize)`. */
+  steps: positiveInt.nullable().default(null),
+
+  /** Resample dead features every this many activations. */
+  resampleInterval: positiveInt.default(197_885_952),
+  /** Activations before each resample over which firing is counted. */
+  resampleCollate: positiveInt.default(98_942_976),
+  /** Activations before each resample from which inputs are sampled (by squared loss). */
+  resampleDatasetSize: positiveInt.default(819_200),
+  /** Most resamples in a run. */
+  maxResamples: nonNegativeInt.default(4),
+  /** A feature is dead when it fired at most this fraction of the collated activations. */
+  deadThreshold: z.number().min(0).max(1).default(0),
+  /** Candidate inputs kept for resampling; `null` means `min(dSae, resampleDatasetSize)`. */
+  resampleReservoir: positiveInt.nullable().default(null),
+
+  /** Rows of a batch over which capacity is computed at each log (0: off). */
+  capacitySample: nonNegativeInt.default(256),
+  /** Write a metrics line every this many steps (the original's log_frequency). */
+  logEvery: positiveInt.default(100),
+  /** Write a checkpoint every this many steps; 0 writes only the final one. */
+  checkpointEvery: nonNegativeInt.default(0),
+  /** Seed of every random draw in the run (the original's default 49). */
+  seed: nonNegativeInt.default(49),
+  /** tfjs backend. */
+  backend: z.enum(BACKEND_NAMES).default("auto"),
+});
+
+/** A configuration as written in a file or given as flags (every field optional). */
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+/** A resolved configuration: every field present, defaults filled in. */
+export type TrainConfig = z.output<typeof TrainConfigSchema>;
+
+/** Sizes derived from a {@linkcode TrainConfig}. */
+export type ResolvedSizes = {
+  readonly dSae: number;
+  readonly steps: number;
+  readonly componentNames: readonly string[];
+  readonly reservoir: number;
+};
+
+/**
+ * The sizes that follow from a configuration: `dSae`, the number of steps,
+ * the component names and the resampler's reservoir.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, resolveSizes } from "./config.ts";
+ * const sizes = resolveSizes(parseConfig({ dIn: 8, expansionFactor: 4, steps: 10 }));
+ * console.assert(sizes.dSae === 32 && sizes.steps === 10);
+ * ```
+ */
+export function resolveSizes(config: TrainConfig): ResolvedSizes {
+  const dSae = config.dSae ?? Math.round(config.expansionFactor * config.dIn);
+  const steps = config.steps ?? Math.floor(config.maxActivations / config.batchSize);
+  const componentNames = config.componentNames ??
+    Array.from({ length: config.nComponents }, (_, i) => `component_${i}`);
+  const reservoir = config.resampleReservoir ?? Math.min(dSae, config.resampleDatasetSize);
+  return { dSae, steps, componentNames, reservoir };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/**
+ * Parses and validates a configuration. Unknown keys, wrong types, values out
+ * of range and impossible combinations throw a `TypeError` (wrong key or type)
+ * or `RangeError` (bad value) naming each field with the expected and the
+ * received value.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const config = parseConfig({ l1Coefficient: 0.01 });
+ * console.assert(config.lr === 1e-3 && config.l1Coefficient === 0.01);
+ * ```
+ */
+export function parseConfig(input: unknown): TrainConfig {
+  const parsed = TrainConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const field = issue.path.join(".") || "(config)";
+      if (issue.code === "unrecognized_keys") {
+        return `${issue.keys.map((key) => [...issue.path, key].join(".")).join(", ")}: ` +
+          `unknown field (expected one of the fields of TrainConfigSchema), received ${
+            issue.keys.map((key) => describe(valueAt(input, [...issue.path, key]))).join(", ")
+          }`;
+      }
+      const received = describe(valueAt(input, issue.path));
+      return `${field}: ${issue.message.replace(/^Invalid input: /, "")}; received ${received}`;
+    });
+    const typeLike = parsed.error.issues.some((issue) =>
+      issue.code === "invalid_type" || issue.code === "unrecognized_keys"
+    );
+    const ErrorClass = typeLike ? TypeError : RangeError;
+    throw new ErrorClass(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const config = parsed.data;
+  const problems: string[] = [];
+  if (config.storeSize % config.batchSize !== 0) {
+    problems.push(
+      `storeSize: expected a multiple of batchSize (${config.batchSize}), received ${config.storeSize}`,
+    );
+  }
+  if (config.resampleCollate > config.resampleInterval) {
+    problems.push(
+      `resampleCollate: expected at most resampleInterval (${config.resampleInterval}), received ${config.resampleCollate}`,
+    );
+  }
+  if (config.resampleDatasetSize > config.resampleInterval) {
+    problems.push(
+      `resampleDatasetSize: expected at most resampleInterval (${config.resampleInterval}), received ${config.resampleDatasetSize}`,
+    );
+  }
+  if (config.componentNames !== null && config.componentNames.length !== config.nComponents) {
+    problems.push(
+      `componentNames: expected ${config.nComponents} names (nComponents), received ${config.componentNames.length}`,
+    );
+  }
+  if (config.componentNames !== null && new Set(config.componentNames).size !== config.componentNames.length) {
+    problems.push(`componentNames: expected distinct names, received ${describe(config.componentNames)}`);
+  }
+  const { steps } = resolveSizes(config);
+  if (steps < 1) {
+    problems.push(
+      `maxActivations: expected at least batchSize (${config.batchSize}) activations, received ${config.maxActivations}`,
+    );
+  }
+  if (config.lrSchedule !== "constant" && config.lrWarmupSteps > steps) {
+    problems.push(
+      `lrWarmupSteps: expected at most the number of steps (${steps}), received ${config.lrWarmupSteps}`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new RangeError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  return config;
+}
+
+/** Converts a camelCase field name to its kebab-case flag, `dIn` → `d-in`. */
+export function fieldToFlag(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Converts a kebab-case flag to its camelCase field name, `d-in` → `dIn`. */
+export function flagToField(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Turns flag strings into typed configuration values, using the schema to
+ * decide how each is read: numbers, booleans, comma lists, `null`.
+ * Unknown flags throw a `TypeError` naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { configFromFlags } from "./config.ts";
+ * const values = configFromFlags({ "l1-coefficient": "0.01", "component-names": "a,b" });
+ * console.assert(values.l1Coefficient === 0.01);
+ * console.assert(JSON.stringify(values.componentNames) === '["a","b"]');
+ * ```
+ */
+export function configFromFlags(flags: Readonly<Record<string, string>>): TrainConfigInput {
+  const shape = TrainConfigSchema.shape as Record<string, z.ZodType>;
+  const out: Record<string, unknown> = {};
+  for (const [flag, text] of Object.entries(flags)) {
+    const field = flagToField(flag);
+    const schema = shape[field];
+    if (schema === undefined) {
+      throw new TypeError(
+        `--${flag}: unknown flag (expected a field of the configuration such as --l1-coefficient), received ${
+          JSON.stringify(text)
+        }`,
+      );
+    }
+    out[field] = readFlagValue(schema, text);
+  }
+  return out as TrainConfigInput;
+}
+
+function innerType(schema: z.ZodType): z.ZodType {
+  let current = schema as z.ZodType & { unwrap?: () => z.ZodType; def: { innerType?: z.ZodType } };
+  while (current.def.innerType !== undefined) {
+    current = current.def.innerType as typeof current;
+  }
+  return current;
+}
+
+function readFlagValue(schema: z.ZodType, text: string): unknown {
+  if (text === "null") return null;
+  const inner = innerType(schema);
+  if (inner instanceof z.ZodNumber) {
+    const value = Number(text.replaceAll("_", ""));
+    return text.trim() === "" || Number.isNaN(value) ? text : value;
+  }
+  if (inner instanceof z.ZodArray) return text.split(",").map((part) => part.trim());
+  if (inner instanceof z.ZodBoolean) return text === "true" ? true : text === "false" ? false : text;
+  return text;
+}
+
+/**
+ * The embedded default run of `deno task train`: three toy components, sized
+ * to finish in about a minute on two CPU cores with the wasm backend.
+ */
+export const TOY_PRESET: TrainConfigInput = {
+  source: "toy",
+  nComponents: 3,
+  componentNames: ["toy.0", "toy.1", "toy.2"],
+  dIn: 32,
+  expansionFactor: 4,
+  toyFeatures: 64,
+  toyMeanActive: 3,
+  toyChunkRows: 4096,
+  l1Coefficient: 0.015,
+  lr: 2e-3,
+  batchSize: 1024,
+  storeSize: 16_384,
+  steps: 1_200,
+  resampleInterval: 1024 * 400,
+  resampleCollate: 1024 * 200,
+  resampleDatasetSize: 1024 * 20,
+  maxResamples: 2,
+  logEvery: 50,
+  checkpointEvery: 400,
+};

@@ -1,0 +1,73 @@
+/**
+ * Learning-rate schedules, as pure functions of the step, and the transform
+ * that scales updates by them.
+ *
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { type GradientTransformation, mapRecord } from "./transform.ts";
+
+/** A schedule: the value to use at a 0-based step. */
+export type Schedule = (step: number) => number;
+
+/** A constant value. */
+export function constantSchedule(value: number): Schedule {
+  return () => value;
+}
+
+/**
+ * Linear warm-up from 0 to `peak` over `warmupSteps`, then constant.
+ *
+ * @example
+ * ```ts
+ * import { warmupSchedule } from "./schedules.ts";
+ * const s = warmupSchedule(1, 4);
+ * console.assert(s(0) === 0.25 && s(3) === 1 && s(10) === 1);
+ * ```
+ */
+export function warmupSchedule(peak: number, warmupSteps: number): Schedule {
+  return (step) => warmupSteps > 0 && step < warmupSteps ? (peak * (step + 1)) / warmupSteps : peak;
+}
+
+/**
+ * Linear warm-up over `warmupSteps`, then half a cosine from `peak` down to
+ * `peak · minRatio` at `totalSteps` (once over the run, not the original's
+ * 20-step `CosineAnnealingLR(T_max=10)` oscillation, defect V4).
+ *
+ * @example
+ * ```ts
+ * import { cosineSchedule } from "./schedules.ts";
+ * const s = cosineSchedule(1, 0, 11, 0);
+ * console.assert(s(0) === 1 && Math.abs(s(5) - 0.5) < 1e-12 && Math.abs(s(10)) < 1e-12);
+ * ```
+ */
+export function cosineSchedule(
+  peak: number,
+  warmupSteps: number,
+  totalSteps: number,
+  minRatio = 0,
+): Schedule {
+  return (step) => {
+    if (warmupSteps > 0 && step < warmupSteps) return (peak * (step + 1)) / warmupSteps;
+    const span = Math.max(1, totalSteps - 1 - warmupSteps);
+    const progress = Math.min(1, (step - warmupSteps) / span);
+    const cosine = 0.5 * (1 + Math.cos(Math.PI * progress));
+    return peak * (minRatio + (1 - minRatio) * cosine);
+  };
+}
+
+/** State of {@linkcode scaleByLearningRate}: the number of updates made. */
+export type ScaleByScheduleState = { readonly count: number };
+
+/**
+ * Multiplies updates by `−schedule(count)` (descent), counting updates.
+ */
+export function scaleByLearningRate(schedule: Schedule): GradientTransformation<ScaleByScheduleState> {
+  return {
+    init: () => ({ count: 0 }),
+    update: (grads, state) => {
+      const lr = schedule(state.count);
+      return [mapRecord(grads, (g) => tf.mul(g, -lr)), { count: state.count + 1 }];
+    },
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * The `train` command: flags and config files in, a finished run folder out.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { tf, type BackendName, selectBackend } from "../tf.ts";
+import {
+  configFromFlags,
+  fieldToFlag,
+  parseConfig,
+  resolveSizes,
+  TOY_PRESET,
+  type TrainConfig,
+  TrainConfigSchema,
+  type TrainConfigInput,
+} from "../config.ts";
+import { toySource } from "../data/toy.ts";
+import { mmcs } from "../metrics/mmcs.ts";
+import { latestCheckpoint, loadCheckpoint } from "../io/checkpoint.ts";
+import type { TrainState } from "../train/state.ts";
+import { createProgress } from "./progress.ts";
+import { type LogRecord, train } from "./runner.ts";
+import { disposeAll } from "./dispose.ts";
+
+const USAGE = `deno task train [--config FILE.json] [--out DIR] [--steps N] [--seed S]
+                [--resume DIR] [--backend auto|cpu|wasm|webgpu|tensorflow]
+                [--<field> VALUE ...]
+
+With no --config, trains the embedded toy default (3 synthetic components).
+Every configuration field is a flag in kebab-case (--l1-coefficient 0.01).`;
+
+/** Fields that may change when a run is resumed. */
+const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery"]);
+
+/** Options of {@linkcode runTrainCommand}, for tests. */
+export type CommandIO = {
+  readonly write?: (text: string) => void;
+  readonly isTerminal?: boolean;
+  readonly signal?: AbortSignal;
+};
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new Error(`${what}: cannot read ${path} (${error instanceof Error ? error.message : error})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new SyntaxError(`${what}: ${path} is not valid JSON (${error instanceof Error ? error.message : error})`);
+  }
+}
+
+function formatSummary(record: LogRecord | undefined, names: readonly string[]): string {
+  if (record === undefined) return "no steps were run\n";
+  const columns = [
+    ["loss", "loss/total"],
+    ["L0", "train/l0_norm"],
+    ["dead", "train/dead_fraction"],
+    ["expl. var.", "train/explained_variance"],
+    ["MMCS", "eval/mmcs"],
+  ].filter(([, key]) => typeof record[`${key}/mean`] === "number");
+  const rows = [...names, "mean"].map((name) => [
+    name,
+    ...columns.map(([, key]) => {
+      const value = record[`${key}/${name}`] as number;
+      return Math.abs(value) >= 100 ? value.toFixed(1) : value.toPrecision(4);
+    }),
+  ]);
+  const header = ["component", ...columns.map(([label]) => label)];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join("  ");
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n") + "\n";
+}
+
+/**
+ * Runs `deno task train` with the given arguments. Returns the exit code.
+ */
+export async function runTrainCommand(args: readonly string[], io: CommandIO = {}): Promise<number> {
+  const write = io.write ?? ((text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)));
+  const fieldFlags = Object.keys(TrainConfigSchema.shape).map(fieldToFlag);
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    config: { type: "string" },
+    out: { type: "string" },
+    resume: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  };
+  for (const flag of fieldFlags) options[flag] = { type: "string" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...args], strict: true, allowPositionals: false, options }));
+  } catch (error) {
+    throw new TypeError(
+      `${error instanceof Error ? error.message : error} (expected --config, --out, --resume or a configuration field such as --l1-coefficient; see --help)`,
+    );
+  }
+  if (values.help) {
+    write(USAGE + "\n");
+    return 0;
+  }
+  const flags: Record<string, string> = {};
+  for (const flag of fieldFlags) {
+    const value = values[flag];
+    if (typeof value === "string") flags[flag] = value;
+  }
+  const overrides = configFromFlags(flags);
+
+  let config: TrainConfig;
+  let resume;
+  let out = values.out as string | undefined;
+  if (typeof values.resume === "string") {
+    const dir = values.resume;
+    const path = await latestCheckpoint(dir);
+    if (path === undefined) {
+      throw new Error(`--resume ${dir}: expected a run folder with checkpoints/step-*/state.json, found none`);
+    }
+    const loaded = await loadCheckpoint<TrainState>(path);
+    const saved = parseConfig(loaded.config);
+    for (const field of Object.keys(overrides)) {
+      if (!RESUMABLE_OVERRIDES.has(field)) {
+        throw new RangeError(
+          `--${fieldToFlag(field)}: cannot be changed when resuming (expected only ${
+            [...RESUMABLE_OVERRIDES].map((f) => `--${fieldToFlag(f)}`).join(", ")
+          }), received ${JSON.stringify(flags[fieldToFlag(field)])}`,
+        );
+      }
+    }
+    config = parseConfig({ ...saved, ...overrides });
+    resume = { ...loaded, config };
+    out ??= dir;
+    disposeAll(loaded.state);
+  } else {
+    const base: TrainConfigInput = typeof values.config === "string"
+      ? (await readJson(values.config, "--config")) as TrainConfigInput
+      : TOY_PRESET;
+    if (base === null || typeof base !== "object" || Array.isArray(base)) {
+      throw new TypeError(`--config: expected a JSON object, received ${JSON.stringify(base)}`);
+    }
+    config = parseConfig({ ...base, ...overrides });
+  }
+
+  const backend = await selectBackend(config.backend as BackendName);
+  write(`saekit: backend ${backend.name}${backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""}\n`);
+  if (resume !== undefined) {
+    // Reload on the chosen backend so that every tensor lives there.
+    const path = (await latestCheckpoint(values.resume as string))!;
+    resume = { ...(await loadCheckpoint<TrainState>(path)), config };
+    write(`saekit: resuming ${path} at step ${resume.step}\n`);
+  }
+
+  const { steps, componentNames } = resolveSizes(config);
+  const source = toySource({
+    nComponents: config.nComponents,
+    dIn: config.dIn,
+    nFeatures: config.toyFeatures,
+    meanActive: config.toyMeanActive,
+    chunkRows: config.toyChunkRows,
+    seed: config.seed,
+  });
+  const truth = tf.tensor3d(source.groundTruth, [config.nComponents, config.toyFeatures, config.dIn]);
+  const controller = new AbortController();
+  io.signal?.addEventListener("abort", () => controller.abort());
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts++;
+    if (interrupts > 1) Deno.exit(130);
+    write("\nsaekit: interrupted; writing a checkpoint (Ctrl-C again to quit at once)\n");
+    controller.abort();
+  };
+  const listen = io.signal === undefined;
+  if (listen) Deno.addSignalListener("SIGINT", onInterrupt);
+  write(
+    `saekit: training ${config.nComponents} × SAE ${config.dIn} → ${resolveSizes(config).dSae} for ${steps} steps of ${config.batchSize}` +
+      (out ? `, writing ${out}` : "") + "\n",
+  );
+  try {
+    const result = await train({
+      config,
+      source,
+      out,
+      resume,
+      signal: controller.signal,
+      evaluate: (state) => ({ "eval/mmcs": mmcs(truth, state.params.wDec) }),
+      progress: createProgress(write, io.isTerminal ?? Deno.stderr.isTerminal()),
+    });
+    write(
+      `\nsaekit: ${result.stopped} at step ${result.state.step} in ${result.seconds.toFixed(1)} s` +
+        ` (${(((result.state.step - (resume?.step ?? 0)) * config.batchSize) / result.seconds).toFixed(0)} activations/s)\n`,
+    );
+    write(formatSummary(result.lastLog, componentNames));
+    if (out !== undefined) {
+      write(
+        result.stopped === "aborted"
+          ? `checkpoint written; continue with: deno task train --resume ${out}\n`
+          : `run folder: ${out} (metrics.jsonl, checkpoints/, final/)\n`,
+      );
+    }
+    disposeAll(result.state);
+    return result.stopped === "aborted" ? 130 : 0;
+  } finally {
+    truth.dispose();
+    if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+}
+
+/** Entry point of `tasks/train.ts`: prints errors without a stack trace. */
+export async function main(args: readonly string[]): Promise<void> {
+  try {
+    Deno.exitCode = await runTrainCommand(args);
+  } catch (error) {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    Deno.stderr.writeSync(new TextEncoder().encode(`saekit train: ${message}\n`));
+    Deno.exitCode = 2;
+  }
+}

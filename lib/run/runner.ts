@@ -1,0 +1,241 @@
+/**
+ * The runner: the one effectful loop. It reads batches, runs the pure step
+ * inside `tf.tidy`, frees what the step replaced, and does the side effects:
+ * metrics lines, progress, checkpoints, the final export, and stopping on an
+ * `AbortSignal` with a final checkpoint.
+ *
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { resolveSizes, type TrainConfig } from "../config.ts";
+import type { ActivationSource } from "../data/source.ts";
+import { shuffledBatches } from "../data/store.ts";
+import type { MetricsSnapshot } from "../metrics/summary.ts";
+import { summarizeMetrics } from "../metrics/summary.ts";
+import type { Pipeline } from "../train/compose.ts";
+import type { Batch, TrainState } from "../train/state.ts";
+import { defaultPipeline, learningRateSchedule, resetMetrics } from "../train/pipeline.ts";
+import { checkpointName, type LoadedCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { exportSaes } from "../io/export.ts";
+import { exists, writeTextAtomic } from "../io/files.ts";
+import { disposeAll, disposeReplaced } from "./dispose.ts";
+import type { Progress } from "./progress.ts";
+
+/** A log record: one line of `metrics.jsonl`. */
+export type LogRecord = Record<string, number | number[]>;
+
+/** Per-component evaluation tensors computed at each log, e.g. `{ "eval/mmcs": [component] }`. */
+export type Evaluate = (state: TrainState) => Readonly<Record<string, tf.Tensor1D>>;
+
+/** Options of {@linkcode train}. */
+export type TrainOptions = {
+  readonly config: TrainConfig;
+  readonly source: ActivationSource;
+  /** Run folder for `config.json`, `metrics.jsonl`, `checkpoints/`, `final/`; nothing is written without it. */
+  readonly out?: string;
+  /** The pipeline; the default one of the configuration when absent. */
+  readonly pipeline?: Pipeline<TrainState, Batch, TrainConfig>;
+  /** Continue from this checkpoint instead of starting afresh. */
+  readonly resume?: LoadedCheckpoint<TrainState>;
+  /** Stop (after writing a checkpoint) when aborted. */
+  readonly signal?: AbortSignal;
+  /** Evaluation metrics logged with every metrics line. */
+  readonly evaluate?: Evaluate;
+  /** Called with every log record. */
+  readonly onLog?: (record: LogRecord) => void;
+  /** Called after every step; it may read the state but keep nothing. */
+  readonly onStep?: (state: TrainState) => void;
+  readonly progress?: Progress;
+};
+
+/** How a run ended. */
+export type TrainResult = {
+  /** The final state (the caller owns it: `disposeAll(result.state)` when done). */
+  readonly state: TrainState;
+  /** Source rows consumed. */
+  readonly position: number;
+  /** The last log record. */
+  readonly lastLog: LogRecord | undefined;
+  readonly stopped: "completed" | "aborted" | "source-exhausted";
+  /** Wall-clock seconds of this process's part of the run. */
+  readonly seconds: number;
+};
+
+async function snapshot(state: TrainState): Promise<MetricsSnapshot> {
+  const m = state.metrics;
+  const [lossSum, l1Sum, l2Sum, l0Sum, sseSum, sstSum, fired, capacitySum] = await Promise.all(
+    [m.lossSum, m.l1Sum, m.l2Sum, m.l0Sum, m.sseSum, m.sstSum, m.fired, m.capacitySum].map((t) => t.data()),
+  );
+  return {
+    n: m.n,
+    lossSum,
+    l1Sum,
+    l2Sum,
+    l0Sum,
+    sseSum,
+    sstSum,
+    fired,
+    capacitySum,
+    capacityBatches: m.capacityBatches,
+  } as MetricsSnapshot;
+}
+
+async function truncateMetrics(path: string, step: number): Promise<void> {
+  if (!(await exists(path))) return;
+  const kept = (await Deno.readTextFile(path)).split("\n").filter((line) => {
+    if (line.trim() === "") return false;
+    try {
+      return (JSON.parse(line) as { step: number }).step <= step;
+    } catch {
+      return false;
+    }
+  });
+  await writeTextAtomic(path, kept.map((line) => line + "\n").join(""));
+}
+
+/**
+ * Trains until the configured number of steps, the end of the source, or an
+ * abort.
+ *
+ * @example
+ * ```ts
+ * import { selectBackend } from "../tf.ts";
+ * import { parseConfig } from "../config.ts";
+ * import { toySource } from "../data/toy.ts";
+ * import { train } from "./runner.ts";
+ * import { disposeAll } from "./dispose.ts";
+ * await selectBackend("cpu");
+ * const config = parseConfig({ dIn: 8, batchSize: 16, storeSize: 64, steps: 3, logEvery: 3 });
+ * const source = toySource({ nComponents: 1, dIn: 8, nFeatures: 16, meanActive: 2, chunkRows: 64, seed: 0 });
+ * const result = await train({ config, source });
+ * console.assert(result.state.step === 3 && result.lastLog?.step === 3);
+ * disposeAll(result.state);
+ * ```
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { config, source, out, signal, evaluate } = options;
+  const { steps, componentNames, dSae } = resolveSizes(config);
+  if (source.dIn !== config.dIn || source.nComponents !== config.nComponents) {
+    throw new RangeError(
+      `source: expected ${config.nComponents} components of width ${config.dIn} (nComponents, dIn), received ${source.nComponents} of width ${source.dIn}`,
+    );
+  }
+  const pipeline = options.pipeline ?? (defaultPipeline(config) as unknown as Pipeline<TrainState, Batch, TrainConfig>);
+  const schedule = learningRateSchedule(config);
+  let state: TrainState = options.resume?.state ?? pipeline.init(config);
+  let position = options.resume?.position ?? 0;
+  const startStep = state.step;
+  const metricsPath = out === undefined ? undefined : `${out}/metrics.jsonl`;
+  if (out !== undefined) {
+    await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
+    await writeTextAtomic(`${out}/config.json`, JSON.stringify(config, null, 2) + "\n");
+    if (metricsPath !== undefined) {
+      if (options.resume) await truncateMetrics(metricsPath, startStep);
+      else await writeTextAtomic(metricsPath, "");
+    }
+  }
+  const metricsFile = metricsPath === undefined ? undefined : await Deno.open(metricsPath, { append: true });
+  const encoder = new TextEncoder();
+  const started = performance.now();
+  let lastLog: LogRecord | undefined;
+  let resamplesLogged = state.resampler.resamples;
+  let stopped: TrainResult["stopped"] = "source-exhausted";
+
+  const checkpoint = async () => {
+    if (out === undefined) return;
+    await saveCheckpoint(`${out}/checkpoints/${checkpointName(state.step)}`, state, { position, config });
+  };
+
+  const log = async () => {
+    const record: LogRecord = {
+      step: state.step,
+      activations: state.activations,
+      lr: schedule(state.step - 1),
+      ...summarizeMetrics(await snapshot(state), {
+        componentNames,
+        dSae,
+        l1Coefficient: config.l1Coefficient,
+        deadThreshold: config.deadThreshold,
+      }),
+    };
+    if (state.resampler.resamples > resamplesLogged) {
+      const counts = await state.resampler.lastResampled.data();
+      componentNames.forEach((name, k) => (record[`resample/dead_neurons/${name}`] = counts[k]));
+      resamplesLogged = state.resampler.resamples;
+    }
+    if (evaluate !== undefined) {
+      const evaluated = evaluate(state);
+      for (const [prefix, tensor] of Object.entries(evaluated)) {
+        const values = Array.from(await tensor.data());
+        componentNames.forEach((name, k) => (record[`${prefix}/${name}`] = values[k]));
+        record[`${prefix}/mean`] = values.reduce((a, b) => a + b, 0) / values.length;
+        tensor.dispose();
+      }
+    }
+    record.time_s = Number(((performance.now() - started) / 1000).toFixed(3));
+    lastLog = record;
+    await metricsFile?.write(encoder.encode(JSON.stringify(record) + "\n"));
+    options.onLog?.(record);
+    const reset = resetMetrics(state);
+    disposeReplaced(state, reset);
+    state = reset;
+  };
+
+  const progressUpdate = () => ({
+    step: state.step,
+    total: steps,
+    activations: state.activations,
+    elapsed: (performance.now() - started) / 1000,
+    startStep,
+    loss: typeof lastLog?.["loss/total/mean"] === "number" ? lastLog["loss/total/mean"] as number : undefined,
+  });
+
+  try {
+    if (state.step >= steps) {
+      stopped = "completed";
+    } else {
+      for await (const batch of shuffledBatches(source, { storeSize: config.storeSize, batchSize: config.batchSize, seed: config.seed, start: position })) {
+        const x = tf.tensor3d(batch.data, [config.nComponents, batch.rows, config.dIn]);
+        const prev = state;
+        const next = tf.tidy(() => pipeline.step(prev, { x }) as unknown as tf.TensorContainer) as unknown as TrainState;
+        disposeReplaced(prev, next);
+        x.dispose();
+        state = next;
+        position = batch.position;
+        options.onStep?.(state);
+        options.progress?.step(progressUpdate());
+        const last = state.step >= steps;
+        if (state.step % config.logEvery === 0 || last) {
+          await log();
+          options.progress?.log(progressUpdate());
+        }
+        if (last) {
+          stopped = "completed";
+          break;
+        }
+        if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0) await checkpoint();
+        if (signal?.aborted) {
+          stopped = "aborted";
+          break;
+        }
+      }
+    }
+    if (stopped !== "completed" && lastLog?.step !== state.step && state.metrics.n > 0) await log();
+    await checkpoint();
+    if (out !== undefined && stopped !== "aborted") {
+      const files: Record<string, string> = {};
+      if (lastLog !== undefined) files["summary.json"] = JSON.stringify(lastLog, null, 2) + "\n";
+      await exportSaes(`${out}/final`, state.params, {
+        componentNames,
+        extra: { saekit_step: state.step, saekit_activations: state.activations },
+        files,
+      });
+    }
+  } finally {
+    metricsFile?.close();
+    options.progress?.done();
+  }
+  return { state, position, lastLog, stopped, seconds: (performance.now() - started) / 1000 };
+}
+
+export { disposeAll };

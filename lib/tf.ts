@@ -1,0 +1,126 @@
+/**
+ * The single import of TensorFlow.js in saekit, and backend selection.
+ *
+ * Everything else in the library imports `tf` from here, so that one backend
+ * registry is shared and the choice of backend is made in one place.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+// tfjs prints a banner suggesting tfjs-node when it runs outside a browser;
+// the library chooses its own backend and says which one ran.
+tf.env().set("IS_TEST", true);
+
+export { tf };
+
+/** Names accepted by {@linkcode selectBackend}. */
+export const BACKEND_NAMES = [
+  "auto",
+  "cpu",
+  "wasm",
+  "webgpu",
+  "tensorflow",
+] as const;
+
+/** A backend name accepted by {@linkcode selectBackend}. */
+export type BackendName = typeof BACKEND_NAMES[number];
+
+/** What {@linkcode selectBackend} chose and why. */
+export type BackendChoice = {
+  /** The tfjs backend now active, e.g. `"wasm"`. */
+  readonly name: string;
+  /** Backends that were tried before it and why they were passed over. */
+  readonly skipped: readonly string[];
+};
+
+async function tryTensorflow(): Promise<string | undefined> {
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      // Optional peers: only present when the user installed them (their
+      // install downloads libtensorflow, which needs network access).
+      await import(`npm:${pkg}@4.22.0`);
+      if (await tf.setBackend("tensorflow")) return undefined;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      if (pkg.endsWith("-gpu")) continue;
+      return `neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node could be loaded (${
+        reason.length > 120 ? `${reason.slice(0, 117)}...` : reason
+      })`;
+    }
+  }
+  return "tensorflow backend did not initialise";
+}
+
+async function tryWasm(): Promise<string | undefined> {
+  try {
+    await import("@tensorflow/tfjs-backend-wasm");
+    if (await tf.setBackend("wasm")) return undefined;
+    return "wasm backend did not initialise";
+  } catch (error) {
+    return `wasm backend could not be loaded (${error instanceof Error ? error.message : error})`;
+  }
+}
+
+async function tryWebgpu(): Promise<string | undefined> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } })
+    ?.gpu;
+  if (!gpu) return "no navigator.gpu (run Deno with --unstable-webgpu)";
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return "no WebGPU adapter (on Linux try DENO_WEBGPU_BACKEND=vulkan)";
+  try {
+    await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+    if (await tf.setBackend("webgpu")) return undefined;
+    return "webgpu backend did not initialise";
+  } catch (error) {
+    return `webgpu backend could not be loaded (${error instanceof Error ? error.message : error})`;
+  }
+}
+
+/**
+ * Activates a tfjs backend and waits until it is ready.
+ *
+ * `"auto"` tries, in order, `tensorflow` (only when `@tensorflow/tfjs-node-gpu`
+ * or `@tensorflow/tfjs-node` is installed), `wasm`, then the pure-JS `cpu`
+ * backend. A named backend that cannot start is an error that says why.
+ *
+ * @example Use the deterministic pure-JS backend
+ * ```ts
+ * import { selectBackend } from "./tf.ts";
+ * const choice = await selectBackend("cpu");
+ * console.assert(choice.name === "cpu");
+ * ```
+ */
+export async function selectBackend(name: BackendName): Promise<BackendChoice> {
+  if (!(BACKEND_NAMES as readonly string[]).includes(name)) {
+    throw new RangeError(
+      `backend: expected one of ${BACKEND_NAMES.join(", ")}, received ${JSON.stringify(name)}`,
+    );
+  }
+  const tries: Record<Exclude<BackendName, "auto" | "cpu">, () => Promise<string | undefined>> = {
+    tensorflow: tryTensorflow,
+    wasm: tryWasm,
+    webgpu: tryWebgpu,
+  };
+  const skipped: string[] = [];
+  if (name === "auto") {
+    for (const candidate of ["tensorflow", "wasm"] as const) {
+      const why = await tries[candidate]();
+      if (why === undefined) {
+        await tf.ready();
+        return { name: tf.getBackend(), skipped };
+      }
+      skipped.push(`${candidate}: ${why}`);
+    }
+    name = "cpu";
+  }
+  if (name === "cpu") {
+    await tf.setBackend("cpu");
+    await tf.ready();
+    return { name: "cpu", skipped };
+  }
+  const why = await tries[name]();
+  if (why !== undefined) throw new Error(`backend ${name}: ${why}`);
+  await tf.ready();
+  return { name: tf.getBackend(), skipped };
+}

@@ -1,0 +1,61 @@
+/**
+ * Steps and their composition. A step is a pure, synchronous function from a
+ * state and a batch to the next state; a pipeline is an `init` and a `step`.
+ *
+ * @module
+ */
+
+/** A pure training step. */
+export type Step<S, B> = (state: S, batch: B) => S;
+
+/** A training pipeline: how to build the first state, and one step. */
+export type Pipeline<S, B, C> = {
+  readonly init: (config: C) => S;
+  readonly step: Step<S, B>;
+};
+
+/**
+ * Runs steps left to right, each on the state the previous one returned.
+ *
+ * @example
+ * ```ts
+ * import { pipeSteps } from "./compose.ts";
+ * const step = pipeSteps<number, number>((s, b) => s + b, (s) => s * 2);
+ * console.assert(step(1, 2) === 6);
+ * ```
+ */
+export function pipeSteps<S, B>(...steps: readonly Step<S, B>[]): Step<S, B> {
+  return (state, batch) => steps.reduce((s, step) => step(s, batch), state);
+}
+
+/**
+ * Runs `step` only when `when(state)` holds, otherwise passes the state on.
+ *
+ * @example
+ * ```ts
+ * import { when } from "./compose.ts";
+ * const step = when<number, number>((s) => s > 0, (s) => s - 1);
+ * console.assert(step(0, 0) === 0 && step(3, 0) === 2);
+ * ```
+ */
+export function when<S, B>(predicate: (state: S) => boolean, step: Step<S, B>): Step<S, B> {
+  return (state, batch) => (predicate(state) ? step(state, batch) : state);
+}
+
+/**
+ * Runs `step` on every `n`-th step of training, read from `state.step` (the
+ * number of steps completed, counted after the gradient step).
+ *
+ * @example
+ * ```ts
+ * import { every } from "./compose.ts";
+ * const step = every<{ step: number; hits: number }, null>(2, (s) => ({ ...s, hits: s.hits + 1 }));
+ * console.assert(step({ step: 4, hits: 0 }, null).hits === 1 && step({ step: 3, hits: 0 }, null).hits === 0);
+ * ```
+ */
+export function every<S extends { readonly step: number }, B>(n: number, step: Step<S, B>): Step<S, B> {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`every: expected a positive integer interval, received ${n}`);
+  }
+  return when((state) => state.step > 0 && state.step % n === 0, step);
+}

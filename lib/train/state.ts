@@ -1,0 +1,47 @@
+/**
+ * The state of a training run: one immutable record, advanced by pure steps.
+ *
+ * @module
+ */
+import type { tf } from "../tf.ts";
+import type { SaeParams } from "../sae/params.ts";
+import type { LossTerms } from "../sae/loss.ts";
+import type { MetricsState } from "../metrics/accumulators.ts";
+import type { ResamplerState } from "../resample/resampler.ts";
+
+/** The forward pass of the latest gradient step, borrowed by the steps after it. */
+export type StepOutputs = {
+  /** Learned activations `[component, batch, dSae]`. */
+  readonly f: tf.Tensor3D;
+  /** Reconstructions `[component, batch, dIn]`. */
+  readonly xHat: tf.Tensor3D;
+  /** Per-item loss terms `[component, batch]`. */
+  readonly terms: LossTerms;
+  /** The training scalar of the step. */
+  readonly loss: tf.Scalar;
+};
+
+/**
+ * Everything a run needs to continue: parameters, optimizer moments, metric
+ * accumulators, resampler buffers, the step and the seed.
+ */
+export type TrainState<O = unknown> = {
+  /** Gradient steps completed. */
+  readonly step: number;
+  /** The run's seed; every random draw derives from `(seed, step)`. */
+  readonly seed: number;
+  /** Activation vectors trained on. */
+  readonly activations: number;
+  readonly params: SaeParams;
+  /** Optimizer state (for the default pipeline, a chain state containing an `AdamState`). */
+  readonly opt: O;
+  readonly metrics: MetricsState;
+  readonly resampler: ResamplerState;
+  /** Outputs of the latest gradient step; `null` before the first and after a checkpoint load. */
+  readonly outputs: StepOutputs | null;
+};
+
+/** A training batch: activations `[component, batch, dIn]`. */
+export type Batch = {
+  readonly x: tf.Tensor3D;
+};
