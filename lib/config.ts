@@ -199,7 +199,9 @@ export function parseConfig(input: unknown): TrainConfig {
       `componentNames: expected ${config.nComponents} names (nComponents), received ${config.componentNames.length}`,
     );
   }
-  if (config.componentNames !== null && new Set(config.componentNames).size !== config.componentNames.length) {
+  if (
+    config.componentNames !== null && new Set(config.componentNames).size !== config.componentNames.length
+  ) {
     problems.push(`componentNames: expected distinct names, received ${describe(config.componentNames)}`);
   }
   const { steps } = resolveSizes(config);

@@ -39,7 +39,9 @@ async function tryTensorflow(): Promise<string | undefined> {
     try {
       // Optional peers: only present when the user installed them (their
       // install downloads libtensorflow, which needs network access).
-      await import(`npm:${pkg}@4.22.0`);
+      // A computed specifier: the optional peers are never installed with saekit.
+      const specifier = ["npm", `${pkg}@4.22.0`].join(":");
+      await import(specifier);
       if (await tf.setBackend("tensorflow")) return undefined;
     } catch (error) {
       const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
@@ -69,7 +71,8 @@ async function tryWebgpu(): Promise<string | undefined> {
   const adapter = await gpu.requestAdapter();
   if (!adapter) return "no WebGPU adapter (on Linux try DENO_WEBGPU_BACKEND=vulkan)";
   try {
-    await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+    const specifier = ["npm", "@tensorflow/tfjs-backend-webgpu@4.22.0"].join(":");
+    await import(specifier);
     if (await tf.setBackend("webgpu")) return undefined;
     return "webgpu backend did not initialise";
   } catch (error) {
@@ -123,4 +126,22 @@ export async function selectBackend(name: BackendName): Promise<BackendChoice> {
   if (why !== undefined) throw new Error(`backend ${name}: ${why}`);
   await tf.ready();
   return { name: tf.getBackend(), skipped };
+}
+
+/**
+ * `tf.tidy` for any record of tensors: runs `fn`, frees every tensor it made
+ * except those reachable from its result. (tfjs's own typing accepts only its
+ * `TensorContainer`, which generic state records do not satisfy.)
+ *
+ * @example
+ * ```ts
+ * import { tf, tidy } from "./tf.ts";
+ * const before = tf.memory().numTensors;
+ * const out = tidy(() => ({ y: tf.add(tf.scalar(1), tf.scalar(2)) }));
+ * console.assert(tf.memory().numTensors === before + 1);
+ * out.y.dispose();
+ * ```
+ */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
 }

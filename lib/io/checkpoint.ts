@@ -38,7 +38,9 @@ async function tensorEntries(
     } else if (tensor.dtype === "int32") {
       entries[name] = { dtype: "I32", shape: tensor.shape, data: (await tensor.data()) as Int32Array };
     } else {
-      throw new TypeError(`checkpoint: tensor ${name} expected dtype float32 or int32, received ${tensor.dtype}`);
+      throw new TypeError(
+        `checkpoint: tensor ${name} expected dtype float32 or int32, received ${tensor.dtype}`,
+      );
     }
   }
   return entries;
@@ -78,7 +80,9 @@ export async function loadCheckpoint<S>(dir: string): Promise<LoadedCheckpoint<S
   const sidecar = JSON.parse(await Deno.readTextFile(sidecarPath));
   if (sidecar.format !== CHECKPOINT_FORMAT) {
     throw new TypeError(
-      `checkpoint ${sidecarPath}: expected format ${CHECKPOINT_FORMAT}, received ${JSON.stringify(sidecar.format)}`,
+      `checkpoint ${sidecarPath}: expected format ${CHECKPOINT_FORMAT}, received ${
+        JSON.stringify(sidecar.format)
+      }`,
     );
   }
   const file = decodeSafetensors(await Deno.readFile(`${dir}/state.safetensors`), `${dir}/state.safetensors`);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import type { tf } from "../tf.ts";
 import type { SaeParams } from "../sae/params.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { writeDirAtomic, writeFileAtomic, writeTextAtomic } from "./files.ts";

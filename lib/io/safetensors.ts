@@ -50,7 +50,9 @@ export function encodeSafetensors(
     const count = shape.reduce((a, b) => a * b, 1);
     if (count !== data.length) {
       throw new RangeError(
-        `safetensors: tensor ${name} expected ${count} values for shape [${shape.join(", ")}], received ${data.length}`,
+        `safetensors: tensor ${name} expected ${count} values for shape [${
+          shape.join(", ")
+        }], received ${data.length}`,
       );
     }
     header[name] = { dtype, shape, data_offsets: [offset, offset + data.byteLength] };

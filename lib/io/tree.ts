@@ -40,7 +40,9 @@ export function flattenTree(tree: unknown): FlatTree {
     if (node !== null && typeof node === "object") {
       const out: Record<string, unknown> = {};
       for (const [key, child] of Object.entries(node)) {
-        if (key.includes(".")) throw new RangeError(`state key ${JSON.stringify(key)}: expected no "." in keys`);
+        if (key.includes(".")) {
+          throw new RangeError(`state key ${JSON.stringify(key)}: expected no "." in keys`);
+        }
         out[key] = walk(child, path ? `${path}.${key}` : key);
       }
       return out;
@@ -48,8 +50,12 @@ export function flattenTree(tree: unknown): FlatTree {
     if (typeof node === "number" && !Number.isFinite(node)) {
       return { $number: String(node) };
     }
-    if (node === undefined || typeof node === "function" || typeof node === "symbol" || typeof node === "bigint") {
-      throw new TypeError(`state at ${path || "(root)"}: expected JSON-able data or tensors, received ${typeof node}`);
+    if (
+      node === undefined || typeof node === "function" || typeof node === "symbol" || typeof node === "bigint"
+    ) {
+      throw new TypeError(
+        `state at ${path || "(root)"}: expected JSON-able data or tensors, received ${typeof node}`,
+      );
     }
     return node;
   };

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import type { LossTerms } from "../sae/loss.ts";
 
 /** Accumulated metrics since the last reset; every tensor has a leading component axis. */
@@ -48,7 +48,7 @@ export type MetricsState = {
  * ```
  */
 export function initMetrics(nComponents: number, dSae: number): MetricsState {
-  return tf.tidy(() => ({
+  return tidy(() => ({
     n: 0,
     batches: 0,
     lossSum: tf.zeros([nComponents]),
@@ -68,17 +68,15 @@ export function initMetrics(nComponents: number, dSae: number): MetricsState {
  *
  * @param x `[component, batch, dIn]`
  * @param f `[component, batch, dSae]`
- * @param xHat `[component, batch, dIn]`
- * @param terms per-item loss terms, `[component, batch]` each
+ * @param terms per-item loss terms, `[component, batch]` each (`Σ‖x − x̂‖²` is `dIn · Σ l2`)
  */
 export function accumulate(
   metrics: MetricsState,
   x: tf.Tensor3D,
   f: tf.Tensor3D,
-  xHat: tf.Tensor3D,
   terms: LossTerms,
 ): MetricsState {
-  return tf.tidy(() => {
+  return tidy(() => {
     const dIn = x.shape[2];
     const active = tf.cast(tf.greater(f, 0), "int32");
     const centred = tf.sub(x, tf.mean(x, 1, true));
@@ -114,7 +112,7 @@ export function accumulate(
  * ```
  */
 export function capacities(f: tf.Tensor3D): tf.Tensor2D {
-  return tf.tidy(() => {
+  return tidy(() => {
     const gram = tf.square(tf.matMul(f, f, false, true));
     const diagonal = tf.sum(tf.square(f), -1).square();
     const total = tf.sum(gram, -1);
@@ -130,7 +128,7 @@ export function capacities(f: tf.Tensor3D): tf.Tensor2D {
  */
 export function accumulateCapacity(metrics: MetricsState, f: tf.Tensor3D, sample: number): MetricsState {
   if (sample === 0) return metrics;
-  return tf.tidy(() => {
+  return tidy(() => {
     const rows = Math.min(sample, f.shape[1]);
     const part = tf.slice(f, [0, 0, 0], [-1, rows, -1]);
     return {

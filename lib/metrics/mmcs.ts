@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import { unitNormRows } from "../sae/params.ts";
 
 /**
@@ -25,7 +25,7 @@ import { unitNormRows } from "../sae/params.ts";
  * ```
  */
 export function mmcs(truth: tf.Tensor3D, wDec: tf.Tensor3D): tf.Tensor1D {
-  return tf.tidy(() => {
+  return tidy(() => {
     const cosine = tf.matMul(unitNormRows(truth), unitNormRows(wDec), false, true);
     return tf.mean(tf.max(cosine, -1), -1) as tf.Tensor1D;
   });

@@ -61,8 +61,9 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       );
       const c1 = 1 / (1 - b1 ** count);
       const c2 = 1 / (1 - b2 ** count);
-      const updates = mapRecord(mu, (m, key) =>
-        tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(nu[key], c2)), eps))
+      const updates = mapRecord(
+        mu,
+        (m, key) => tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(nu[key], c2)), eps)),
       );
       return [updates, { kind: "adam", count, mu, nu }];
     },
@@ -98,7 +99,11 @@ function isAdamState(value: unknown): value is AdamState {
  * console.assert(next.mu.bEnc.dataSync().join() === "1,0,1" && next.count === 3);
  * ```
  */
-export function resetFeatureMoments<S>(state: S, reset: tf.Tensor2D, axes: FeatureAxes = SAE_FEATURE_AXES): S {
+export function resetFeatureMoments<S>(
+  state: S,
+  reset: tf.Tensor2D,
+  axes: FeatureAxes = SAE_FEATURE_AXES,
+): S {
   if (isAdamState(state)) {
     const keep = tf.sub(1, reset);
     const mask = (p: tf.Tensor, key: string): tf.Tensor => {

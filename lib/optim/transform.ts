@@ -13,13 +13,9 @@ export type TensorRecord = Readonly<Record<string, tf.Tensor>>;
 /** A pure gradient transformation with state `S`. */
 export type GradientTransformation<S> = {
   /** The initial state for these parameters. */
-  readonly init: (params: TensorRecord) => S;
+  init(params: TensorRecord): S;
   /** Transforms gradients into updates; never mutates its arguments. */
-  readonly update: (
-    grads: TensorRecord,
-    state: S,
-    params: TensorRecord,
-  ) => readonly [TensorRecord, S];
+  update(grads: TensorRecord, state: S, params: TensorRecord): readonly [TensorRecord, S];
 };
 
 /** The state of a {@linkcode chain}: one state per transformation, in order. */

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
 import type { SaeParams } from "../sae/params.ts";
 import { resetFeatureMoments } from "../optim/adam.ts";
@@ -74,7 +74,7 @@ export function initResampler(
   dSae: number,
   reservoir: number,
 ): ResamplerState {
-  return tf.tidy(() => ({
+  return tidy(() => ({
     seen: 0,
     resamples: 0,
     collated: 0,
@@ -104,7 +104,7 @@ export function collectForResample(
 ): ResamplerState {
   if (state.resamples >= options.maxResamples) return state;
   const batch = x.shape[1];
-  return tf.tidy(() => {
+  return tidy(() => {
     let { fired, collated, reservoirX, reservoirKey } = state;
     if (state.seen + batch > options.interval - options.collate) {
       fired = tf.add(fired, tf.sum(tf.cast(tf.greater(f, 0), "int32"), 1));
@@ -161,7 +161,7 @@ export function resampleDeadFeatures<O>(
   options: ResampleOptions,
 ): ResampleResult<O> {
   if (!resampleDue(state, options)) return { params, opt, resampler: state };
-  return tf.tidy(() => {
+  return tidy(() => {
     const threshold = Math.floor(options.deadThreshold * state.collated);
     const dead = tf.lessEqual(state.fired, threshold);
     const alive = tf.cast(tf.greater(state.fired, 0), "float32");

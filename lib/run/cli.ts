@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { tf, type BackendName, selectBackend } from "../tf.ts";
+import { type BackendName, selectBackend, tf } from "../tf.ts";
 import {
   configFromFlags,
   fieldToFlag,
@@ -12,8 +12,8 @@ import {
   resolveSizes,
   TOY_PRESET,
   type TrainConfig,
-  TrainConfigSchema,
   type TrainConfigInput,
+  TrainConfigSchema,
 } from "../config.ts";
 import { toySource } from "../data/toy.ts";
 import { mmcs } from "../metrics/mmcs.ts";
@@ -50,7 +50,9 @@ async function readJson(path: string, what: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new SyntaxError(`${what}: ${path} is not valid JSON (${error instanceof Error ? error.message : error})`);
+    throw new SyntaxError(
+      `${what}: ${path} is not valid JSON (${error instanceof Error ? error.message : error})`,
+    );
   }
 }
 
@@ -94,7 +96,9 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     ({ values } = parseArgs({ args: [...args], strict: true, allowPositionals: false, options }));
   } catch (error) {
     throw new TypeError(
-      `${error instanceof Error ? error.message : error} (expected --config, --out, --resume or a configuration field such as --l1-coefficient; see --help)`,
+      `${
+        error instanceof Error ? error.message : error
+      } (expected --config, --out, --resume or a configuration field such as --l1-coefficient; see --help)`,
     );
   }
   if (values.help) {
@@ -115,7 +119,9 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     const dir = values.resume;
     const path = await latestCheckpoint(dir);
     if (path === undefined) {
-      throw new Error(`--resume ${dir}: expected a run folder with checkpoints/step-*/state.json, found none`);
+      throw new Error(
+        `--resume ${dir}: expected a run folder with checkpoints/step-*/state.json, found none`,
+      );
     }
     const loaded = await loadCheckpoint<TrainState>(path);
     const saved = parseConfig(loaded.config);
@@ -143,7 +149,11 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
   }
 
   const backend = await selectBackend(config.backend as BackendName);
-  write(`saekit: backend ${backend.name}${backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""}\n`);
+  write(
+    `saekit: backend ${backend.name}${
+      backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""
+    }\n`,
+  );
   if (resume !== undefined) {
     // Reload on the chosen backend so that every tensor lives there.
     const path = (await latestCheckpoint(values.resume as string))!;
@@ -173,7 +183,9 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
   const listen = io.signal === undefined;
   if (listen) Deno.addSignalListener("SIGINT", onInterrupt);
   write(
-    `saekit: training ${config.nComponents} × SAE ${config.dIn} → ${resolveSizes(config).dSae} for ${steps} steps of ${config.batchSize}` +
+    `saekit: training ${config.nComponents} × SAE ${config.dIn} → ${
+      resolveSizes(config).dSae
+    } for ${steps} steps of ${config.batchSize}` +
       (out ? `, writing ${out}` : "") + "\n",
   );
   try {
@@ -188,7 +200,9 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     });
     write(
       `\nsaekit: ${result.stopped} at step ${result.state.step} in ${result.seconds.toFixed(1)} s` +
-        ` (${(((result.state.step - (resume?.step ?? 0)) * config.batchSize) / result.seconds).toFixed(0)} activations/s)\n`,
+        ` (${
+          (((result.state.step - (resume?.step ?? 0)) * config.batchSize) / result.seconds).toFixed(0)
+        } activations/s)\n`,
     );
     write(formatSummary(result.lastLog, componentNames));
     if (out !== undefined) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import { resolveSizes, type TrainConfig } from "../config.ts";
 import type { ActivationSource } from "../data/source.ts";
 import { shuffledBatches } from "../data/store.ts";
@@ -18,7 +18,7 @@ import { defaultPipeline, learningRateSchedule, resetMetrics } from "../train/pi
 import { checkpointName, type LoadedCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { exportSaes } from "../io/export.ts";
 import { exists, writeTextAtomic } from "../io/files.ts";
-import { disposeAll, disposeReplaced } from "./dispose.ts";
+import { disposeReplaced } from "./dispose.ts";
 import type { Progress } from "./progress.ts";
 
 /** A log record: one line of `metrics.jsonl`. */
@@ -120,7 +120,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       `source: expected ${config.nComponents} components of width ${config.dIn} (nComponents, dIn), received ${source.nComponents} of width ${source.dIn}`,
     );
   }
-  const pipeline = options.pipeline ?? (defaultPipeline(config) as unknown as Pipeline<TrainState, Batch, TrainConfig>);
+  const pipeline = options.pipeline ??
+    (defaultPipeline(config) as unknown as Pipeline<TrainState, Batch, TrainConfig>);
   const schedule = learningRateSchedule(config);
   let state: TrainState = options.resume?.state ?? pipeline.init(config);
   let position = options.resume?.position ?? 0;
@@ -194,10 +195,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (state.step >= steps) {
       stopped = "completed";
     } else {
-      for await (const batch of shuffledBatches(source, { storeSize: config.storeSize, batchSize: config.batchSize, seed: config.seed, start: position })) {
+      for await (
+        const batch of shuffledBatches(source, {
+          storeSize: config.storeSize,
+          batchSize: config.batchSize,
+          seed: config.seed,
+          start: position,
+        })
+      ) {
         const x = tf.tensor3d(batch.data, [config.nComponents, batch.rows, config.dIn]);
         const prev = state;
-        const next = tf.tidy(() => pipeline.step(prev, { x }) as unknown as tf.TensorContainer) as unknown as TrainState;
+        const next = tidy(() =>
+          pipeline.step(prev, { x }) as unknown as tf.TensorContainer
+        ) as unknown as TrainState;
         disposeReplaced(prev, next);
         x.dispose();
         state = next;
@@ -237,5 +247,3 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   return { state, position, lastLog, stopped, seconds: (performance.now() - started) / 1000 };
 }
-
-export { disposeAll };

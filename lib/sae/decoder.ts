@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import { unitNormRows } from "./params.ts";
 
 /**
@@ -25,7 +25,7 @@ import { unitNormRows } from "./params.ts";
  * ```
  */
 export function projectDecoderGrad(wDec: tf.Tensor3D, grad: tf.Tensor3D): tf.Tensor3D {
-  return tf.tidy(() => {
+  return tidy(() => {
     const unit = tf.div(wDec, tf.norm(wDec, 2, -1, true));
     const parallel = tf.sum(tf.mul(grad, unit), -1, true);
     return tf.sub(grad, tf.mul(unit, parallel));

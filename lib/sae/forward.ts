@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import type { SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
 
@@ -52,7 +52,7 @@ function checkInput(params: SaeParams, x: tf.Tensor3D): void {
  */
 export function encode(params: SaeParams, x: tf.Tensor3D): tf.Tensor3D {
   checkInput(params, x);
-  return tf.tidy(() => tf.relu(preActivations(params, x)));
+  return tidy(() => tf.relu(preActivations(params, x)));
 }
 
 function preActivations(params: SaeParams, x: tf.Tensor3D): tf.Tensor3D {
@@ -67,7 +67,7 @@ function preActivations(params: SaeParams, x: tf.Tensor3D): tf.Tensor3D {
  * @returns `[component, batch, dIn]`
  */
 export function decode(params: SaeParams, f: tf.Tensor3D): tf.Tensor3D {
-  return tf.tidy(() => tf.add(bmm(f, params.wDec), tf.expandDims(params.bDec, 1)));
+  return tidy(() => tf.add(bmm(f, params.wDec), tf.expandDims(params.bDec, 1)));
 }
 
 /**
@@ -87,7 +87,7 @@ export function decode(params: SaeParams, f: tf.Tensor3D): tf.Tensor3D {
  */
 export function forward(params: SaeParams, x: tf.Tensor3D): ForwardResult {
   checkInput(params, x);
-  return tf.tidy(() => {
+  return tidy(() => {
     const pre = preActivations(params, x);
     const f = tf.relu(pre);
     const xHat = decode(params, f);

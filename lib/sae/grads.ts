@@ -19,10 +19,10 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import type { SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
-import { type ForwardResult, forward } from "./forward.ts";
+import { forward, type ForwardResult } from "./forward.ts";
 import { type LossTerms, lossTerms, reduceLoss } from "./loss.ts";
 
 /** What {@linkcode saeLossAndGrads} returns. */
@@ -57,7 +57,7 @@ export function saeLossAndGrads(
   x: tf.Tensor3D,
   l1Coefficient: number,
 ): LossAndGrads {
-  return tf.tidy(() => {
+  return tidy(() => {
     const fwd = forward(params, x);
     const terms = lossTerms(x, fwd.f, fwd.xHat, l1Coefficient);
     const loss = reduceLoss(terms.total);

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 
 const SLOW_TRANSPOSED_MATMUL = new Set(["wasm"]);
 
@@ -33,7 +33,7 @@ export function bmm(
   if (!(transposeA || transposeB) || !SLOW_TRANSPOSED_MATMUL.has(tf.getBackend())) {
     return tf.matMul(a, b, transposeA, transposeB);
   }
-  return tf.tidy(() => {
+  return tidy(() => {
     const left = transposeA ? tf.transpose(a, [0, 2, 1]) : a;
     const right = transposeB ? tf.transpose(b, [0, 2, 1]) : b;
     return tf.matMul(left, right);

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 
 /** Per-item loss terms, each `[component, batch]`. */
 export type LossTerms = {
@@ -36,7 +36,7 @@ export type LossTerms = {
  * ```
  */
 export function l1Absolute(f: tf.Tensor3D): tf.Tensor2D {
-  return tf.tidy(() => tf.sum(tf.abs(f), -1));
+  return tidy(() => tf.sum(tf.abs(f), -1));
 }
 
 /**
@@ -55,7 +55,7 @@ export function l1Absolute(f: tf.Tensor3D): tf.Tensor2D {
  * ```
  */
 export function l2Reconstruction(x: tf.Tensor3D, xHat: tf.Tensor3D): tf.Tensor2D {
-  return tf.tidy(() => tf.mean(tf.squaredDifference(xHat, x), -1));
+  return tidy(() => tf.mean(tf.squaredDifference(xHat, x), -1));
 }
 
 /**
@@ -75,7 +75,7 @@ export function lossTerms(
   xHat: tf.Tensor3D,
   l1Coefficient: number,
 ): LossTerms {
-  return tf.tidy(() => {
+  return tidy(() => {
     const l1 = l1Absolute(f);
     const l2 = l2Reconstruction(x, xHat);
     const total = tf.add(tf.mul(l1, l1Coefficient), l2) as tf.Tensor2D;
@@ -90,5 +90,5 @@ export function lossTerms(
  * @param total `[component, batch]`
  */
 export function reduceLoss(total: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.mean(total, 1)));
+  return tidy(() => tf.mean(tf.mean(total, 1)));
 }

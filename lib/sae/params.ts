@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
 
 /** The parameters of `C` SAEs, one per component, with a leading component axis. */
@@ -57,7 +57,7 @@ export type InitParamsOptions = {
  * ```
  */
 export function unitNormRows<T extends tf.Tensor>(w: T): T {
-  return tf.tidy(() => {
+  return tidy(() => {
     const norm = tf.maximum(tf.norm(w, 2, -1, true), 1e-12);
     return tf.div(w, norm) as T;
   });
@@ -83,7 +83,7 @@ export function initParams(options: InitParamsOptions): SaeParams {
       throw new RangeError(`${field}: expected a positive integer, received ${value}`);
     }
   }
-  return tf.tidy(() => {
+  return tidy(() => {
     const original = options.encoderInit === "original";
     const weightFanIn = original ? m * n : n;
     const biasFanIn = original ? m : n;

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tidy } from "../tf.ts";
 import { resolveSizes, type TrainConfig } from "../config.ts";
 import { initParams } from "../sae/params.ts";
 import { scaleByAdam } from "../optim/adam.ts";
@@ -23,8 +23,8 @@ import { clipByGlobalNorm } from "../optim/clip.ts";
 import {
   constantSchedule,
   cosineSchedule,
-  type Schedule,
   scaleByLearningRate,
+  type Schedule,
   warmupSchedule,
 } from "../optim/schedules.ts";
 import { addWeightDecay, chain, type ChainState, type GradientTransformation } from "../optim/transform.ts";
@@ -50,12 +50,14 @@ export function learningRateSchedule(config: TrainConfig): Schedule {
 /** The optimizer a configuration asks for: clip, L2 decay, Adam, learning rate. */
 export function optimizerFor(config: TrainConfig): GradientTransformation<ChainState> {
   return chain(
-    clipByGlobalNorm(config.gradClipNorm) as GradientTransformation<unknown>,
-    addWeightDecay(config.weightDecay) as GradientTransformation<unknown>,
-    scaleByAdam({ b1: config.adamBeta1, b2: config.adamBeta2, eps: config.adamEps }) as GradientTransformation<
-      unknown
-    >,
-    scaleByLearningRate(learningRateSchedule(config)) as GradientTransformation<unknown>,
+    clipByGlobalNorm(config.gradClipNorm),
+    addWeightDecay(config.weightDecay),
+    scaleByAdam({
+      b1: config.adamBeta1,
+      b2: config.adamBeta2,
+      eps: config.adamEps,
+    }),
+    scaleByLearningRate(learningRateSchedule(config)),
   );
 }
 
@@ -75,7 +77,7 @@ export function resampleOptionsFor(config: TrainConfig): ResampleOptions {
 export function initTrainState(config: TrainConfig): TrainState<ChainState> {
   const { dSae, reservoir } = resolveSizes(config);
   const c = config.nComponents;
-  return tf.tidy(() => {
+  return tidy(() => {
     const params = initParams({
       nComponents: c,
       dIn: config.dIn,
@@ -119,7 +121,9 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState<ChainS
     observe as Step<TrainState<ChainState>, Batch>,
   ];
   if (config.capacitySample > 0) {
-    steps.push(every(config.logEvery, observeCapacity(config.capacitySample)) as Step<TrainState<ChainState>, Batch>);
+    steps.push(
+      every(config.logEvery, observeCapacity(config.capacitySample)) as Step<TrainState<ChainState>, Batch>,
+    );
   }
   if (config.maxResamples > 0) {
     steps.push(

@@ -4,18 +4,14 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
 import type { SaeParams } from "../sae/params.ts";
 import { saeLossAndGrads } from "../sae/grads.ts";
 import { normalizeDecoder, projectDecoderGrad } from "../sae/decoder.ts";
 import { applyUpdates, type GradientTransformation } from "../optim/transform.ts";
 import { accumulate, accumulateCapacity } from "../metrics/accumulators.ts";
-import {
-  collectForResample,
-  type ResampleOptions,
-  resampleDeadFeatures,
-} from "../resample/resampler.ts";
+import { collectForResample, resampleDeadFeatures, type ResampleOptions } from "../resample/resampler.ts";
 import type { Step } from "./compose.ts";
 import type { Batch, TrainState } from "./state.ts";
 
@@ -30,7 +26,7 @@ export function gradientStep<O>(
   l1Coefficient: number,
 ): Step<TrainState<O>, Batch> {
   return (state, batch) =>
-    tf.tidy(() => {
+    tidy(() => {
       const { forward, terms, loss, grads } = saeLossAndGrads(state.params, batch.x, l1Coefficient);
       const projected = { ...grads, wDec: projectDecoderGrad(state.params.wDec, grads.wDec) };
       const [updates, opt] = tx.update(projected, state.opt, state.params);
@@ -48,7 +44,7 @@ export function gradientStep<O>(
 
 /** Renormalises every dictionary vector to unit length (after the update, as v1.10.0). */
 export const constrainDecoder: Step<TrainState, Batch> = (state) =>
-  tf.tidy(() => ({ ...state, params: { ...state.params, wDec: normalizeDecoder(state.params.wDec) } }));
+  tidy(() => ({ ...state, params: { ...state.params, wDec: normalizeDecoder(state.params.wDec) } }));
 
 function requireOutputs(state: TrainState, name: string) {
   if (state.outputs === null) {
@@ -62,7 +58,7 @@ export const observe: Step<TrainState, Batch> = (state, batch) => {
   const outputs = requireOutputs(state, "observe");
   return {
     ...state,
-    metrics: accumulate(state.metrics, batch.x, outputs.f, outputs.xHat, outputs.terms),
+    metrics: accumulate(state.metrics, batch.x, outputs.f, outputs.terms),
   };
 };
 
