@@ -168,8 +168,13 @@ export function parseConfig(input: unknown): TrainConfig {
             issue.keys.map((key) => describe(valueAt(input, [...issue.path, key]))).join(", ")
           }`;
       }
-      const received = describe(valueAt(input, issue.path));
-      return `${field}: ${issue.message.replace(/^Invalid input: /, "")}; received ${received}`;
+      const value = valueAt(input, issue.path);
+      if (issue.code === "invalid_type") {
+        const kind = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
+        return `${field}: expected ${issue.expected}, received ${describe(value)} (${kind})`;
+      }
+      const message = issue.message.replace(/^(Invalid input|Invalid option|Too big|Too small): /, "");
+      return `${field}: ${message}; received ${describe(value)}`;
     });
     const typeLike = parsed.error.issues.some((issue) =>
       issue.code === "invalid_type" || issue.code === "unrecognized_keys"

@@ -230,7 +230,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
       }
     }
-    if (stopped !== "completed" && lastLog?.step !== state.step && state.metrics.n > 0) await log();
+    // A source that ran dry ends the run: log its last partial window. An abort does not log, so that the
+    // checkpoint keeps the window's accumulators and a resumed run logs exactly what an unbroken one would.
+    if (stopped === "source-exhausted" && lastLog?.step !== state.step && state.metrics.n > 0) await log();
     await checkpoint();
     if (out !== undefined && stopped !== "aborted") {
       const files: Record<string, string> = {};

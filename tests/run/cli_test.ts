@@ -1,0 +1,86 @@
+import { assert } from "../_helpers.ts";
+import { runTrainCommand } from "../../lib/run/cli.ts";
+
+const small = [
+  "--backend",
+  "cpu",
+  "--batch-size",
+  "64",
+  "--store-size",
+  "256",
+  "--log-every",
+  "2",
+  "--resample-interval",
+  "640",
+  "--resample-collate",
+  "320",
+  "--resample-dataset-size",
+  "128",
+];
+
+function capture() {
+  let text = "";
+  return {
+    write: (t: string) => void (text += t),
+    text: () => text,
+    isTerminal: false,
+    signal: new AbortController().signal,
+  };
+}
+
+Deno.test("deno task train --steps N --out DIR trains the toy default and prints a summary", async () => {
+  const out = await Deno.makeTempDir();
+  const io = capture();
+  const code = await runTrainCommand([...small, "--steps", "4", "--out", out], io);
+  assert.equal(code, 0);
+  assert.match(io.text(), /backend cpu/);
+  assert.match(io.text(), /component +loss +L0 +dead +expl\. var\. +MMCS/);
+  assert.match(io.text(), /toy\.2 /);
+  const lines = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.deepEqual(lines.map((l) => l.step), [2, 4]);
+  assert.equal(typeof lines[1]["eval/mmcs/mean"], "number");
+  const config = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+  assert.equal(config.nComponents, 3);
+  assert.equal(config.batchSize, 64);
+
+  // --resume continues to a larger --steps and refuses to change the model
+  const again = capture();
+  assert.equal(await runTrainCommand(["--resume", out, "--steps", "6"], again), 0);
+  assert.match(again.text(), /resuming .*step-00000004 at step 4/);
+  const more = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(more.map((l) => l.step), [2, 4, 6]);
+  await assert.rejects(
+    () => runTrainCommand(["--resume", out, "--l1-coefficient", "0.5"], capture()),
+    /--l1-coefficient: cannot be changed when resuming .* received "0.5"/,
+  );
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("deno task train reads --config files and reports bad ones clearly", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ dIn: 8, l1Coef: 1 }));
+  await assert.rejects(
+    () => runTrainCommand(["--config", `${dir}/bad.json`], capture()),
+    /l1Coef: unknown field/,
+  );
+  await Deno.writeTextFile(`${dir}/broken.json`, "{");
+  await assert.rejects(
+    () => runTrainCommand(["--config", `${dir}/broken.json`], capture()),
+    /--config: .*broken.json is not valid JSON/,
+  );
+  await assert.rejects(
+    () => runTrainCommand(["--config", `${dir}/missing.json`], capture()),
+    /--config: cannot read .*missing.json/,
+  );
+  await assert.rejects(
+    () => runTrainCommand(["--l1-coeficient", "1"], capture()),
+    /Unknown option '--l1-coeficient'/,
+  );
+  await assert.rejects(
+    () => runTrainCommand(["--resume", dir], capture()),
+    /--resume .*: expected a run folder with checkpoints/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
