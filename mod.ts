@@ -18,7 +18,7 @@
  *
  * @module
  */
-export { BACKEND_NAMES, type BackendChoice, type BackendName, selectBackend, tf } from "./lib/tf.ts";
+export { BACKEND_NAMES, type BackendChoice, type BackendName, selectBackend, tf, tidy } from "./lib/tf.ts";
 export { deriveSeed, gaussian, mulberry32 } from "./lib/seed.ts";
 export {
   configFromFlags,

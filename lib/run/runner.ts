@@ -120,8 +120,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       `source: expected ${config.nComponents} components of width ${config.dIn} (nComponents, dIn), received ${source.nComponents} of width ${source.dIn}`,
     );
   }
-  const pipeline = options.pipeline ??
-    (defaultPipeline(config) as unknown as Pipeline<TrainState, Batch, TrainConfig>);
+  const pipeline = options.pipeline ?? defaultPipeline(config);
   const schedule = learningRateSchedule(config);
   let state: TrainState = options.resume?.state ?? pipeline.init(config);
   let position = options.resume?.position ?? 0;
@@ -205,9 +204,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ) {
         const x = tf.tensor3d(batch.data, [config.nComponents, batch.rows, config.dIn]);
         const prev = state;
-        const next = tidy(() =>
-          pipeline.step(prev, { x }) as unknown as tf.TensorContainer
-        ) as unknown as TrainState;
+        const next = tidy(() => pipeline.step(prev, { x }));
         disposeReplaced(prev, next);
         x.dispose();
         state = next;

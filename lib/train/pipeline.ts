@@ -74,7 +74,7 @@ export function resampleOptionsFor(config: TrainConfig): ResampleOptions {
 }
 
 /** The first state of a run: seeded parameters, fresh optimizer, empty accumulators. */
-export function initTrainState(config: TrainConfig): TrainState<ChainState> {
+export function initTrainState(config: TrainConfig): TrainState {
   const { dSae, reservoir } = resolveSizes(config);
   const c = config.nComponents;
   return tidy(() => {
@@ -94,7 +94,7 @@ export function initTrainState(config: TrainConfig): TrainState<ChainState> {
       metrics: initMetrics(c, dSae),
       resampler: initResampler(c, config.dIn, dSae, reservoir),
       outputs: null,
-    } as unknown as TrainState<ChainState>;
+    };
   });
 }
 
@@ -112,23 +112,23 @@ export function initTrainState(config: TrainConfig): TrainState<ChainState> {
  * console.assert(s1.step === 1 && s1.activations === 8);
  * ```
  */
-export function defaultPipeline(config: TrainConfig): Pipeline<TrainState<ChainState>, Batch, TrainConfig> {
+export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch, TrainConfig> {
   const tx = optimizerFor(config);
   const resample = resampleOptionsFor(config);
-  const steps: Step<TrainState<ChainState>, Batch>[] = [
+  const steps: Step<TrainState, Batch>[] = [
     gradientStep(tx, config.l1Coefficient),
-    constrainDecoder as Step<TrainState<ChainState>, Batch>,
-    observe as Step<TrainState<ChainState>, Batch>,
+    constrainDecoder,
+    observe,
   ];
   if (config.capacitySample > 0) {
     steps.push(
-      every(config.logEvery, observeCapacity(config.capacitySample)) as Step<TrainState<ChainState>, Batch>,
+      every(config.logEvery, observeCapacity(config.capacitySample)),
     );
   }
   if (config.maxResamples > 0) {
     steps.push(
-      collect(resample) as Step<TrainState<ChainState>, Batch>,
-      resampleDead(resample) as Step<TrainState<ChainState>, Batch>,
+      collect(resample),
+      resampleDead(resample),
     );
   }
   return { init: initTrainState, step: pipeSteps(...steps) };

@@ -8,6 +8,7 @@ import type { SaeParams } from "../sae/params.ts";
 import type { LossTerms } from "../sae/loss.ts";
 import type { MetricsState } from "../metrics/accumulators.ts";
 import type { ResamplerState } from "../resample/resampler.ts";
+import type { ChainState } from "../optim/transform.ts";
 
 /** The forward pass of the latest gradient step, borrowed by the steps after it. */
 export type StepOutputs = {
@@ -25,7 +26,7 @@ export type StepOutputs = {
  * Everything a run needs to continue: parameters, optimizer moments, metric
  * accumulators, resampler buffers, the step and the seed.
  */
-export type TrainState<O = unknown> = {
+export type TrainState<O = ChainState> = {
   /** Gradient steps completed. */
   readonly step: number;
   /** The run's seed; every random draw derives from `(seed, step)`. */
@@ -33,7 +34,7 @@ export type TrainState<O = unknown> = {
   /** Activation vectors trained on. */
   readonly activations: number;
   readonly params: SaeParams;
-  /** Optimizer state (for the default pipeline, a chain state containing an `AdamState`). */
+  /** Optimizer state (by default a chain state containing an `AdamState`). */
   readonly opt: O;
   readonly metrics: MetricsState;
   readonly resampler: ResamplerState;
