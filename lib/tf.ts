@@ -18,6 +18,7 @@ export { tf };
 export const BACKEND_NAMES = [
   "auto",
   "cpu",
+  "blas",
   "wasm",
   "webgpu",
   "tensorflow",
@@ -64,15 +65,22 @@ async function tryWasm(): Promise<string | undefined> {
   }
 }
 
-async function tryWebgpu(): Promise<string | undefined> {
-  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } })
-    ?.gpu;
+type GpuAdapter = { readonly isFallbackAdapter?: boolean; readonly info?: Record<string, unknown> };
+
+async function tryWebgpu(allowSoftware: boolean): Promise<string | undefined> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } })?.gpu;
   if (!gpu) return "no navigator.gpu (run Deno with --unstable-webgpu)";
   const adapter = await gpu.requestAdapter();
   if (!adapter) return "no WebGPU adapter (on Linux try DENO_WEBGPU_BACKEND=vulkan)";
+  const description = Object.values(adapter.info ?? {}).join(" ");
+  if (
+    !allowSoftware &&
+    (adapter.isFallbackAdapter || /llvmpipe|swiftshader|lavapipe|software/i.test(description))
+  ) {
+    return `the only WebGPU adapter is a software renderer (${description.trim() || "fallback adapter"})`;
+  }
   try {
-    const specifier = ["npm", "@tensorflow/tfjs-backend-webgpu@4.22.0"].join(":");
-    await import(specifier);
+    await import("@tensorflow/tfjs-backend-webgpu");
     if (await tf.setBackend("webgpu")) return undefined;
     return "webgpu backend did not initialise";
   } catch (error) {
@@ -80,12 +88,25 @@ async function tryWebgpu(): Promise<string | undefined> {
   }
 }
 
+async function tryBlas(): Promise<string | undefined> {
+  const { loadBlas } = await import("./backends/blas_ffi.ts");
+  const load = loadBlas();
+  if ("reason" in load) return load.reason;
+  const { registerBlasBackend } = await import("./backends/blas_backend.ts");
+  registerBlasBackend(load.blas);
+  if (await tf.setBackend("blas")) return undefined;
+  return "blas backend did not initialise";
+}
+
 /**
  * Activates a tfjs backend and waits until it is ready.
  *
- * `"auto"` tries, in order, `tensorflow` (only when `@tensorflow/tfjs-node-gpu`
- * or `@tensorflow/tfjs-node` is installed), `wasm`, then the pure-JS `cpu`
- * backend. A named backend that cannot start is an error that says why.
+ * `"auto"` tries, in order: `tensorflow` (only when `@tensorflow/tfjs-node-gpu`
+ * or `@tensorflow/tfjs-node` is installed), `webgpu` (only with a hardware
+ * adapter), `blas` (tfjs's CPU backend with matrix products on the system's
+ * OpenBLAS or Accelerate through FFI, and fused SAE kernels), `wasm`, and the
+ * pure-JS `cpu` backend. A named backend that cannot start is an error that
+ * says why.
  *
  * @example Use the deterministic pure-JS backend
  * ```ts
@@ -102,12 +123,13 @@ export async function selectBackend(name: BackendName): Promise<BackendChoice> {
   }
   const tries: Record<Exclude<BackendName, "auto" | "cpu">, () => Promise<string | undefined>> = {
     tensorflow: tryTensorflow,
+    webgpu: () => tryWebgpu(name === "webgpu"),
+    blas: tryBlas,
     wasm: tryWasm,
-    webgpu: tryWebgpu,
   };
   const skipped: string[] = [];
   if (name === "auto") {
-    for (const candidate of ["tensorflow", "wasm"] as const) {
+    for (const candidate of ["tensorflow", "webgpu", "blas", "wasm"] as const) {
       const why = await tries[candidate]();
       if (why === undefined) {
         await tf.ready();
@@ -144,4 +166,23 @@ export async function selectBackend(name: BackendName): Promise<BackendChoice> {
  */
 export function tidy<T>(fn: () => T): T {
   return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+/**
+ * Whether the active backend has a kernel of this name: how the pure core
+ * chooses between a fused kernel (registered by a backend such as `blas`)
+ * and the same computation composed of ordinary tfjs ops.
+ */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/** Runs a registered kernel with several outputs and returns them in order. */
+export function runKernel(
+  name: string,
+  inputs: Readonly<Record<string, tf.Tensor>>,
+  attrs: Readonly<Record<string, number | boolean | string>> = {},
+): tf.Tensor[] {
+  const out = tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+  return Array.isArray(out) ? out : [out];
 }

@@ -10,6 +10,7 @@
  */
 import { tf, tidy } from "../tf.ts";
 import type { LossTerms } from "../sae/loss.ts";
+import type { BatchStats } from "../sae/grads.ts";
 
 /** Accumulated metrics since the last reset; every tensor has a leading component axis. */
 export type MetricsState = {
@@ -66,33 +67,28 @@ export function initMetrics(nComponents: number, dSae: number): MetricsState {
 /**
  * Adds one batch to the accumulators.
  *
- * @param x `[component, batch, dIn]`
- * @param f `[component, batch, dSae]`
  * @param terms per-item loss terms, `[component, batch]` each (`Σ‖x − x̂‖²` is `dIn · Σ l2`)
+ * @param stats the batch's L0 per item, firing counts and `Σ‖x − mean(x)‖²` (see `batchStats`)
+ * @param dIn input width
  */
 export function accumulate(
   metrics: MetricsState,
-  x: tf.Tensor3D,
-  f: tf.Tensor3D,
   terms: LossTerms,
+  stats: BatchStats,
+  dIn: number,
 ): MetricsState {
-  return tidy(() => {
-    const dIn = x.shape[2];
-    const active = tf.cast(tf.greater(f, 0), "int32");
-    const centred = tf.sub(x, tf.mean(x, 1, true));
-    return {
-      ...metrics,
-      n: metrics.n + x.shape[1],
-      batches: metrics.batches + 1,
-      lossSum: tf.add(metrics.lossSum, tf.sum(terms.total, 1)),
-      l1Sum: tf.add(metrics.l1Sum, tf.sum(terms.l1, 1)),
-      l2Sum: tf.add(metrics.l2Sum, tf.sum(terms.l2, 1)),
-      l0Sum: tf.add(metrics.l0Sum, tf.sum(tf.sum(active, -1), 1)),
-      sseSum: tf.add(metrics.sseSum, tf.mul(tf.sum(terms.l2, 1), dIn)),
-      sstSum: tf.add(metrics.sstSum, tf.sum(tf.sum(tf.square(centred), -1), 1)),
-      fired: tf.add(metrics.fired, tf.sum(active, 1)),
-    };
-  });
+  return tidy(() => ({
+    ...metrics,
+    n: metrics.n + terms.total.shape[1],
+    batches: metrics.batches + 1,
+    lossSum: tf.add(metrics.lossSum, tf.sum(terms.total, 1)),
+    l1Sum: tf.add(metrics.l1Sum, tf.sum(terms.l1, 1)),
+    l2Sum: tf.add(metrics.l2Sum, tf.sum(terms.l2, 1)),
+    l0Sum: tf.add(metrics.l0Sum, tf.sum(stats.l0, 1)),
+    sseSum: tf.add(metrics.sseSum, tf.mul(tf.sum(terms.l2, 1), dIn)),
+    sstSum: tf.add(metrics.sstSum, stats.sst),
+    fired: tf.add(metrics.fired, stats.fired),
+  }));
 }
 
 /**

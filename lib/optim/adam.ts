@@ -5,8 +5,15 @@
  *
  * @module
  */
-import { tf } from "../tf.ts";
+import { hasKernel, runKernel, tf } from "../tf.ts";
 import { type GradientTransformation, mapRecord, type TensorRecord } from "./transform.ts";
+
+/**
+ * Name of the fused kernel a backend may register for one Adam update of one
+ * tensor. Inputs `g, mu, nu`; attributes `b1, b2, eps, c1 = 1/(1−β1ᵗ), c2 = 1/(1−β2ᵗ)`;
+ * outputs `mu', nu', update = c1·mu' / (√(c2·nu') + eps)`.
+ */
+export const ADAM_KERNEL = "SaekitAdamMoments";
 
 /** Options of {@linkcode scaleByAdam}. */
 export type ScaleByAdamOptions = {
@@ -54,17 +61,25 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
     }),
     update: (grads, state) => {
       const count = state.count + 1;
-      const mu = mapRecord(grads, (g, key) => tf.add(tf.mul(state.mu[key], b1), tf.mul(g, 1 - b1)));
-      const nu = mapRecord(
-        grads,
-        (g, key) => tf.add(tf.mul(state.nu[key], b2), tf.mul(tf.square(g), 1 - b2)),
-      );
       const c1 = 1 / (1 - b1 ** count);
       const c2 = 1 / (1 - b2 ** count);
-      const updates = mapRecord(
-        mu,
-        (m, key) => tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(nu[key], c2)), eps)),
-      );
+      const fused = hasKernel(ADAM_KERNEL);
+      const mu: Record<string, tf.Tensor> = {};
+      const nu: Record<string, tf.Tensor> = {};
+      const updates: Record<string, tf.Tensor> = {};
+      for (const [key, g] of Object.entries(grads)) {
+        if (fused) {
+          [mu[key], nu[key], updates[key]] = runKernel(
+            ADAM_KERNEL,
+            { g, mu: state.mu[key], nu: state.nu[key] },
+            { b1, b2, eps, c1, c2 },
+          );
+        } else {
+          mu[key] = tf.add(tf.mul(state.mu[key], b1), tf.mul(g, 1 - b1));
+          nu[key] = tf.add(tf.mul(state.nu[key], b2), tf.mul(tf.square(g), 1 - b2));
+          updates[key] = tf.div(tf.mul(mu[key], c1), tf.add(tf.sqrt(tf.mul(nu[key], c2)), eps));
+        }
+      }
       return [updates, { kind: "adam", count, mu, nu }];
     },
   };

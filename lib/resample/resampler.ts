@@ -90,14 +90,14 @@ export function initResampler(
  * its inputs as resampling candidates (inside the loss window).
  *
  * @param x inputs `[component, batch, dIn]`
- * @param f learned activations `[component, batch, dSae]`
+ * @param fired how many items of the batch each feature fired on, `[component, dSae]`, int32
  * @param itemLoss total loss per item `[component, batch]`
  * @param seed seed of this step's random keys (derive it from `(seed, step)`)
  */
 export function collectForResample(
   state: ResamplerState,
   x: tf.Tensor3D,
-  f: tf.Tensor3D,
+  batchFired: tf.Tensor2D,
   itemLoss: tf.Tensor2D,
   options: ResampleOptions,
   seed: number,
@@ -107,7 +107,7 @@ export function collectForResample(
   return tidy(() => {
     let { fired, collated, reservoirX, reservoirKey } = state;
     if (state.seen + batch > options.interval - options.collate) {
-      fired = tf.add(fired, tf.sum(tf.cast(tf.greater(f, 0), "int32"), 1));
+      fired = tf.add(fired, batchFired);
       collated += batch;
     }
     if (state.seen + batch > options.interval - options.datasetSize) {

@@ -5,8 +5,13 @@
  *
  * @module
  */
-import { tf, tidy } from "../tf.ts";
+import { hasKernel, runKernel, tf, tidy } from "../tf.ts";
 import { unitNormRows } from "./params.ts";
+
+/** Fused kernel a backend may register for {@linkcode projectDecoderGrad}: inputs `w, g`; output the projected `g`. */
+export const PROJECT_ROWS_KERNEL = "SaekitProjectRows";
+/** Fused kernel a backend may register for {@linkcode normalizeDecoder}: input `w`; output the unit-norm rows. */
+export const NORMALIZE_ROWS_KERNEL = "SaekitNormalizeRows";
 
 /**
  * Removes from each dictionary vector's gradient its component parallel to
@@ -25,6 +30,9 @@ import { unitNormRows } from "./params.ts";
  * ```
  */
 export function projectDecoderGrad(wDec: tf.Tensor3D, grad: tf.Tensor3D): tf.Tensor3D {
+  if (hasKernel(PROJECT_ROWS_KERNEL)) {
+    return runKernel(PROJECT_ROWS_KERNEL, { w: wDec, g: grad })[0] as tf.Tensor3D;
+  }
   return tidy(() => {
     const unit = tf.div(wDec, tf.norm(wDec, 2, -1, true));
     const parallel = tf.sum(tf.mul(grad, unit), -1, true);
@@ -39,5 +47,8 @@ export function projectDecoderGrad(wDec: tf.Tensor3D, grad: tf.Tensor3D): tf.Ten
  * @param wDec `[component, dSae, dIn]`
  */
 export function normalizeDecoder(wDec: tf.Tensor3D): tf.Tensor3D {
+  if (hasKernel(NORMALIZE_ROWS_KERNEL)) {
+    return runKernel(NORMALIZE_ROWS_KERNEL, { w: wDec })[0] as tf.Tensor3D;
+  }
   return unitNormRows(wDec);
 }

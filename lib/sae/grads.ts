@@ -14,33 +14,89 @@
  * ```
  *
  * The last line uses `Σ_b (∂L/∂pre_b · wEncᵀ) = (Σ_b ∂L/∂pre_b) · wEncᵀ`, a
- * vector-matrix product instead of a sixth matrix product. Four batched
- * matrix products per step, none through `tf.grad`.
+ * vector-matrix product instead of a sixth matrix product: five batched
+ * matrix products per step in all (two forward, three backward), none
+ * through `tf.grad`.
+ *
+ * A backend may register a fused kernel named {@linkcode SAE_RELU_KERNEL}
+ * computing the same outputs (the `blas` backend does); otherwise the same
+ * maths runs as ordinary tfjs ops.
  *
  * @module
  */
-import { tf, tidy } from "../tf.ts";
+import { hasKernel, runKernel, tf, tidy } from "../tf.ts";
 import type { SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
-import { forward, type ForwardResult } from "./forward.ts";
+import { forward } from "./forward.ts";
 import { type LossTerms, lossTerms, reduceLoss } from "./loss.ts";
+
+/** Per-batch statistics that the metrics and the resampler need, computed with the loss. */
+export type BatchStats = {
+  /** Non-zero features per item, `[component, batch]`. */
+  readonly l0: tf.Tensor2D;
+  /** Items each feature fired on (`f > 0`), `[component, dSae]`, int32. */
+  readonly fired: tf.Tensor2D;
+  /** `Σ_b ‖x_b − mean_b(x)‖²` per component, `[component]`. */
+  readonly sst: tf.Tensor1D;
+};
 
 /** What {@linkcode saeLossAndGrads} returns. */
 export type LossAndGrads = {
-  /** The forward pass the gradient was taken at. */
-  readonly forward: ForwardResult;
+  /**
+   * Learned activations `[component, rows, dSae]` of the first `keepActivations` rows of the batch, and
+   * reconstructions `[component, batch, dIn]`.
+   */
+  readonly forward: { readonly f: tf.Tensor3D; readonly xHat: tf.Tensor3D };
   /** Per-item loss terms `[component, batch]`. */
   readonly terms: LossTerms;
   /** The training scalar (mean over batch and components). */
   readonly loss: tf.Scalar;
   /** `∂loss/∂params`, with the shapes of the parameters. */
   readonly grads: SaeParams;
+  readonly stats: BatchStats;
 };
 
 /**
- * Loss and hand-derived gradients of the original's SAE loss.
+ * Name of the fused kernel a backend may register for {@linkcode saeLossAndGrads}.
+ * Inputs `x, wEnc, bEnc, wDec, bDec`; attributes `l1Coefficient` and
+ * `keepRows` (rows of `f` to return per component); outputs, in order:
+ * `f [c, keepRows, dSae], xHat, l1, l2, total, loss, gwEnc, gbEnc, gwDec, gbDec, l0, fired, sst`.
+ */
+export const SAE_RELU_KERNEL = "SaekitReluSaeLossAndGrads";
+
+/**
+ * Per-batch statistics of learned activations and inputs.
  *
  * @param x `[component, batch, dIn]`
+ * @param f `[component, batch, dSae]`
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../tf.ts";
+ * import { batchStats } from "./grads.ts";
+ * const s = batchStats(tf.tensor3d([[[0], [2]]]), tf.tensor3d([[[1, 0], [3, 0]]]));
+ * console.assert(s.fired.dataSync().join() === "2,0" && s.sst.dataSync()[0] === 2);
+ * ```
+ */
+export function batchStats(x: tf.Tensor3D, f: tf.Tensor3D): BatchStats {
+  return tidy(() => {
+    const active = tf.cast(tf.greater(f, 0), "int32");
+    const centred = tf.sub(x, tf.mean(x, 1, true));
+    return {
+      l0: tf.cast(tf.sum(active, -1), "float32") as tf.Tensor2D,
+      fired: tf.sum(active, 1) as tf.Tensor2D,
+      sst: tf.sum(tf.sum(tf.square(centred), -1), 1) as tf.Tensor1D,
+    };
+  });
+}
+
+/**
+ * Loss and hand-derived gradients of the original's SAE loss, with the batch
+ * statistics. Uses the backend's fused kernel when it has one.
+ *
+ * @param x `[component, batch, dIn]`
+ * @param keepActivations rows of `f` to return (all by default; steps that only need a sample, such as
+ *   capacity, ask for fewer and save a `[component, batch, dSae]` tensor)
  *
  * @example
  * ```ts
@@ -53,6 +109,48 @@ export type LossAndGrads = {
  * ```
  */
 export function saeLossAndGrads(
+  params: SaeParams,
+  x: tf.Tensor3D,
+  l1Coefficient: number,
+  keepActivations = Infinity,
+): LossAndGrads {
+  const keepRows = Math.max(0, Math.min(keepActivations, x.shape[1]));
+  if (hasKernel(SAE_RELU_KERNEL)) {
+    const [c, , n] = x.shape;
+    if (x.rank !== 3 || c !== params.bDec.shape[0] || n !== params.bDec.shape[1]) {
+      throw new RangeError(
+        `x: expected shape [${params.bDec.shape[0]}, batch, ${
+          params.bDec.shape[1]
+        }] ([component, batch, dIn]), received [${x.shape.join(", ")}]`,
+      );
+    }
+    const [f, xHat, l1, l2, total, loss, wEnc, bEnc, wDec, bDec, l0, fired, sst] = runKernel(
+      SAE_RELU_KERNEL,
+      { x, ...params },
+      { l1Coefficient, keepRows },
+    );
+    return {
+      forward: { f: f as tf.Tensor3D, xHat: xHat as tf.Tensor3D },
+      terms: { l1: l1 as tf.Tensor2D, l2: l2 as tf.Tensor2D, total: total as tf.Tensor2D },
+      loss: loss as tf.Scalar,
+      grads: {
+        wEnc: wEnc as tf.Tensor3D,
+        bEnc: bEnc as tf.Tensor2D,
+        wDec: wDec as tf.Tensor3D,
+        bDec: bDec as tf.Tensor2D,
+      },
+      stats: { l0: l0 as tf.Tensor2D, fired: fired as tf.Tensor2D, sst: sst as tf.Tensor1D },
+    };
+  }
+  const all = composedLossAndGrads(params, x, l1Coefficient);
+  if (keepRows === x.shape[1]) return all;
+  const f = tf.slice(all.forward.f, [0, 0, 0], [-1, keepRows, -1]);
+  all.forward.f.dispose();
+  return { ...all, forward: { ...all.forward, f } };
+}
+
+/** {@linkcode saeLossAndGrads} in ordinary tfjs ops, for every backend. */
+export function composedLossAndGrads(
   params: SaeParams,
   x: tf.Tensor3D,
   l1Coefficient: number,
@@ -78,6 +176,12 @@ export function saeLossAndGrads(
       [1],
     );
     const bDec = tf.sub(tf.sum(dXHat, 1), throughEncoder) as tf.Tensor2D;
-    return { forward: fwd, terms, loss, grads: { wEnc, bEnc, wDec, bDec } };
+    return {
+      forward: { f: fwd.f, xHat: fwd.xHat },
+      terms,
+      loss,
+      grads: { wEnc, bEnc, wDec, bDec },
+      stats: batchStats(x, fwd.f),
+    };
   });
 }

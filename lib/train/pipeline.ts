@@ -116,7 +116,7 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
   const tx = optimizerFor(config);
   const resample = resampleOptionsFor(config);
   const steps: Step<TrainState, Batch>[] = [
-    gradientStep(tx, config.l1Coefficient),
+    gradientStep(tx, config.l1Coefficient, { keepActivations: config.capacitySample }),
     constrainDecoder,
     observe,
   ];

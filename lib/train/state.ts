@@ -6,13 +6,14 @@
 import type { tf } from "../tf.ts";
 import type { SaeParams } from "../sae/params.ts";
 import type { LossTerms } from "../sae/loss.ts";
+import type { BatchStats } from "../sae/grads.ts";
 import type { MetricsState } from "../metrics/accumulators.ts";
 import type { ResamplerState } from "../resample/resampler.ts";
 import type { ChainState } from "../optim/transform.ts";
 
 /** The forward pass of the latest gradient step, borrowed by the steps after it. */
 export type StepOutputs = {
-  /** Learned activations `[component, batch, dSae]`. */
+  /** Learned activations `[component, rows, dSae]` of the first rows of the batch (see `gradientStep`). */
   readonly f: tf.Tensor3D;
   /** Reconstructions `[component, batch, dIn]`. */
   readonly xHat: tf.Tensor3D;
@@ -20,6 +21,8 @@ export type StepOutputs = {
   readonly terms: LossTerms;
   /** The training scalar of the step. */
   readonly loss: tf.Scalar;
+  /** L0 per item, firing counts per feature and `Σ‖x − mean(x)‖²` of the batch. */
+  readonly stats: BatchStats;
 };
 
 /**

@@ -15,6 +15,15 @@ import { collectForResample, resampleDeadFeatures, type ResampleOptions } from "
 import type { Step } from "./compose.ts";
 import type { Batch, TrainState } from "./state.ts";
 
+/** Options of {@linkcode gradientStep}. */
+export type GradientStepOptions = {
+  /**
+   * Rows of the batch whose learned activations `f` are kept in `state.outputs.f` (all by default). The
+   * default pipeline keeps only the rows capacity is measured on.
+   */
+  readonly keepActivations?: number;
+};
+
 /**
  * Loss, hand-derived gradients, projection of the decoder gradients, and one
  * optimizer update. Counts the step and the activations.
@@ -24,10 +33,16 @@ import type { Batch, TrainState } from "./state.ts";
 export function gradientStep<O>(
   tx: GradientTransformation<O>,
   l1Coefficient: number,
+  options: GradientStepOptions = {},
 ): Step<TrainState<O>, Batch> {
   return (state, batch) =>
     tidy(() => {
-      const { forward, terms, loss, grads } = saeLossAndGrads(state.params, batch.x, l1Coefficient);
+      const { forward, terms, loss, grads, stats } = saeLossAndGrads(
+        state.params,
+        batch.x,
+        l1Coefficient,
+        options.keepActivations,
+      );
       const projected = { ...grads, wDec: projectDecoderGrad(state.params.wDec, grads.wDec) };
       const [updates, opt] = tx.update(projected, state.opt, state.params);
       const params = applyUpdates(state.params, updates) as SaeParams;
@@ -37,7 +52,7 @@ export function gradientStep<O>(
         activations: state.activations + batch.x.shape[1],
         params,
         opt,
-        outputs: { f: forward.f, xHat: forward.xHat, terms, loss },
+        outputs: { f: forward.f, xHat: forward.xHat, terms, loss, stats },
       };
     });
 }
@@ -58,7 +73,7 @@ export const observe: Step<TrainState, Batch> = (state, batch) => {
   const outputs = requireOutputs(state, "observe");
   return {
     ...state,
-    metrics: accumulate(state.metrics, batch.x, outputs.f, outputs.terms),
+    metrics: accumulate(state.metrics, outputs.terms, outputs.stats, batch.x.shape[2]),
   };
 };
 
@@ -77,7 +92,14 @@ export function collect(options: ResampleOptions): Step<TrainState, Batch> {
     const seed = deriveSeed(state.seed, state.step, 2);
     return {
       ...state,
-      resampler: collectForResample(state.resampler, batch.x, outputs.f, outputs.terms.total, options, seed),
+      resampler: collectForResample(
+        state.resampler,
+        batch.x,
+        outputs.stats.fired,
+        outputs.terms.total,
+        options,
+        seed,
+      ),
     };
   };
 }

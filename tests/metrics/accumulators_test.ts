@@ -1,6 +1,7 @@
 import { assert, assertClose, assertNoLeak, tf, values } from "../_helpers.ts";
 import { accumulate, accumulateCapacity, capacities, initMetrics } from "../../lib/metrics/accumulators.ts";
 import { lossTerms } from "../../lib/sae/loss.ts";
+import { batchStats } from "../../lib/sae/grads.ts";
 
 // The original's vectors are [batch, component, feature]; ours are [component, batch, feature].
 
@@ -9,7 +10,7 @@ function add(f: number[][][], x?: number[][][], xHat?: number[][][]) {
   const [c, b] = ft.shape;
   const xt = x ? tf.tensor3d(x) : tf.zeros([c, b, 1]) as tf.Tensor3D;
   const xh = xHat ? tf.tensor3d(xHat) : xt;
-  return accumulate(initMetrics(c, ft.shape[2]), xt, ft, lossTerms(xt, ft, xh, 0.5));
+  return accumulate(initMetrics(c, ft.shape[2]), lossTerms(xt, ft, xh, 0.5), batchStats(xt, ft), xt.shape[2]);
 }
 
 Deno.test("accumulate() counts L0 like the original's L0NormMetric", () => {
@@ -43,7 +44,7 @@ Deno.test("accumulate() sums the loss terms per component and keeps counting ove
   assertClose(values(m.l2Sum), [2]);
   assertClose(values(m.lossSum), [3]);
   const x = tf.tensor3d([[[1, 3]]]), f = tf.tensor3d([[[2, 0]]]);
-  m = accumulate(m, x, f, lossTerms(x, f, tf.tensor3d([[[1, 1]]]), 0.5));
+  m = accumulate(m, lossTerms(x, f, tf.tensor3d([[[1, 1]]]), 0.5), batchStats(x, f), 2);
   assert.equal(m.n, 2);
   assert.equal(m.batches, 2);
   assertClose(values(m.lossSum), [6]);
@@ -84,5 +85,6 @@ Deno.test("accumulate() does not leak tensors", () => {
   const x = tf.randomNormal([2, 8, 3], 0, 1, "float32", 0) as tf.Tensor3D;
   const f = tf.relu(tf.randomNormal([2, 8, 5], 0, 1, "float32", 1)) as tf.Tensor3D;
   const terms = lossTerms(x, f, x, 0.1);
-  assertNoLeak(initMetrics(2, 5), (m) => accumulateCapacity(accumulate(m, x, f, terms), f, 4));
+  const stats = batchStats(x, f);
+  assertNoLeak(initMetrics(2, 5), (m) => accumulateCapacity(accumulate(m, terms, stats, 3), f, 4));
 });

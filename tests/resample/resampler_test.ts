@@ -24,15 +24,15 @@ function taggedBatch(c: number, losses: number[]) {
   const b = losses.length;
   const x = tf.tile(tf.reshape(tf.range(0, b), [1, b, 1]), [c, 1, 1]) as tf.Tensor3D;
   const loss = tf.tile(tf.tensor2d([losses]), [c, 1]) as tf.Tensor2D;
-  const f = tf.zeros([c, b, 2]) as tf.Tensor3D;
-  return { x, loss, f };
+  const fired = tf.zeros([c, 2], "int32") as tf.Tensor2D; // no feature fired
+  return { x, loss, fired };
 }
 
 Deno.test("collectForResample() picks inputs with probability ∝ loss² (original doctest: [0.07, 0.29, 0.64])", () => {
   // 3000 independent draws at once: one component per draw, reservoir of 1.
   const c = 3000;
-  const { x, loss, f } = taggedBatch(c, [1, 2, 3]);
-  const state = collectForResample(initResampler(c, 1, 2, 1), x, f, loss, base, 1234);
+  const { x, loss, fired } = taggedBatch(c, [1, 2, 3]);
+  const state = collectForResample(initResampler(c, 1, 2, 1), x, fired, loss, base, 1234);
   const picks = values(state.reservoirX);
   const freq = [0, 1, 2].map((i) => picks.filter((p) => p === i).length / c);
   // 1/14, 4/14, 9/14; 4 standard deviations at n = 3000 is below 0.02
@@ -42,7 +42,7 @@ Deno.test("collectForResample() picks inputs with probability ∝ loss² (origin
 Deno.test("collectForResample() samples without replacement and never picks a zero-loss input", () => {
   const c = 200;
   const equal = taggedBatch(c, [1, 1, 1]);
-  const two = collectForResample(initResampler(c, 1, 2, 2), equal.x, equal.f, equal.loss, {
+  const two = collectForResample(initResampler(c, 1, 2, 2), equal.x, equal.fired, equal.loss, {
     ...base,
     reservoir: 2,
   }, 7);
@@ -51,7 +51,7 @@ Deno.test("collectForResample() samples without replacement and never picks a ze
     assert.notEqual(rows[2 * k], rows[2 * k + 1], `component ${k} drew an input twice`);
   }
   const zeros = taggedBatch(c, [0, 1, 0]);
-  const one = collectForResample(initResampler(c, 1, 2, 2), zeros.x, zeros.f, zeros.loss, {
+  const one = collectForResample(initResampler(c, 1, 2, 2), zeros.x, zeros.fired, zeros.loss, {
     ...base,
     reservoir: 2,
   }, 8);
@@ -69,9 +69,9 @@ Deno.test("collectForResample() samples over the whole window, across batches", 
   const opts = { ...base, interval: 4, collate: 4, datasetSize: 4 };
   let state = initResampler(c, 1, 2, 1);
   const first = taggedBatch(c, [1, 0]);
-  state = collectForResample(state, first.x, first.f, first.loss, opts, 1);
+  state = collectForResample(state, first.x, first.fired, first.loss, opts, 1);
   const second = taggedBatch(c, [0, 3]);
-  state = collectForResample(state, tf.add(second.x, 10) as tf.Tensor3D, second.f, second.loss, opts, 2);
+  state = collectForResample(state, tf.add(second.x, 10) as tf.Tensor3D, second.fired, second.loss, opts, 2);
   const picks = values(state.reservoirX);
   assert.ok(picks.every((p) => p === 0 || p === 11));
   assertClose(picks.filter((p) => p === 11).length / c, 0.9, 0.03);
@@ -82,9 +82,9 @@ Deno.test("collectForResample() counts firings only over the last `collate` acti
   const opts = { ...base, interval: 8, collate: 4, datasetSize: 2, maxResamples: 1 };
   let state = initResampler(1, 1, 2, 1);
   const x = tf.ones([1, 2, 1]) as tf.Tensor3D;
-  const f = tf.tensor3d([[[1, 0], [1, 0]]]);
+  const fired = tf.tensor2d([[2, 0]], undefined, "int32"); // feature 0 fired on both items of each batch
   const loss = tf.ones([1, 2]) as tf.Tensor2D;
-  for (let i = 0; i < 4; i++) state = collectForResample(state, x, f, loss, opts, i);
+  for (let i = 0; i < 4; i++) state = collectForResample(state, x, fired, loss, opts, i);
   assert.equal(state.seen, 8);
   assert.equal(state.collated, 4);
   assert.deepEqual(values(state.fired), [4, 0]);
@@ -100,11 +100,11 @@ Deno.test("resampleDue() follows the original's schedule: max 2, interval 3 -> a
   };
   let state = initResampler(1, 1, 2, 1);
   const x = tf.ones([1, 1, 1]) as tf.Tensor3D;
-  const f = tf.tensor3d([[[1, 0]]]);
+  const fired = tf.tensor2d([[1, 0]], undefined, "int32");
   const loss = tf.ones([1, 1]) as tf.Tensor2D;
   const resampledAt: number[] = [];
   for (let activation = 1; activation <= 10; activation++) {
-    state = collectForResample(state, x, f, loss, opts, activation);
+    state = collectForResample(state, x, fired, loss, opts, activation);
     if (resampleDue(state, opts)) {
       resampledAt.push(activation);
       state = resampleDeadFeatures(params, null, state, opts).resampler;
@@ -223,10 +223,10 @@ Deno.test("collectForResample() and resampleDeadFeatures() do not leak tensors",
   };
   const tx = scaleByAdam();
   const x = tf.randomNormal([2, 2, 3], 0, 1, "float32", 3) as tf.Tensor3D;
-  const f = tf.tensor3d([[[1, 0, 0, 0], [0, 0, 0, 0]], [[0, 0, 0, 0], [0, 0, 1, 0]]]);
+  const fired = tf.tensor2d([[1, 0, 0, 0], [0, 0, 1, 0]], undefined, "int32");
   const loss = tf.tensor2d([[1, 2], [3, 4]]);
   assertNoLeak({ params, opt: tx.init(params), resampler: initResampler(2, 3, 4, 2) }, (s, i) => {
-    const resampler = collectForResample(s.resampler, x, f, loss, opts, i);
+    const resampler = collectForResample(s.resampler, x, fired, loss, opts, i);
     return resampleDeadFeatures(s.params, s.opt, resampler, opts);
   }, 24);
 });

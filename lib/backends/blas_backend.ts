@@ -1,0 +1,371 @@
+/**
+ * The `blas` backend: tfjs's pure-JS `cpu` backend with its matrix products
+ * sent to a system BLAS through FFI, and fused kernels for the SAE step and
+ * Adam, so that a training step makes a handful of passes over memory
+ * instead of dozens.
+ *
+ * Effectful (FFI); loaded by `selectBackend("blas")` or `"auto"`.
+ *
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import type { Blas } from "./blas_ffi.ts";
+import { type SaeBlockWorkspace, saeBlockWorkspace } from "./sae_wasm.ts";
+import { SAE_RELU_KERNEL } from "../sae/grads.ts";
+import { ADAM_KERNEL } from "../optim/adam.ts";
+import { NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL } from "../sae/decoder.ts";
+
+/** The name the backend is registered under. */
+export const BLAS_BACKEND = "blas";
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: unknown;
+  attrs?: Record<string, unknown>;
+};
+
+function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
+  return backend.data.get(t.dataId).values as Float32Array;
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** A BatchMatMul kernel on the BLAS, falling back to tfjs's for shapes it does not handle. */
+function batchMatMul(blas: Blas, fallback: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as MathBackendCPU;
+    const { a, b } = args.inputs;
+    const transposeA = args.attrs?.transposeA === true;
+    const transposeB = args.attrs?.transposeB === true;
+    const batchA = size(a.shape.slice(0, -2));
+    const batchB = size(b.shape.slice(0, -2));
+    if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length !== b.shape.length) {
+      return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    }
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) {
+      return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    }
+    const [ar, ac] = a.shape.slice(-2);
+    const [br, bc] = b.shape.slice(-2);
+    const m = transposeA ? ac : ar;
+    const k = transposeA ? ar : ac;
+    const n = transposeB ? br : bc;
+    if ((transposeB ? bc : br) !== k) {
+      throw new RangeError(
+        `matMul: inner dimensions must agree, received [${a.shape}] and [${b.shape}] (transposeA ${transposeA}, transposeB ${transposeB})`,
+      );
+    }
+    const batch = Math.max(batchA, batchB);
+    const outBatchShape = (batchA >= batchB ? a : b).shape.slice(0, -2);
+    const out = new Float32Array(batch * m * n);
+    const av = valuesOf(backend, a), bv = valuesOf(backend, b);
+    if (m > 0 && n > 0 && k > 0) {
+      for (let i = 0; i < batch; i++) {
+        const aOff = batchA === 1 ? 0 : i * ar * ac;
+        const bOff = batchB === 1 ? 0 : i * br * bc;
+        blas.sgemm(
+          transposeA,
+          transposeB,
+          m,
+          n,
+          k,
+          1,
+          av.subarray(aOff, aOff + ar * ac),
+          ac,
+          bv.subarray(bOff, bOff + br * bc),
+          bc,
+          0,
+          out.subarray(i * m * n, (i + 1) * m * n),
+          n,
+        );
+      }
+    }
+    return backend.makeTensorInfo([...outBatchShape, m, n], "float32", out);
+  };
+}
+
+/** Rows per block of the fused SAE step: a block's activations stay in cache between products. */
+export const SAE_BLOCK_ROWS = 256;
+
+const workspaces = new Map<string, SaeBlockWorkspace>();
+
+function workspaceFor(rows: number, dIn: number, dSae: number): SaeBlockWorkspace {
+  const key = `${rows}:${dIn}:${dSae}`;
+  let ws = workspaces.get(key);
+  if (ws === undefined) {
+    // One workspace of each shape is enough: steps run one at a time.
+    workspaces.clear();
+    ws = saeBlockWorkspace(rows, dIn, dSae);
+    workspaces.set(key, ws);
+  }
+  return ws;
+}
+
+/**
+ * The fused SAE step (see `SAE_RELU_KERNEL` in `lib/sae/grads.ts` for the
+ * contract and the maths). For each component and each block of rows: five
+ * BLAS products and four SIMD passes, all on the block's workspace; the
+ * weight gradients accumulate over blocks.
+ */
+function saeReluLossAndGrads(blas: Blas) {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, wEnc, bEnc, wDec, bDec } = args.inputs;
+    const l1c = Number(args.attrs?.l1Coefficient ?? 0);
+    const [c, B, n] = x.shape;
+    const keep = Math.min(B, Number(args.attrs?.keepRows ?? B));
+    const m = bEnc.shape[1];
+    const xv = valuesOf(backend, x), wEv = valuesOf(backend, wEnc), bEv = valuesOf(backend, bEnc);
+    const wDv = valuesOf(backend, wDec), bDv = valuesOf(backend, bDec);
+    const s = 1 / (c * B);
+    const errScale = (2 * s) / n;
+    const sl1 = s * l1c;
+    const R = Math.min(SAE_BLOCK_ROWS, B);
+    const ws = workspaceFor(R, n, m);
+    const f = new Float32Array(c * keep * m);
+    const xHat = new Float32Array(c * B * n);
+    const l1 = new Float32Array(c * B), l2 = new Float32Array(c * B), total = new Float32Array(c * B);
+    const l0 = new Float32Array(c * B);
+    const gwEnc = new Float32Array(c * n * m), gbEnc = new Float32Array(c * m);
+    const gwDec = new Float32Array(c * m * n), gbDec = new Float32Array(c * n);
+    const fired = new Int32Array(c * m);
+    const sst = new Float32Array(c);
+    const sumX = new Float64Array(n), sqX = new Float64Array(n), sumDX = new Float64Array(n);
+    const sumDPre = new Float64Array(m);
+    let lossSum = 0;
+    for (let k = 0; k < c; k++) {
+      const xk = xv.subarray(k * B * n, (k + 1) * B * n);
+      const wEk = wEv.subarray(k * n * m, (k + 1) * n * m);
+      const wDk = wDv.subarray(k * m * n, (k + 1) * m * n);
+      const gwEk = gwEnc.subarray(k * n * m, (k + 1) * n * m);
+      const gwDk = gwDec.subarray(k * m * n, (k + 1) * m * n);
+      ws.bEnc.set(bEv.subarray(k * m, (k + 1) * m));
+      ws.bDec.set(bDv.subarray(k * n, (k + 1) * n));
+      ws.fired.fill(0);
+      sumX.fill(0);
+      sqX.fill(0);
+      sumDX.fill(0);
+      sumDPre.fill(0);
+      for (let r0 = 0; r0 < B; r0 += R) {
+        const rows = Math.min(R, B - r0);
+        const first = r0 === 0 ? 0 : 1; // β of the accumulating products
+        ws.x.set(xk.subarray(r0 * n, (r0 + rows) * n));
+        ws.colSumX.fill(0);
+        ws.colSqX.fill(0);
+        ws.center(rows);
+        // f = ReLU(x̄ · wEnc + bEnc)
+        blas.sgemm(false, false, rows, m, n, 1, ws.xBar, n, wEk, m, 0, ws.f, m);
+        ws.reluBias(rows);
+        if (r0 < keep) f.set(ws.f.subarray(0, Math.min(rows, keep - r0) * m), (k * keep + r0) * m);
+        // x̂ = f · wDec + bDec; ∂L/∂x̂ = (2s/n)(x̂ − x)
+        blas.sgemm(false, false, rows, n, m, 1, ws.f, m, wDk, n, 0, ws.xHat, n);
+        ws.colSumDX.fill(0);
+        ws.reconstructionGrad(rows, errScale);
+        xHat.set(ws.xHat.subarray(0, rows * n), (k * B + r0) * n);
+        // ∂L/∂pre = (∂L/∂x̂ · wDecᵀ + s·l1) ⊙ [f > 0]
+        blas.sgemm(false, true, rows, m, n, 1, ws.dX, n, wDk, n, 0, ws.dPre, m);
+        ws.colSumDPre.fill(0);
+        ws.reluGrad(rows, sl1);
+        // ∂L/∂wDec += fᵀ · ∂L/∂x̂; ∂L/∂wEnc += x̄ᵀ · ∂L/∂pre
+        blas.sgemm(true, false, m, n, rows, 1, ws.f, m, ws.dX, n, first, gwDk, n);
+        blas.sgemm(true, false, n, m, rows, 1, ws.xBar, n, ws.dPre, m, first, gwEk, m);
+        for (let i = 0; i < n; i++) {
+          sumX[i] += ws.colSumX[i];
+          sqX[i] += ws.colSqX[i];
+          sumDX[i] += ws.colSumDX[i];
+        }
+        for (let j = 0; j < m; j++) sumDPre[j] += ws.colSumDPre[j];
+        for (let r = 0; r < rows; r++) {
+          const item = k * B + r0 + r;
+          l1[item] = ws.l1[r];
+          l0[item] = ws.l0[r];
+          l2[item] = ws.l2[r];
+          total[item] = l1c * ws.l1[r] + ws.l2[r];
+          lossSum += total[item];
+        }
+      }
+      fired.set(ws.fired, k * m);
+      let sq = 0;
+      for (let i = 0; i < n; i++) sq += sqX[i] - (sumX[i] * sumX[i]) / B;
+      sst[k] = Math.max(sq, 0);
+      const gbEk = gbEnc.subarray(k * m, (k + 1) * m);
+      for (let j = 0; j < m; j++) gbEk[j] = sumDPre[j];
+      // ∂L/∂bDec = Σ_b ∂L/∂x̂ − (∂L/∂bEnc) · wEncᵀ
+      const gbDk = gbDec.subarray(k * n, (k + 1) * n);
+      for (let i = 0; i < n; i++) {
+        const o = i * m;
+        let dot = 0;
+        for (let j = 0; j < m; j++) dot += gbEk[j] * wEk[o + j];
+        gbDk[i] = sumDX[i] - dot;
+      }
+    }
+    const loss = new Float32Array([lossSum / (c * B)]);
+    return [
+      backend.makeTensorInfo([c, keep, m], "float32", f),
+      backend.makeTensorInfo([c, B, n], "float32", xHat),
+      backend.makeTensorInfo([c, B], "float32", l1),
+      backend.makeTensorInfo([c, B], "float32", l2),
+      backend.makeTensorInfo([c, B], "float32", total),
+      backend.makeTensorInfo([], "float32", loss),
+      backend.makeTensorInfo([c, n, m], "float32", gwEnc),
+      backend.makeTensorInfo([c, m], "float32", gbEnc),
+      backend.makeTensorInfo([c, m, n], "float32", gwDec),
+      backend.makeTensorInfo([c, n], "float32", gbDec),
+      backend.makeTensorInfo([c, B], "float32", l0),
+      backend.makeTensorInfo([c, m], "int32", fired),
+      backend.makeTensorInfo([c], "float32", sst),
+    ];
+  };
+}
+
+/** One fused Adam update of one tensor (see `ADAM_KERNEL` in `lib/optim/adam.ts`). */
+function adamMoments(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as MathBackendCPU;
+  const { g, mu, nu } = args.inputs;
+  const { b1, b2, eps, c1, c2 } = args.attrs as Record<string, number>;
+  const gv = valuesOf(backend, g), mv = valuesOf(backend, mu), vv = valuesOf(backend, nu);
+  const len = gv.length;
+  const m2 = new Float32Array(len), v2 = new Float32Array(len), u = new Float32Array(len);
+  const a1 = 1 - b1, a2 = 1 - b2;
+  for (let i = 0; i < len; i++) {
+    const gi = gv[i];
+    const mi = b1 * mv[i] + a1 * gi;
+    const vi = b2 * vv[i] + a2 * gi * gi;
+    m2[i] = mi;
+    v2[i] = vi;
+    u[i] = (c1 * mi) / (Math.sqrt(c2 * vi) + eps);
+  }
+  return [
+    backend.makeTensorInfo(g.shape, "float32", m2),
+    backend.makeTensorInfo(g.shape, "float32", v2),
+    backend.makeTensorInfo(g.shape, "float32", u),
+  ];
+}
+
+/** Rows of the last axis projected off their own direction (see `PROJECT_ROWS_KERNEL`). */
+function projectRows(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { w, g } = args.inputs;
+  const wv = valuesOf(backend, w), gv = valuesOf(backend, g);
+  const cols = w.shape[w.shape.length - 1];
+  const out = new Float32Array(gv.length);
+  for (let o = 0; o < wv.length; o += cols) {
+    let sq = 0, dot = 0;
+    for (let i = 0; i < cols; i++) {
+      sq += wv[o + i] * wv[o + i];
+      dot += gv[o + i] * wv[o + i];
+    }
+    // g − ŵ (g · ŵ) = g − w (g · w) / ‖w‖²
+    const scale = dot / sq;
+    for (let i = 0; i < cols; i++) out[o + i] = gv[o + i] - wv[o + i] * scale;
+  }
+  return backend.makeTensorInfo(g.shape, "float32", out);
+}
+
+/** Rows of the last axis scaled to unit norm (see `NORMALIZE_ROWS_KERNEL`). */
+function normalizeRows(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { w } = args.inputs;
+  const wv = valuesOf(backend, w);
+  const cols = w.shape[w.shape.length - 1];
+  const out = new Float32Array(wv.length);
+  for (let o = 0; o < wv.length; o += cols) {
+    let sq = 0;
+    for (let i = 0; i < cols; i++) sq += wv[o + i] * wv[o + i];
+    const inv = 1 / Math.max(Math.sqrt(sq), 1e-12);
+    for (let i = 0; i < cols; i++) out[o + i] = wv[o + i] * inv;
+  }
+  return backend.makeTensorInfo(w.shape, "float32", out);
+}
+
+type BinaryLoop = (a: Float32Array, b: Float32Array, out: Float32Array, aStep: number, bStep: number) => void;
+
+/** Float32 binary ops where the operands have the same size or one is a single value. */
+const BINARY_LOOPS: Record<string, BinaryLoop> = {
+  Add: (a, b, out, sa, sb) => {
+    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] + b[i * sb];
+  },
+  Sub: (a, b, out, sa, sb) => {
+    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] - b[i * sb];
+  },
+  Multiply: (a, b, out, sa, sb) => {
+    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] * b[i * sb];
+  },
+  RealDiv: (a, b, out, sa, sb) => {
+    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] / b[i * sb];
+  },
+};
+
+/**
+ * tfjs's CPU binary ops index every element through a general broadcasting
+ * path; the common cases (same shape, or a single value on one side) run
+ * here as plain loops, and everything else goes to tfjs's kernel.
+ */
+function binaryOp(kernelName: string, fallback: tf.KernelFunc) {
+  const loop = BINARY_LOOPS[kernelName];
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as MathBackendCPU;
+    const { a, b } = args.inputs;
+    const sizeA = size(a.shape), sizeB = size(b.shape);
+    const sameShape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+    if (a.dtype !== "float32" || b.dtype !== "float32" || !(sameShape || sizeA === 1 || sizeB === 1)) {
+      return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    }
+    const shape = sizeA >= sizeB && (sameShape || sizeB === 1) ? a.shape : b.shape;
+    const out = new Float32Array(Math.max(sizeA, sizeB));
+    loop(valuesOf(backend, a), valuesOf(backend, b), out, sizeA === 1 ? 0 : 1, sizeB === 1 ? 0 : 1);
+    return backend.makeTensorInfo(shape, "float32", out);
+  };
+}
+
+let registered = false;
+
+/**
+ * Registers the `blas` backend (once): every kernel of tfjs's `cpu` backend,
+ * with BatchMatMul on the BLAS, plus the fused SAE and Adam kernels.
+ */
+export function registerBlasBackend(blas: Blas): void {
+  if (registered) return;
+  registered = true;
+  tf.registerBackend(BLAS_BACKEND, () => new MathBackendCPU(), 0);
+  for (const config of tf.getKernelsForBackend("cpu")) {
+    if (config.kernelName === "BatchMatMul") {
+      tf.registerKernel({
+        kernelName: "BatchMatMul",
+        backendName: BLAS_BACKEND,
+        kernelFunc: batchMatMul(blas, config.kernelFunc) as unknown as tf.KernelFunc,
+      });
+    } else if (config.kernelName in BINARY_LOOPS) {
+      tf.registerKernel({
+        kernelName: config.kernelName,
+        backendName: BLAS_BACKEND,
+        kernelFunc: binaryOp(config.kernelName, config.kernelFunc) as unknown as tf.KernelFunc,
+      });
+    } else {
+      tf.registerKernel({ ...config, backendName: BLAS_BACKEND });
+    }
+  }
+  tf.registerKernel({
+    kernelName: SAE_RELU_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: saeReluLossAndGrads(blas) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: PROJECT_ROWS_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: projectRows as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: NORMALIZE_ROWS_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: normalizeRows as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: ADAM_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: adamMoments as unknown as tf.KernelFunc,
+  });
+}

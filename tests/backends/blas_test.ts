@@ -1,0 +1,196 @@
+/**
+ * The `blas` backend: BLAS loading and its fallback, and parity of every
+ * kernel it replaces or adds with tfjs's own `cpu` backend. Skipped, with the
+ * reason, where no BLAS is installed (`apt-get install libopenblas0-pthread`).
+ */
+import { assert, assertClose, tf } from "../_helpers.ts";
+import { loadBlas } from "../../lib/backends/blas_ffi.ts";
+import { selectBackend } from "../../lib/tf.ts";
+import { composedLossAndGrads, saeLossAndGrads } from "../../lib/sae/grads.ts";
+import { initParams, type SaeParams } from "../../lib/sae/params.ts";
+import { normalizeDecoder, projectDecoderGrad } from "../../lib/sae/decoder.ts";
+import { scaleByAdam } from "../../lib/optim/adam.ts";
+import { parseConfig } from "../../lib/config.ts";
+import { defaultPipeline } from "../../lib/train/pipeline.ts";
+import { disposeReplaced } from "../../lib/run/dispose.ts";
+
+const load = loadBlas();
+const noBlas = "reason" in load ? load.reason : undefined;
+if (noBlas) console.warn(`blas tests skipped: ${noBlas}`);
+
+/** Runs `fn` on a backend and returns host copies of its tensors. */
+async function on(backend: "cpu" | "blas", fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await selectBackend(backend);
+  try {
+    const out = tf.tidy(fn);
+    const values = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(out);
+    return values;
+  } finally {
+    await selectBackend("cpu");
+  }
+}
+
+function params(c: number, n: number, m: number, seed: number): SaeParams {
+  return initParams({ nComponents: c, dIn: n, dSae: m, seed });
+}
+
+Deno.test("loadBlas() explains why when no library is found", () => {
+  const missing = loadBlas(["libsaekit-no-such-blas.so"]);
+  assert.ok("reason" in missing);
+  assert.match(missing.reason, /no BLAS library found \(install OpenBLAS/);
+});
+
+Deno.test({
+  name: "loadBlas() explains why when FFI is not permitted",
+  permissions: { ffi: false, read: true, env: true, sys: true },
+  fn() {
+    const denied = loadBlas();
+    assert.ok("reason" in denied);
+    assert.match(denied.reason, /FFI is not permitted \(run Deno with --allow-ffi\)/);
+  },
+});
+
+Deno.test("selectBackend() rejects an unknown name and says which backends 'auto' passed over", async () => {
+  await assert.rejects(
+    () => selectBackend("tpu" as "cpu"),
+    /backend: expected one of auto, cpu, blas, wasm, webgpu, tensorflow, received "tpu"/,
+  );
+  const auto = await selectBackend("auto");
+  assert.ok(["tensorflow", "webgpu", "blas", "wasm", "cpu"].includes(auto.name));
+  for (const why of auto.skipped) assert.match(why, /^(tensorflow|webgpu|blas|wasm): /);
+  await selectBackend("cpu");
+});
+
+Deno.test({
+  name: "the fused SAE kernel matches the composed ops, over several row blocks and a remainder",
+  ignore: noBlas !== undefined,
+  async fn() {
+    // 300 rows: one full block of 256 and a remainder of 44; two components.
+    const run = (keep?: number) => () => {
+      const p = params(2, 12, 40, 5);
+      const x = tf.randomNormal([2, 300, 12], 0, 1, "float32", 6) as tf.Tensor3D;
+      const r = keep === undefined ? composedLossAndGrads(p, x, 0.02) : saeLossAndGrads(p, x, 0.02, keep);
+      return [
+        r.forward.f,
+        r.forward.xHat,
+        r.terms.l1,
+        r.terms.l2,
+        r.terms.total,
+        r.loss,
+        r.grads.wEnc,
+        r.grads.bEnc,
+        r.grads.wDec,
+        r.grads.bDec,
+        r.stats.l0,
+        tf.cast(r.stats.fired, "float32"),
+        r.stats.sst,
+      ];
+    };
+    const expected = await on("cpu", run());
+    const fused = await on("blas", run(300));
+    const names = [
+      "f",
+      "xHat",
+      "l1",
+      "l2",
+      "total",
+      "loss",
+      "wEnc",
+      "bEnc",
+      "wDec",
+      "bDec",
+      "l0",
+      "fired",
+      "sst",
+    ];
+    names.forEach((name, i) =>
+      assertClose(fused[i], expected[i], 2e-5 * Math.max(1, ...expected[i].map(Math.abs)), name)
+    );
+    // keepRows: only the first rows of f come back
+    const few = await on(
+      "blas",
+      () => [
+        saeLossAndGrads(
+          params(2, 12, 40, 5),
+          tf.randomNormal([2, 300, 12], 0, 1, "float32", 6) as tf.Tensor3D,
+          0.02,
+          3,
+        ).forward.f,
+      ],
+    );
+    assert.equal(few[0].length, 2 * 3 * 40);
+    assertClose(few[0].subarray(0, 120), expected[0].subarray(0, 120), 1e-5, "f rows");
+  },
+});
+
+Deno.test({
+  name: "the blas backend's matMul, binary ops, Adam and decoder kernels match tfjs's cpu kernels",
+  ignore: noBlas !== undefined,
+  async fn() {
+    const run = () => {
+      const a = tf.randomNormal([3, 5, 7], 0, 1, "float32", 1);
+      const b = tf.randomNormal([3, 7, 4], 0, 1, "float32", 2);
+      const b1 = tf.randomNormal([1, 4, 7], 0, 1, "float32", 3);
+      const v = tf.randomNormal([3, 5, 4], 0, 1, "float32", 4);
+      const w = tf.randomNormal([2, 6, 5], 0, 1, "float32", 5) as tf.Tensor3D;
+      const g = tf.randomNormal([2, 6, 5], 0, 1, "float32", 6) as tf.Tensor3D;
+      const adam = scaleByAdam({ b1: 0.9, b2: 0.99 });
+      const state = { kind: "adam" as const, count: 3, mu: { g: tf.mul(g, 0.1) }, nu: { g: tf.square(g) } };
+      const [updates, next] = adam.update({ g }, state, {});
+      return [
+        tf.matMul(a, b),
+        tf.matMul(a, b1, false, true), // broadcast batch of 1, transposed
+        tf.matMul(tf.transpose(a, [0, 2, 1]), b, true, false),
+        tf.add(v, tf.scalar(2)),
+        tf.sub(tf.scalar(1), v),
+        tf.mul(v, v),
+        tf.div(v, tf.add(tf.abs(v), 1)),
+        tf.add(v, tf.ones([4])), // broadcast: falls back to tfjs's kernel
+        updates.g,
+        next.mu.g,
+        next.nu.g,
+        projectDecoderGrad(w, g),
+        normalizeDecoder(w),
+      ];
+    };
+    const expected = await on("cpu", run);
+    const blas = await on("blas", run);
+    expected.forEach((e, i) =>
+      assertClose(blas[i], e, 1e-5 * Math.max(1, ...e.map(Math.abs)), `output ${i}`)
+    );
+  },
+});
+
+Deno.test({
+  name: "training steps on the blas backend follow the cpu backend's",
+  ignore: noBlas !== undefined,
+  async fn() {
+    const config = parseConfig({
+      dIn: 8,
+      nComponents: 2,
+      batchSize: 64,
+      storeSize: 64,
+      steps: 10,
+      l1Coefficient: 0.01,
+      resampleInterval: 64 * 4,
+      resampleCollate: 64 * 2,
+      resampleDatasetSize: 64 * 2,
+      maxResamples: 1,
+    });
+    const run = () => {
+      const { init, step } = defaultPipeline(config);
+      let s = init(config);
+      for (let i = 0; i < 6; i++) {
+        const x = tf.randomNormal([2, 64, 8], 0, 1, "float32", 100 + i) as tf.Tensor3D;
+        const next = tf.tidy(() => step(s, { x }) as unknown as tf.TensorContainer) as unknown as typeof s;
+        disposeReplaced(s, next);
+        s = next;
+      }
+      return [s.params.wEnc, s.params.bEnc, s.params.wDec, s.params.bDec, s.metrics.lossSum];
+    };
+    const expected = await on("cpu", run);
+    const blas = await on("blas", run);
+    expected.forEach((e, i) => assertClose(blas[i], e, 1e-4, `tensor ${i}`));
+  },
+});
