@@ -18,7 +18,16 @@
  *
  * @module
  */
-export { BACKEND_NAMES, type BackendChoice, type BackendName, selectBackend, tf, tidy } from "./lib/tf.ts";
+export {
+  BACKEND_NAMES,
+  type BackendChoice,
+  type BackendName,
+  hasKernel,
+  runKernel,
+  selectBackend,
+  tf,
+  tidy,
+} from "./lib/tf.ts";
 export { deriveSeed, gaussian, mulberry32 } from "./lib/seed.ts";
 export {
   configFromFlags,
@@ -34,8 +43,20 @@ export {
 export { initParams, type InitParamsOptions, type SaeParams, unitNormRows } from "./lib/sae/params.ts";
 export { decode, encode, forward, type ForwardResult } from "./lib/sae/forward.ts";
 export { l1Absolute, l2Reconstruction, type LossTerms, lossTerms, reduceLoss } from "./lib/sae/loss.ts";
-export { type LossAndGrads, saeLossAndGrads } from "./lib/sae/grads.ts";
-export { normalizeDecoder, projectDecoderGrad } from "./lib/sae/decoder.ts";
+export {
+  type BatchStats,
+  batchStats,
+  composedLossAndGrads,
+  type LossAndGrads,
+  SAE_RELU_KERNEL,
+  saeLossAndGrads,
+} from "./lib/sae/grads.ts";
+export {
+  NORMALIZE_ROWS_KERNEL,
+  normalizeDecoder,
+  PROJECT_ROWS_KERNEL,
+  projectDecoderGrad,
+} from "./lib/sae/decoder.ts";
 export { bmm } from "./lib/sae/linalg.ts";
 
 export {
@@ -48,6 +69,7 @@ export {
   type TensorRecord,
 } from "./lib/optim/transform.ts";
 export {
+  ADAM_KERNEL,
   type AdamState,
   type FeatureAxes,
   resetFeatureMoments,
@@ -95,6 +117,7 @@ export {
   collect,
   constrainDecoder,
   gradientStep,
+  type GradientStepOptions,
   observe,
   observeCapacity,
   resampleDead,
@@ -138,3 +161,50 @@ export {
   type TrainResult,
 } from "./lib/run/runner.ts";
 export { runTrainCommand } from "./lib/run/cli.ts";
+export { type BenchResult, type BenchSize, measureStep } from "./lib/run/bench.ts";
+
+export {
+  checkLlamaConfig,
+  checkLlamaWeights,
+  type HookFn,
+  initLlamaWeights,
+  LLAMA_BLOCK_HOOKS,
+  type LlamaBlockWeights,
+  type LlamaCachedResult,
+  type LlamaConfig,
+  llamaForward,
+  type LlamaForwardOptions,
+  type LlamaForwardResult,
+  llamaForwardWithCache,
+  llamaHookDim,
+  llamaHookNames,
+  type LlamaKvCache,
+  type LlamaModel,
+  type LlamaWeights,
+  type RotaryStyle,
+  type TokenInput,
+} from "./lib/models/transformer.ts";
+export { greedyGenerate } from "./lib/models/generate.ts";
+export {
+  decodeLlama2c,
+  decodeLlama2cHeader,
+  decodeLlama2cTokenizer,
+  decodeTokens,
+  encodeText,
+  type EncodeTextOptions,
+  llama2cConfig,
+  type Llama2cHeader,
+  type Llama2cTokenizer,
+  loadStories260k,
+  readLlama2c,
+  readLlama2cTokenizer,
+  STORIES260K_TOKENIZER_URL,
+  STORIES260K_URL,
+} from "./lib/models/load/llama2c.ts";
+export {
+  hfLlamaConfig,
+  hfLlamaWeights,
+  loadHfLlama,
+  type LocatedTensor,
+  widenHalf,
+} from "./lib/models/load/hf_llama.ts";

@@ -1,0 +1,334 @@
+/**
+ * Loading a Hugging Face Llama folder: `config.json` and either
+ * `model.safetensors` or shards listed in `model.safetensors.index.json`.
+ *
+ * Hugging Face stores q/k projection rows in the rotate-half layout, so the
+ * configuration says `rotary: "half"`. Matrices are stored `[out, in]` and
+ * transposed to `[in, out]`. F32, F16 and BF16 weights are read (half
+ * precision is widened to float32 here).
+ *
+ * @module
+ */
+import { tf, tidy } from "../../tf.ts";
+import { decodeSafetensors, type SafetensorsEntry } from "../../io/safetensors.ts";
+import {
+  checkLlamaWeights,
+  type LlamaBlockWeights,
+  type LlamaConfig,
+  type LlamaModel,
+  type LlamaWeights,
+} from "../transformer.ts";
+
+type Json = Record<string, unknown>;
+
+function field(json: Json, name: string, source: string, fallback?: number): number {
+  const value = json[name] ?? fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${source}: ${name} expected a positive number, received ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The {@linkcode LlamaConfig} of a Hugging Face `config.json` with
+ * `model_type: "llama"`. Defaults follow `transformers`' `LlamaConfig`
+ * (`num_key_value_heads` = `num_attention_heads`, `head_dim` =
+ * `hidden_size / num_attention_heads`, `rms_norm_eps` 1e-6, `rope_theta`
+ * 10000, `tie_word_embeddings` false).
+ *
+ * @param source names the file in messages
+ * @throws RangeError naming the field: an unsupported `model_type`,
+ *   `hidden_act`, `rope_scaling` or bias, or a missing size
+ *
+ * @example
+ * ```ts
+ * import { hfLlamaConfig } from "./hf_llama.ts";
+ * const c = hfLlamaConfig({
+ *   model_type: "llama", hidden_size: 64, intermediate_size: 172, num_hidden_layers: 5,
+ *   num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 512, tie_word_embeddings: true,
+ * });
+ * console.assert(c.dHead === 8 && c.rotary === "half" && c.normEps === 1e-6);
+ * ```
+ */
+export function hfLlamaConfig(json: unknown, source = "config.json"): LlamaConfig {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new TypeError(`${source}: expected a JSON object, received ${JSON.stringify(json)}`);
+  }
+  const c = json as Json;
+  if (c.model_type !== "llama") {
+    throw new RangeError(`${source}: model_type expected "llama", received ${JSON.stringify(c.model_type)}`);
+  }
+  const act = c.hidden_act ?? "silu";
+  if (act !== "silu") {
+    throw new RangeError(`${source}: hidden_act expected "silu", received ${JSON.stringify(act)}`);
+  }
+  if (c.rope_scaling !== undefined && c.rope_scaling !== null) {
+    throw new RangeError(
+      `${source}: rope_scaling expected null (scaled RoPE is not supported), received ${
+        JSON.stringify(c.rope_scaling)
+      }`,
+    );
+  }
+  for (const bias of ["attention_bias", "mlp_bias"]) {
+    if (c[bias] !== undefined && c[bias] !== false) {
+      throw new RangeError(
+        `${source}: ${bias} expected false (biases are not supported), received ${c[bias]}`,
+      );
+    }
+  }
+  const dModel = field(c, "hidden_size", source);
+  const nHeads = field(c, "num_attention_heads", source);
+  return {
+    dModel,
+    nLayers: field(c, "num_hidden_layers", source),
+    nHeads,
+    nKvHeads: field(c, "num_key_value_heads", source, nHeads),
+    dHead: field(c, "head_dim", source, dModel / nHeads),
+    dMlp: field(c, "intermediate_size", source),
+    vocabSize: field(c, "vocab_size", source),
+    maxSeq: field(c, "max_position_embeddings", source, 2048),
+    normEps: field(c, "rms_norm_eps", source, 1e-6),
+    ropeTheta: field(c, "rope_theta", source, 10000),
+    rotary: "half",
+    tiedEmbeddings: c.tie_word_embeddings === true,
+  };
+}
+
+/**
+ * Widens IEEE half-precision (F16) or bfloat16 (BF16) little-endian values to
+ * float32; both are exact in float32.
+ *
+ * @example
+ * ```ts
+ * import { widenHalf } from "./hf_llama.ts";
+ * // F16 0x3c00 = 1, 0xc000 = −2; BF16 0x3f80 = 1, 0x4049 ≈ 3.140625
+ * const f16 = widenHalf(new Uint8Array([0x00, 0x3c, 0x00, 0xc0]), "F16");
+ * const bf16 = widenHalf(new Uint8Array([0x80, 0x3f, 0x49, 0x40]), "BF16");
+ * console.assert(f16.join() === "1,-2" && bf16.join() === "1,3.140625");
+ * ```
+ */
+export function widenHalf(bytes: Uint8Array, dtype: "F16" | "BF16"): Float32Array {
+  const n = bytes.length >> 1;
+  const out = new Float32Array(n);
+  if (dtype === "BF16") {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16;
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const h = bytes[2 * i] | (bytes[2 * i + 1] << 8);
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    if (exponent === 0) out[i] = sign * mantissa * 2 ** -24;
+    else if (exponent === 31) out[i] = mantissa === 0 ? sign * Infinity : NaN;
+    else out[i] = sign * 2 ** (exponent - 15) * (1 + mantissa / 1024);
+  }
+  return out;
+}
+
+/**
+ * Decodes a safetensors file of weights: F32 (and F64, I32, I64) through
+ * `lib/io/safetensors.ts`, F16 and BF16 widened to float32 here.
+ */
+function decodeWeightsFile(bytes: Uint8Array, source: string): Record<string, SafetensorsEntry> {
+  if (bytes.length < 8) {
+    throw new RangeError(`${source}: expected at least 8 bytes, received ${bytes.length}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (8 + headerLength > bytes.length) {
+    throw new RangeError(
+      `${source}: header length ${headerLength} runs past the end of the file (${bytes.length} bytes)`,
+    );
+  }
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
+  const entries = Object.entries(header).filter(([name]) => name !== "__metadata__");
+  if (!entries.some(([, info]) => info.dtype === "F16" || info.dtype === "BF16")) {
+    return { ...decodeSafetensors(bytes, source).tensors };
+  }
+  const tensors: Record<string, SafetensorsEntry> = {};
+  const base = 8 + headerLength;
+  for (const [name, { dtype, shape, data_offsets: [begin, end] }] of entries) {
+    const size = dtype === "F32" ? 4 : dtype === "F16" || dtype === "BF16" ? 2 : 0;
+    if (size === 0) {
+      throw new TypeError(
+        `${source}: tensor ${name} expected dtype F32, F16 or BF16 (in a half-precision file), received ${dtype}`,
+      );
+    }
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== count * size || base + end > bytes.length) {
+      throw new RangeError(
+        `${source}: tensor ${name} expected ${count * size} bytes for shape [${shape.join(", ")}], received ${
+          end - begin
+        } (offsets ${begin}..${end})`,
+      );
+    }
+    const raw = bytes.subarray(base + begin, base + end);
+    const data = dtype === "F32"
+      ? new Float32Array(raw.slice().buffer)
+      : widenHalf(raw, dtype as "F16" | "BF16");
+    tensors[name] = { dtype: "F32", shape, data };
+  }
+  return tensors;
+}
+
+/** A tensor with the file it came from (named in messages). */
+export type LocatedTensor = { readonly entry: SafetensorsEntry; readonly file: string };
+
+/**
+ * Builds Llama weights from Hugging Face tensors (by their `transformers`
+ * names), checking every shape against the configuration.
+ *
+ * @param tensors by name; `file` names the source of each in messages
+ * @throws RangeError naming the file and tensor (missing, or a shape mismatch)
+ *
+ * @example
+ * ```ts
+ * import { hfLlamaWeights } from "./hf_llama.ts";
+ * const config = {
+ *   dModel: 2, nLayers: 0, nHeads: 1, nKvHeads: 1, dHead: 2, dMlp: 2, vocabSize: 3,
+ *   maxSeq: 4, normEps: 1e-6, ropeTheta: 10000, rotary: "half", tiedEmbeddings: true,
+ * } as const;
+ * const entry = (shape: number[]) => ({
+ *   entry: { dtype: "F32" as const, shape, data: new Float32Array(shape[0] * (shape[1] ?? 1)) },
+ *   file: "model.safetensors",
+ * });
+ * const w = hfLlamaWeights({ "model.embed_tokens.weight": entry([3, 2]), "model.norm.weight": entry([2]) }, config);
+ * console.assert(w.unembed.shape.join() === "2,3");
+ * ```
+ */
+export function hfLlamaWeights(
+  tensors: Readonly<Record<string, LocatedTensor>>,
+  config: LlamaConfig,
+): LlamaWeights {
+  const { dModel: d, nHeads, nKvHeads, dHead, dMlp, vocabSize } = config;
+  const take = (name: string, shape: number[]): Float32Array => {
+    const found = tensors[name];
+    if (found === undefined) {
+      const files = [...new Set(Object.values(tensors).map((t) => t.file))].join(", ") || "no files";
+      throw new RangeError(`${files}: tensor ${name} expected with shape [${shape.join(", ")}], not found`);
+    }
+    const { entry, file } = found;
+    if (entry.shape.length !== shape.length || entry.shape.some((n, i) => n !== shape[i])) {
+      throw new RangeError(
+        `${file}: tensor ${name} expected shape [${shape.join(", ")}], received [${entry.shape.join(", ")}]`,
+      );
+    }
+    if (!(entry.data instanceof Float32Array)) {
+      throw new TypeError(`${file}: tensor ${name} expected a floating-point dtype, received ${entry.dtype}`);
+    }
+    return entry.data;
+  };
+  /** `[out, in]` as stored → `[in, out]`. */
+  const matrix = (name: string, out: number, inp: number) =>
+    tf.transpose(tf.tensor2d(take(name, [out, inp]), [out, inp])) as tf.Tensor2D;
+  const gain = (name: string) => tf.tensor1d(take(name, [d]));
+  return tidy(() => {
+    const blocks: LlamaBlockWeights[] = [];
+    for (let l = 0; l < config.nLayers; l++) {
+      const at = `model.layers.${l}.`;
+      blocks.push({
+        ln1: gain(`${at}input_layernorm.weight`),
+        wQ: matrix(`${at}self_attn.q_proj.weight`, nHeads * dHead, d),
+        wK: matrix(`${at}self_attn.k_proj.weight`, nKvHeads * dHead, d),
+        wV: matrix(`${at}self_attn.v_proj.weight`, nKvHeads * dHead, d),
+        wO: matrix(`${at}self_attn.o_proj.weight`, d, nHeads * dHead),
+        ln2: gain(`${at}post_attention_layernorm.weight`),
+        wGate: matrix(`${at}mlp.gate_proj.weight`, dMlp, d),
+        wUp: matrix(`${at}mlp.up_proj.weight`, dMlp, d),
+        wDown: matrix(`${at}mlp.down_proj.weight`, d, dMlp),
+      });
+    }
+    return {
+      embed: tf.tensor2d(take("model.embed_tokens.weight", [vocabSize, d]), [vocabSize, d]),
+      blocks,
+      lnFinal: gain("model.norm.weight"),
+      unembed: matrix(config.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", vocabSize, d),
+    };
+  });
+}
+
+/**
+ * Loads a Hugging Face Llama folder: `config.json`, then `model.safetensors`
+ * or, when it is absent, the shards named by `model.safetensors.index.json`.
+ *
+ * @param folder a directory path
+ * @throws RangeError naming the file and tensor or field that is wrong
+ *
+ * @example A missing folder is an error naming the file it looked for
+ * ```ts
+ * import { loadHfLlama } from "./hf_llama.ts";
+ * let message = "";
+ * try {
+ *   await loadHfLlama("no/such/folder");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * console.assert(message.startsWith("no/such/folder/config.json: expected a Hugging Face config.json"));
+ * ```
+ *
+ * @example Typical use (a folder saved by `transformers`' `save_pretrained`)
+ * ```ts ignore
+ * import { loadHfLlama } from "./hf_llama.ts";
+ * import { llamaForward } from "../transformer.ts";
+ * const { config, weights } = await loadHfLlama("models/my-llama");
+ * const { logits } = llamaForward(weights, config, [[1, 450, 4996]]);
+ * ```
+ */
+export async function loadHfLlama(folder: string): Promise<LlamaModel> {
+  const dir = folder.replace(/\/+$/, "");
+  const configPath = `${dir}/config.json`;
+  let configText: string;
+  try {
+    configText = await Deno.readTextFile(configPath);
+  } catch (error) {
+    throw new RangeError(`${configPath}: expected a Hugging Face config.json, could not read it (${error})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(configText);
+  } catch (error) {
+    throw new TypeError(`${configPath}: expected JSON, ${error instanceof Error ? error.message : error}`);
+  }
+  const config = hfLlamaConfig(json, configPath);
+  const single = `${dir}/model.safetensors`;
+  const indexPath = `${dir}/model.safetensors.index.json`;
+  let files: string[];
+  if (await exists(single)) {
+    files = [single];
+  } else if (await exists(indexPath)) {
+    const index = JSON.parse(await Deno.readTextFile(indexPath)) as { weight_map?: Record<string, string> };
+    if (index.weight_map === undefined || typeof index.weight_map !== "object") {
+      throw new RangeError(
+        `${indexPath}: expected a weight_map object, received ${JSON.stringify(index.weight_map)}`,
+      );
+    }
+    files = [...new Set(Object.values(index.weight_map))].map((f) => `${dir}/${f}`);
+  } else {
+    throw new RangeError(
+      `${dir}: expected model.safetensors or model.safetensors.index.json, found neither (only safetensors weights are read)`,
+    );
+  }
+  const tensors: Record<string, LocatedTensor> = {};
+  for (const file of files) {
+    for (const [name, entry] of Object.entries(decodeWeightsFile(await Deno.readFile(file), file))) {
+      tensors[name] = { entry, file };
+    }
+  }
+  const weights = hfLlamaWeights(tensors, config);
+  checkLlamaWeights(weights, config, dir);
+  return { config, weights };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
