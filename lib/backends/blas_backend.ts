@@ -195,12 +195,8 @@ function saeReluLossAndGrads(blas: Blas) {
       for (let j = 0; j < m; j++) gbEk[j] = sumDPre[j];
       // ∂L/∂bDec = Σ_b ∂L/∂x̂ − (∂L/∂bEnc) · wEncᵀ
       const gbDk = gbDec.subarray(k * n, (k + 1) * n);
-      for (let i = 0; i < n; i++) {
-        const o = i * m;
-        let dot = 0;
-        for (let j = 0; j < m; j++) dot += gbEk[j] * wEk[o + j];
-        gbDk[i] = sumDX[i] - dot;
-      }
+      blas.sgemm(false, true, 1, n, m, -1, gbEk, m, wEk, m, 0, gbDk, n);
+      for (let i = 0; i < n; i++) gbDk[i] += sumDX[i];
     }
     const loss = new Float32Array([lossSum / (c * B)]);
     return [
@@ -283,19 +279,30 @@ function normalizeRows(args: KernelArgs): tf.TensorInfo {
 
 type BinaryLoop = (a: Float32Array, b: Float32Array, out: Float32Array, aStep: number, bStep: number) => void;
 
-/** Float32 binary ops where the operands have the same size or one is a single value. */
+/**
+ * Float32 binary ops where the operands have the same size or one is a single
+ * value (`sa`/`sb`: 1 when that operand has every element, 0 when it has one).
+ */
 const BINARY_LOOPS: Record<string, BinaryLoop> = {
   Add: (a, b, out, sa, sb) => {
-    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] + b[i * sb];
+    if (sa && sb) { for (let i = 0; i < out.length; i++) out[i] = a[i] + b[i]; }
+    else if (sa) { for (let i = 0, v = b[0]; i < out.length; i++) out[i] = a[i] + v; }
+    else for (let i = 0, v = a[0]; i < out.length; i++) out[i] = v + b[i];
   },
   Sub: (a, b, out, sa, sb) => {
-    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] - b[i * sb];
+    if (sa && sb) { for (let i = 0; i < out.length; i++) out[i] = a[i] - b[i]; }
+    else if (sa) { for (let i = 0, v = b[0]; i < out.length; i++) out[i] = a[i] - v; }
+    else for (let i = 0, v = a[0]; i < out.length; i++) out[i] = v - b[i];
   },
   Multiply: (a, b, out, sa, sb) => {
-    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] * b[i * sb];
+    if (sa && sb) { for (let i = 0; i < out.length; i++) out[i] = a[i] * b[i]; }
+    else if (sa) { for (let i = 0, v = b[0]; i < out.length; i++) out[i] = a[i] * v; }
+    else for (let i = 0, v = a[0]; i < out.length; i++) out[i] = v * b[i];
   },
   RealDiv: (a, b, out, sa, sb) => {
-    for (let i = 0; i < out.length; i++) out[i] = a[i * sa] / b[i * sb];
+    if (sa && sb) { for (let i = 0; i < out.length; i++) out[i] = a[i] / b[i]; }
+    else if (sa) { for (let i = 0, v = b[0]; i < out.length; i++) out[i] = a[i] / v; }
+    else for (let i = 0, v = a[0]; i < out.length; i++) out[i] = v / b[i];
   },
 };
 
