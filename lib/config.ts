@@ -18,8 +18,33 @@ const nonNegativeInt = z.number().int().nonnegative();
  * is also a command-line flag (`lrWarmupSteps` is `--lr-warmup-steps`).
  */
 export const TrainConfigSchema = z.strictObject({
-  /** Where activations come from. `toy`: synthetic sparse data with known ground truth. */
-  source: z.enum(["toy"]).default("toy"),
+  /**
+   * Where activations come from. `toy`: synthetic sparse data with known ground truth; `model`: a
+   * language model's activations at `hooks` over the text of `dataset`.
+   */
+  source: z.enum(["toy", "model"]).default("toy"),
+  /** Model source: `stories260k` (shipped), a llama2.c `.bin` file, or a Hugging Face folder. */
+  model: z.string().min(1).default("stories260k"),
+  /** Model source: a llama2.c tokenizer file, when not beside the `.bin` checkpoint. */
+  tokenizer: z.string().min(1).nullable().default(null),
+  /** Model source: hook points, one component each; `null` means every block's `hook_resid_post`. */
+  hooks: z.array(z.string().min(1)).min(1).nullable().default(null),
+  /** Model source: text (`.txt`), JSONL (`.jsonl`) or Parquet (`.parquet`); `null`: the shipped stories. */
+  dataset: z.string().min(1).nullable().default(null),
+  /** Model source: the JSONL field or Parquet column with the text (or token ids). */
+  datasetField: z.string().min(1).default("text"),
+  /** Model source: tokens per context window (the original's default 256). */
+  contextSize: z.number().int().min(2).default(256),
+  /** Model source: start every window with BOS (the original did not; its activations are then skipped). */
+  prependBos: z.boolean().default(true),
+  /** Model source: `drop` chunks each document and drops its remainder (the original); `pack` concatenates documents. */
+  documentEnd: z.enum(["drop", "pack"]).default("pack"),
+  /** Model source: windows per forward pass of the model (the original's source batch size). */
+  windowsPerBatch: positiveInt.default(16),
+  /** Model source: validate with the SAEs spliced in every this many steps (0: only at the end). */
+  validateEvery: nonNegativeInt.default(0),
+  /** Model source: held-out windows (the first of the dataset) for validation; 0 turns validation off. */
+  validationWindows: nonNegativeInt.default(16),
   /** Width of the activations (the original's `n_input_features`). */
   dIn: positiveInt.default(64),
   /** Number of learned features per component; `null` means `expansionFactor · dIn`. */
@@ -124,7 +149,9 @@ export function resolveSizes(config: TrainConfig): ResolvedSizes {
   const dSae = config.dSae ?? Math.round(config.expansionFactor * config.dIn);
   const steps = config.steps ?? Math.floor(config.maxActivations / config.batchSize);
   const componentNames = config.componentNames ??
-    Array.from({ length: config.nComponents }, (_, i) => `component_${i}`);
+    (config.source === "model" && config.hooks !== null
+      ? config.hooks
+      : Array.from({ length: config.nComponents }, (_, i) => `component_${i}`));
   const reservoir = config.resampleReservoir ?? Math.min(dSae, config.resampleDatasetSize);
   return { dSae, steps, componentNames, reservoir };
 }
@@ -197,6 +224,11 @@ export function parseConfig(input: unknown): TrainConfig {
   if (config.resampleDatasetSize > config.resampleInterval) {
     problems.push(
       `resampleDatasetSize: expected at most resampleInterval (${config.resampleInterval}), received ${config.resampleDatasetSize}`,
+    );
+  }
+  if (config.source === "model" && config.hooks !== null && config.hooks.length !== config.nComponents) {
+    problems.push(
+      `nComponents: expected ${config.hooks.length} (one per hook point in hooks), received ${config.nComponents}`,
     );
   }
   if (config.componentNames !== null && config.componentNames.length !== config.nComponents) {

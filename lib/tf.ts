@@ -65,14 +65,44 @@ async function tryWasm(): Promise<string | undefined> {
   }
 }
 
-type GpuAdapter = { readonly isFallbackAdapter?: boolean; readonly info?: Record<string, unknown> };
+type GpuAdapterInfo = { vendor?: string; architecture?: string; device?: string; description?: string };
+type GpuAdapter = { readonly isFallbackAdapter?: boolean; readonly info?: GpuAdapterInfo };
+
+/**
+ * A small computation whose result is known exactly, run on the active
+ * backend: a backend that gets it wrong is not used by `auto`. (Under Deno,
+ * tfjs's webgpu backend on a software Vulkan driver returns zeros at times.)
+ */
+async function selfCheck(): Promise<string | undefined> {
+  // x[i, j, k] = ((i·7 + j·3 + k) mod 5) − 2, shape [2, 3, 4]
+  const values = Array.from({ length: 24 }, (_, t) => {
+    const i = Math.floor(t / 12), j = Math.floor((t % 12) / 4), k = t % 4;
+    return ((i * 7 + j * 3 + k) % 5) - 2;
+  });
+  const expected = [0, 1].map((i) =>
+    [0, 1, 2, 3].map((k) => [0, 1, 2].reduce((sum, j) => sum + Math.max(values[i * 12 + j * 4 + k], 0), 0))
+  ).flat();
+  const result = tf.tidy(() => {
+    const x = tf.tensor3d(values, [2, 3, 4]);
+    const relu = tf.relu(tf.matMul(x, tf.eye(4).expandDims(0).tile([2, 1, 1]) as tf.Tensor3D));
+    return tf.sum(relu, 1);
+  });
+  const got = Array.from(await result.data());
+  result.dispose();
+  return got.every((v, i) => Math.abs(v - expected[i]) < 1e-5)
+    ? undefined
+    : `failed a self-check (expected ${expected.join(",")}, computed ${got.join(",")})`;
+}
 
 async function tryWebgpu(allowSoftware: boolean): Promise<string | undefined> {
   const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } })?.gpu;
   if (!gpu) return "no navigator.gpu (run Deno with --unstable-webgpu)";
   const adapter = await gpu.requestAdapter();
   if (!adapter) return "no WebGPU adapter (on Linux try DENO_WEBGPU_BACKEND=vulkan)";
-  const description = Object.values(adapter.info ?? {}).join(" ");
+  const info = adapter.info ?? {};
+  const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(
+    " ",
+  );
   if (
     !allowSoftware &&
     (adapter.isFallbackAdapter || /llvmpipe|swiftshader|lavapipe|software/i.test(description))
@@ -81,8 +111,12 @@ async function tryWebgpu(allowSoftware: boolean): Promise<string | undefined> {
   }
   try {
     await import("@tensorflow/tfjs-backend-webgpu");
-    if (await tf.setBackend("webgpu")) return undefined;
-    return "webgpu backend did not initialise";
+    if (!(await tf.setBackend("webgpu"))) return "webgpu backend did not initialise";
+    await tf.ready();
+    if (allowSoftware) return undefined;
+    const failed = await selfCheck();
+    if (failed !== undefined) await tf.setBackend("cpu");
+    return failed;
   } catch (error) {
     return `webgpu backend could not be loaded (${error instanceof Error ? error.message : error})`;
   }

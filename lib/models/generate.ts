@@ -1,5 +1,5 @@
 /**
- * Greedy decoding: append the most likely next token, one step at a time,
+ * Decoding, greedy or sampled: append the next token one step at a time,
  * with a key/value cache so that each step runs only the new position.
  *
  * Pure: the generated ids stay in a tensor; read them with `await t.array()`
@@ -8,6 +8,7 @@
  * @module
  */
 import { tf, tidy } from "../tf.ts";
+import { deriveSeed } from "../seed.ts";
 import {
   type LlamaConfig,
   llamaForwardWithCache,
@@ -54,6 +55,61 @@ export function greedyGenerate(
   prompt: TokenInput,
   steps: number,
 ): tf.Tensor2D {
+  return sampleGenerate(weights, config, prompt, steps, { temperature: 0 });
+}
+
+/**
+ * One draw per row from `softmax(logits)` by the Gumbel-max trick:
+ * `argmax(logits − log(−log u))` with `u ~ U(0, 1)`, every row with its own noise.
+ *
+ * @returns `[batch, 1]` int32
+ */
+function gumbelMax(logits: tf.Tensor2D, seed: number): tf.Tensor2D {
+  const u = tf.randomUniform(logits.shape, 1e-12, 1, "float32", seed);
+  const noisy = tf.sub(logits, tf.log(tf.neg(tf.log(u))));
+  return tf.reshape(tf.argMax(noisy, 1), [logits.shape[0], 1]) as tf.Tensor2D;
+}
+
+/** Options of {@linkcode sampleGenerate}. */
+export type SampleOptions = {
+  /** Softmax temperature; 0 is greedy decoding. */
+  readonly temperature: number;
+  /** Seed of the draws: step `i` uses `deriveSeed(seed, i)`. */
+  readonly seed?: number;
+};
+
+/**
+ * Sampling: `steps` times, a token drawn from `softmax(logits / temperature)`
+ * of the last position is appended (the argmax when the temperature is 0).
+ * Reproducible from the seed.
+ *
+ * @param prompt `[batch, promptLength]` int32 ids, `promptLength ≥ 1`
+ * @returns `[batch, promptLength + steps]` int32
+ *
+ * @example
+ * ```ts
+ * import { sampleGenerate } from "./generate.ts";
+ * import { initLlamaWeights } from "./transformer.ts";
+ * const config = {
+ *   dModel: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, dHead: 4, dMlp: 16, vocabSize: 10,
+ *   maxSeq: 16, normEps: 1e-5, ropeTheta: 10000, rotary: "half", tiedEmbeddings: false,
+ * } as const;
+ * const a = sampleGenerate(initLlamaWeights(config, 0), config, [[1]], 5, { temperature: 1, seed: 3 });
+ * const b = sampleGenerate(initLlamaWeights(config, 0), config, [[1]], 5, { temperature: 1, seed: 3 });
+ * console.assert(a.dataSync().join() === b.dataSync().join());
+ * ```
+ */
+export function sampleGenerate(
+  weights: LlamaWeights,
+  config: LlamaConfig,
+  prompt: TokenInput,
+  steps: number,
+  options: SampleOptions,
+): tf.Tensor2D {
+  const { temperature, seed = 0 } = options;
+  if (!(temperature >= 0)) {
+    throw new RangeError(`temperature: expected a number ≥ 0, received ${temperature}`);
+  }
   const promptLength = prompt instanceof tf.Tensor ? prompt.shape[1] : prompt[0]?.length;
   if (!Number.isInteger(steps) || steps < 0 || promptLength + steps - 1 > config.maxSeq) {
     throw new RangeError(
@@ -77,9 +133,13 @@ export function greedyGenerate(
         batch,
         vocab,
       ]);
-      const next = tf.reshape(tf.argMax(last, 1), [batch, 1]) as tf.Tensor2D;
+      const next = temperature === 0
+        ? tf.reshape(tf.argMax(last, 1), [batch, 1]) as tf.Tensor2D
+        : gumbelMax(tf.div(last, temperature) as tf.Tensor2D, deriveSeed(seed, i));
       const tokens = tf.concat([previous.tokens, next], 1);
-      if (i === steps - 1) return { tokens };
+      if (i === steps - 1) {
+        return { tokens };
+      }
       const step = llamaForwardWithCache(weights, config, next, previous.cache);
       return { tokens, logits: step.logits, cache: step.cache };
     });

@@ -41,6 +41,11 @@ export type TrainOptions = {
   readonly signal?: AbortSignal;
   /** Evaluation metrics logged with every metrics line. */
   readonly evaluate?: Evaluate;
+  /**
+   * Validation (e.g. with the SAEs spliced into the model), run every `validateEvery` steps of the
+   * configuration and at the last step; its keys join that step's metrics line.
+   */
+  readonly validate?: (state: TrainState) => Promise<Record<string, number>>;
   /** Called with every log record. */
   readonly onLog?: (record: LogRecord) => void;
   /** Called after every step; it may read the state but keep nothing. */
@@ -146,7 +151,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await saveCheckpoint(`${out}/checkpoints/${checkpointName(state.step)}`, state, { position, config });
   };
 
-  const log = async () => {
+  const log = async (extra: Record<string, number> = {}) => {
     const record: LogRecord = {
       step: state.step,
       activations: state.activations,
@@ -172,6 +177,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         tensor.dispose();
       }
     }
+    Object.assign(record, extra);
     record.time_s = Number(((performance.now() - started) / 1000).toFixed(3));
     lastLog = record;
     await metricsFile?.write(encoder.encode(JSON.stringify(record) + "\n"));
@@ -212,8 +218,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         options.onStep?.(state);
         options.progress?.step(progressUpdate());
         const last = state.step >= steps;
-        if (state.step % config.logEvery === 0 || last) {
-          await log();
+        const validateNow = options.validate !== undefined &&
+          (last || (config.validateEvery > 0 && state.step % config.validateEvery === 0));
+        if (state.step % config.logEvery === 0 || last || validateNow) {
+          await log(validateNow ? await options.validate!(state) : {});
           options.progress?.log(progressUpdate());
         }
         if (last) {

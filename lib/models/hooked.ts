@@ -1,0 +1,99 @@
+/**
+ * One interface over every transformer family the library runs: a forward
+ * pass with TransformerLens-named hook points that can be read and replaced.
+ * The activation source and the spliced-in validation use only this.
+ *
+ * Pure: wraps the families' pure forward passes.
+ *
+ * @module
+ */
+import type { tf } from "../tf.ts";
+import {
+  type HookFn,
+  llamaForward,
+  llamaHookDim,
+  llamaHookNames,
+  type LlamaModel,
+  type TokenInput,
+} from "./transformer.ts";
+
+/** Options of {@linkcode HookedModel.forward}. */
+export type HookedForwardOptions = {
+  /** Hook points whose activations to return. */
+  readonly capture?: readonly string[];
+  /** Run blocks `0 .. stopAtLayer − 1` only, and return no logits. */
+  readonly stopAtLayer?: number;
+  /** Functions that replace the activation at a hook point. */
+  readonly replace?: Readonly<Record<string, HookFn>>;
+};
+
+/** A language model with hook points. */
+export type HookedModel = {
+  /** The family, e.g. `"llama"`. */
+  readonly family: string;
+  readonly vocabSize: number;
+  readonly nLayers: number;
+  /** Longest sequence the model accepts. */
+  readonly maxSeq: number;
+  /** Every hook point, in the order the computation meets them. */
+  readonly hookNames: readonly string[];
+  /** Width of a hook point's activations (a RangeError for unknown names). */
+  hookDim(name: string): number;
+  /** The forward pass: logits `[batch, seq, vocab]` (unless stopped early) and captured activations. */
+  forward(
+    tokens: TokenInput,
+    options?: HookedForwardOptions,
+  ): { readonly logits?: tf.Tensor3D; readonly activations: Readonly<Record<string, tf.Tensor3D>> };
+};
+
+/**
+ * A Llama-family model as a {@linkcode HookedModel}.
+ *
+ * @example
+ * ```ts
+ * import { initLlamaWeights } from "./transformer.ts";
+ * import { hookedLlama } from "./hooked.ts";
+ * const config = {
+ *   dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, dHead: 4, dMlp: 16, vocabSize: 10,
+ *   maxSeq: 16, normEps: 1e-5, ropeTheta: 10000, rotary: "half", tiedEmbeddings: false,
+ * } as const;
+ * const model = hookedLlama({ config, weights: initLlamaWeights(config, 0) });
+ * console.assert(model.hookDim("blocks.1.hook_resid_post") === 8);
+ * ```
+ */
+export function hookedLlama(model: LlamaModel): HookedModel {
+  const { config, weights } = model;
+  return {
+    family: "llama",
+    vocabSize: config.vocabSize,
+    nLayers: config.nLayers,
+    maxSeq: config.maxSeq,
+    hookNames: llamaHookNames(config),
+    hookDim: (name) => llamaHookDim(config, name),
+    forward: (tokens, options = {}) => llamaForward(weights, config, tokens, options),
+  };
+}
+
+/**
+ * The layer after which a set of hook points has been computed: the largest
+ * block number among them, plus one (TransformerLens's `stop_at_layer`), or
+ * `undefined` when one of them lies after the last block (e.g.
+ * `ln_final.hook_normalized`) and the whole model must run.
+ *
+ * @example
+ * ```ts
+ * import { stopLayerFor } from "./hooked.ts";
+ * console.assert(stopLayerFor(["blocks.0.hook_mlp_out", "blocks.2.hook_resid_pre"], 4) === 3);
+ * console.assert(stopLayerFor(["hook_embed"], 4) === 0);
+ * console.assert(stopLayerFor(["ln_final.hook_normalized"], 4) === undefined);
+ * ```
+ */
+export function stopLayerFor(hooks: readonly string[], nLayers: number): number | undefined {
+  let stop = 0;
+  for (const hook of hooks) {
+    const match = /^blocks\.(\d+)\./.exec(hook);
+    if (match) stop = Math.max(stop, Number(match[1]) + 1);
+    else if (hook !== "hook_embed" && hook !== "hook_pos_embed") return undefined;
+  }
+  return stop >= nLayers ? undefined : stop;
+}

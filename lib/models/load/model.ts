@@ -1,0 +1,124 @@
+/**
+ * Loading a language model and its tokenizer by name or path, as the
+ * `--model` flag takes them.
+ *
+ * @module
+ */
+import { hookedLlama, type HookedModel } from "../hooked.ts";
+import {
+  decodeTokens,
+  encodeText,
+  type Llama2cTokenizer,
+  loadStories260k,
+  readLlama2c,
+  readLlama2cTokenizer,
+} from "./llama2c.ts";
+import { loadHfLlama } from "./hf_llama.ts";
+import { exists } from "../../io/files.ts";
+
+/** What the data pipeline needs of a tokenizer. */
+export type TextTokenizer = {
+  /** Token ids of a text; `bos` prepends the beginning-of-sequence id. */
+  encode(text: string, options?: { readonly bos?: boolean }): number[];
+  decode(ids: readonly number[]): string;
+  readonly bosId: number | undefined;
+  readonly eosId: number | undefined;
+  readonly vocabSize: number;
+};
+
+/** A model, its tokenizer and a short description of where they came from. */
+export type LoadedModel = {
+  readonly model: HookedModel;
+  readonly tokenizer: TextTokenizer;
+  readonly description: string;
+};
+
+/** The name of the model shipped with saekit. */
+export const BUILTIN_MODEL = "stories260k";
+
+/** A llama2.c tokenizer as a {@linkcode TextTokenizer}. */
+export function llama2cTextTokenizer(tokenizer: Llama2cTokenizer): TextTokenizer {
+  return {
+    encode: (text, options = {}) => encodeText(tokenizer, text, { bos: options.bos ?? false }),
+    decode: (ids) => decodeTokens(tokenizer, ids),
+    bosId: tokenizer.bos,
+    eosId: tokenizer.eos,
+    vocabSize: tokenizer.pieces.length,
+  };
+}
+
+/**
+ * Loads a model and its tokenizer:
+ * - `stories260k`: the model shipped with saekit (llama2.c's stories260K);
+ * - a llama2.c checkpoint `*.bin`, with `tokenizer` or, beside it, `tok<N>.bin` or `tokenizer.bin`;
+ * - a Hugging Face folder (`config.json`, safetensors weights, `tokenizer.json`).
+ *
+ * @example
+ * ```ts
+ * import { loadModel } from "./model.ts";
+ * const { model, tokenizer } = await loadModel("stories260k");
+ * console.assert(model.hookDim("blocks.4.hook_resid_post") === 64 && tokenizer.bosId === 1);
+ * ```
+ */
+export async function loadModel(spec: string, tokenizerPath?: string): Promise<LoadedModel> {
+  if (spec === BUILTIN_MODEL) {
+    const { model, tokenizer } = await loadStories260k();
+    return {
+      model: hookedLlama(model),
+      tokenizer: llama2cTextTokenizer(tokenizer),
+      description: "stories260K (llama2.c, shipped with saekit)",
+    };
+  }
+  if (!(await exists(spec))) {
+    throw new Error(
+      `--model: expected "${BUILTIN_MODEL}", a llama2.c .bin file or a Hugging Face model folder, received ${
+        JSON.stringify(spec)
+      } (not found)`,
+    );
+  }
+  const stat = await Deno.stat(spec);
+  if (stat.isFile) {
+    const model = await readLlama2c(spec);
+    const dir = spec.replace(/[^/]*$/, "") || "./";
+    const candidates = tokenizerPath !== undefined
+      ? [tokenizerPath]
+      : [`${dir}tok${model.config.vocabSize}.bin`, `${dir}tokenizer.bin`];
+    for (const path of candidates) {
+      if (await exists(path)) {
+        const tokenizer = await readLlama2cTokenizer(path, model.config.vocabSize);
+        return {
+          model: hookedLlama(model),
+          tokenizer: llama2cTextTokenizer(tokenizer),
+          description: `${spec} (llama2.c) with ${path}`,
+        };
+      }
+    }
+    throw new Error(
+      `--model ${spec}: expected a llama2.c tokenizer at ${candidates.join(" or ")}, found none`,
+    );
+  }
+  const configPath = `${spec}/config.json`;
+  if (!(await exists(configPath))) {
+    throw new Error(`--model ${spec}: expected a Hugging Face folder with config.json, which is missing`);
+  }
+  const modelType = (JSON.parse(await Deno.readTextFile(configPath)) as { model_type?: string }).model_type;
+  if (modelType === "llama") {
+    const model = await loadHfLlama(spec);
+    return {
+      model: hookedLlama(model),
+      tokenizer: await hfTextTokenizer(`${spec}/tokenizer.json`),
+      description: `${spec} (Hugging Face llama)`,
+    };
+  }
+  throw new TypeError(
+    `--model ${spec}: model_type expected one of llama, received ${
+      JSON.stringify(modelType)
+    } in ${configPath}`,
+  );
+}
+
+// Filled in when the Hugging Face tokenizer loader is available.
+async function hfTextTokenizer(path: string): Promise<TextTokenizer> {
+  await Promise.resolve();
+  throw new Error(`${path}: Hugging Face tokenizers are not supported yet`);
+}
