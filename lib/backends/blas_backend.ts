@@ -11,7 +11,7 @@
 import { tf } from "../tf.ts";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Blas } from "./blas_ffi.ts";
-import { type SaeBlockWorkspace, saeBlockWorkspace } from "./sae_wasm.ts";
+import { type SaeBlockWorkspace, saeBlockWorkspace, softmaxRows } from "./sae_wasm.ts";
 import { SAE_RELU_KERNEL } from "../sae/grads.ts";
 import { ADAM_KERNEL } from "../optim/adam.ts";
 import { NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL } from "../sae/decoder.ts";
@@ -306,25 +306,195 @@ const BINARY_LOOPS: Record<string, BinaryLoop> = {
   },
 };
 
+/** Output shape of two broadcast shapes, or `undefined` when they do not broadcast. */
+function broadcastShape(a: readonly number[], b: readonly number[]): number[] | undefined {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1, db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) return undefined;
+    out.push(Math.max(da, db));
+  }
+  return out;
+}
+
+/** Element strides of `shape` aligned to `outShape`, 0 along broadcast axes. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const rank = outShape.length;
+  const strides = new Array(rank).fill(0);
+  let stride = 1;
+  for (let i = rank - 1; i >= 0; i--) {
+    const d = shape[shape.length - rank + i] ?? 1;
+    strides[i] = d === 1 ? 0 : stride;
+    stride *= d;
+  }
+  return strides;
+}
+
+type RowOp = (
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  pa: number,
+  pb: number,
+  o: number,
+  n: number,
+  ia: number,
+  ib: number,
+) => void;
+/** One output row of a broadcast binary op (separate loops, so that each is compiled tight). */
+const ROW_OPS: Record<string, RowOp> = {
+  Add: (a, b, out, pa, pb, o, n, ia, ib) => {
+    for (let j = 0; j < n; j++, pa += ia, pb += ib) out[o + j] = a[pa] + b[pb];
+  },
+  Sub: (a, b, out, pa, pb, o, n, ia, ib) => {
+    for (let j = 0; j < n; j++, pa += ia, pb += ib) out[o + j] = a[pa] - b[pb];
+  },
+  Multiply: (a, b, out, pa, pb, o, n, ia, ib) => {
+    for (let j = 0; j < n; j++, pa += ia, pb += ib) out[o + j] = a[pa] * b[pb];
+  },
+  RealDiv: (a, b, out, pa, pb, o, n, ia, ib) => {
+    for (let j = 0; j < n; j++, pa += ia, pb += ib) out[o + j] = a[pa] / b[pb];
+  },
+};
+
 /**
  * tfjs's CPU binary ops index every element through a general broadcasting
- * path; the common cases (same shape, or a single value on one side) run
- * here as plain loops, and everything else goes to tfjs's kernel.
+ * path that allocates per element; here same-shape and single-value cases
+ * are plain loops, and other broadcasts walk the output with running
+ * offsets, the last axis in an inner loop.
  */
 function binaryOp(kernelName: string, fallback: tf.KernelFunc) {
   const loop = BINARY_LOOPS[kernelName];
+  const rowOp = ROW_OPS[kernelName];
   return (args: KernelArgs): tf.TensorInfo => {
     const backend = args.backend as MathBackendCPU;
     const { a, b } = args.inputs;
-    const sizeA = size(a.shape), sizeB = size(b.shape);
-    const sameShape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
-    if (a.dtype !== "float32" || b.dtype !== "float32" || !(sameShape || sizeA === 1 || sizeB === 1)) {
+    if (a.dtype !== "float32" || b.dtype !== "float32") {
       return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
     }
-    const shape = sizeA >= sizeB && (sameShape || sizeB === 1) ? a.shape : b.shape;
-    const out = new Float32Array(Math.max(sizeA, sizeB));
-    loop(valuesOf(backend, a), valuesOf(backend, b), out, sizeA === 1 ? 0 : 1, sizeB === 1 ? 0 : 1);
+    const sizeA = size(a.shape), sizeB = size(b.shape);
+    const sameShape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+    const av = valuesOf(backend, a), bv = valuesOf(backend, b);
+    if (sameShape || sizeA === 1 || sizeB === 1) {
+      const shape = broadcastShape(a.shape, b.shape)!;
+      const out = new Float32Array(Math.max(sizeA, sizeB));
+      loop(av, bv, out, sizeA === 1 ? 0 : 1, sizeB === 1 ? 0 : 1);
+      return backend.makeTensorInfo(shape, "float32", out);
+    }
+    const shape = broadcastShape(a.shape, b.shape);
+    if (shape === undefined || shape.length === 0) {
+      return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    }
+    const sa = broadcastStrides(a.shape, shape), sb = broadcastStrides(b.shape, shape);
+    const rank = shape.length, inner = shape[rank - 1];
+    const ia = sa[rank - 1], ib = sb[rank - 1];
+    const out = new Float32Array(size(shape));
+    const index = new Array(rank - 1).fill(0);
+    let offA = 0, offB = 0;
+    for (let o = 0; o < out.length; o += inner) {
+      rowOp(av, bv, out, offA, offB, o, inner, ia, ib);
+      // advance the outer index like an odometer
+      for (let axis = rank - 2; axis >= 0; axis--) {
+        index[axis]++;
+        offA += sa[axis];
+        offB += sb[axis];
+        if (index[axis] < shape[axis]) break;
+        offA -= sa[axis] * shape[axis];
+        offB -= sb[axis] * shape[axis];
+        index[axis] = 0;
+      }
+    }
     return backend.makeTensorInfo(shape, "float32", out);
+  };
+}
+
+/** Splits along one axis by copying contiguous runs (tfjs's CPU split slices element by element). */
+function splitV(fallback: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs;
+    if (x.dtype !== "float32") {
+      return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo[];
+    }
+    const rank = x.shape.length;
+    const axis = ((Number(args.attrs?.axis ?? 0) % rank) + rank) % rank;
+    const spec = args.attrs?.numOrSizeSplits as number | number[];
+    const dim = x.shape[axis];
+    const sizes = typeof spec === "number" ? new Array(spec).fill(dim / spec) : [...spec].map(Number);
+    const unknown = sizes.indexOf(-1);
+    if (unknown !== -1) sizes[unknown] = dim - sizes.reduce((a, b) => (b === -1 ? a : a + b), 0);
+    const outer = size(x.shape.slice(0, axis)), inner = size(x.shape.slice(axis + 1));
+    const xv = valuesOf(backend, x);
+    const outs: tf.TensorInfo[] = [];
+    let start = 0;
+    for (const piece of sizes) {
+      const out = new Float32Array(outer * piece * inner);
+      const run = piece * inner;
+      for (let o = 0; o < outer; o++) {
+        const from = (o * dim + start) * inner;
+        out.set(xv.subarray(from, from + run), o * run);
+      }
+      const shape = [...x.shape];
+      shape[axis] = piece;
+      outs.push(backend.makeTensorInfo(shape, "float32", out));
+      start += piece;
+    }
+    return outs;
+  };
+}
+
+/** Softmax over the last axis (tfjs's CPU softmax composes several broadcasting ops). */
+function softmax(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { logits } = args.inputs;
+  const dim = Number(args.attrs?.dim ?? -1);
+  const cols = logits.shape[logits.shape.length - 1];
+  if (logits.dtype !== "float32" || (dim !== -1 && dim !== logits.shape.length - 1)) {
+    throw new RangeError(
+      `softmax: expected float32 over the last axis, received ${logits.dtype} over axis ${dim}`,
+    );
+  }
+  const x = valuesOf(backend, logits);
+  const out = new Float32Array(x.length);
+  softmaxRows(x, out, cols);
+  return backend.makeTensorInfo(logits.shape, "float32", out);
+}
+
+/** Transpose by walking the output with strides into the input. */
+function transpose(fallback: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs;
+    const perm = args.attrs?.perm as number[];
+    if (x.dtype !== "float32" && x.dtype !== "int32") {
+      return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    }
+    const rank = x.shape.length;
+    const inStrides = new Array(rank);
+    for (let i = rank - 1, s = 1; i >= 0; i--) {
+      inStrides[i] = s;
+      s *= x.shape[i];
+    }
+    const shape = perm.map((p) => x.shape[p]);
+    const strides = perm.map((p) => inStrides[p]);
+    const xv = backend.data.get(x.dataId).values as Float32Array | Int32Array;
+    const out = x.dtype === "float32" ? new Float32Array(xv.length) : new Int32Array(xv.length);
+    if (rank === 0 || out.length === 0) return backend.makeTensorInfo(shape, x.dtype, out);
+    const inner = shape[rank - 1], step = strides[rank - 1];
+    const index = new Array(rank - 1).fill(0);
+    let off = 0;
+    for (let o = 0; o < out.length; o += inner) {
+      for (let j = 0, p = off; j < inner; j++, p += step) out[o + j] = xv[p];
+      for (let axis = rank - 2; axis >= 0; axis--) {
+        index[axis]++;
+        off += strides[axis];
+        if (index[axis] < shape[axis]) break;
+        off -= strides[axis] * shape[axis];
+        index[axis] = 0;
+      }
+    }
+    return backend.makeTensorInfo(shape, x.dtype, out);
   };
 }
 
@@ -350,6 +520,24 @@ export function registerBlasBackend(blas: Blas): void {
         kernelName: config.kernelName,
         backendName: BLAS_BACKEND,
         kernelFunc: binaryOp(config.kernelName, config.kernelFunc) as unknown as tf.KernelFunc,
+      });
+    } else if (config.kernelName === "SplitV") {
+      tf.registerKernel({
+        kernelName: "SplitV",
+        backendName: BLAS_BACKEND,
+        kernelFunc: splitV(config.kernelFunc) as unknown as tf.KernelFunc,
+      });
+    } else if (config.kernelName === "Softmax") {
+      tf.registerKernel({
+        kernelName: "Softmax",
+        backendName: BLAS_BACKEND,
+        kernelFunc: softmax as unknown as tf.KernelFunc,
+      });
+    } else if (config.kernelName === "Transpose") {
+      tf.registerKernel({
+        kernelName: "Transpose",
+        backendName: BLAS_BACKEND,
+        kernelFunc: transpose(config.kernelFunc) as unknown as tf.KernelFunc,
       });
     } else {
       tf.registerKernel({ ...config, backendName: BLAS_BACKEND });

@@ -31,6 +31,7 @@ type Exports = {
     colsum: number,
   ): void;
   relu_grad(dpre: number, f: number, rows: number, cols: number, add: number, colsum: number): void;
+  softmax_rows(x: number, out: number, rows: number, cols: number): void;
 };
 
 /** Buffers of one block of `rows` rows, as views on the module's memory. */
@@ -143,4 +144,36 @@ export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeB
       k.reconstruction_grad(o.xHat, o.x, o.bDec, o.dX, r, dIn, scale, o.l2, o.colSumDX),
     reluGrad: (r, add) => k.relu_grad(o.dPre, o.f, r, dSae, add, o.colSumDPre),
   };
+}
+
+const SOFTMAX_BUFFER_FLOATS = 1 << 20;
+let softmaxKernel: { run: (x: Float32Array, out: Float32Array, cols: number) => void } | undefined;
+
+/**
+ * Softmax of each row of `x` (`cols` values a row) into `out`, in SIMD
+ * WebAssembly (exp to about 2e-7 relative; −∞ gives about 1e-38·max, not 0).
+ */
+export function softmaxRows(x: Float32Array, out: Float32Array, cols: number): void {
+  if (softmaxKernel === undefined) {
+    const base = 1 << 20;
+    const memory = new WebAssembly.Memory({ initial: Math.ceil((base + 8 * SOFTMAX_BUFFER_FLOATS) / 65536) });
+    const k = new WebAssembly.Instance(compiled(), { env: { memory } }).exports as unknown as Exports;
+    const input = new Float32Array(memory.buffer, base, SOFTMAX_BUFFER_FLOATS);
+    const output = new Float32Array(memory.buffer, base + 4 * SOFTMAX_BUFFER_FLOATS, SOFTMAX_BUFFER_FLOATS);
+    softmaxKernel = {
+      run: (x, out, cols) => {
+        if (cols > SOFTMAX_BUFFER_FLOATS) {
+          throw new RangeError(`softmax: rows of at most ${SOFTMAX_BUFFER_FLOATS} values, received ${cols}`);
+        }
+        const rowsPerChunk = Math.floor(SOFTMAX_BUFFER_FLOATS / cols);
+        for (let start = 0; start < x.length; start += rowsPerChunk * cols) {
+          const length = Math.min(rowsPerChunk * cols, x.length - start);
+          input.set(x.subarray(start, start + length));
+          k.softmax_rows(base, base + 4 * SOFTMAX_BUFFER_FLOATS, length / cols, cols);
+          out.set(output.subarray(0, length), start);
+        }
+      },
+    };
+  }
+  softmaxKernel.run(x, out, cols);
 }

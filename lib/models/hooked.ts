@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { tf } from "../tf.ts";
+import { tf } from "../tf.ts";
 import {
   type HookFn,
   llamaForward,
@@ -62,7 +62,7 @@ export type HookedModel = {
  * ```
  */
 export function hookedLlama(model: LlamaModel): HookedModel {
-  const { config, weights } = model;
+  const { config, weights } = model.config.rotary === "interleaved" ? toRotateHalf(model) : model;
   return {
     family: "llama",
     vocabSize: config.vocabSize,
@@ -72,6 +72,34 @@ export function hookedLlama(model: LlamaModel): HookedModel {
     hookDim: (name) => llamaHookDim(config, name),
     forward: (tokens, options = {}) => llamaForward(weights, config, tokens, options),
   };
+}
+
+/**
+ * The same model with rotary embeddings in the rotate-half layout: within each
+ * head, the query and key columns `(2i, 2i+1)` move to `(i, i + dHead/2)`.
+ * Attention scores are unchanged (queries and keys are permuted alike) and the
+ * forward pass avoids splitting every head into pairs, which is slow in tfjs.
+ * The caller keeps ownership of the original weights.
+ */
+export function toRotateHalf(model: LlamaModel): LlamaModel {
+  const { config, weights } = model;
+  if (config.rotary === "half") return model;
+  const half = config.dHead / 2;
+  const order = (heads: number) =>
+    Array.from({ length: heads * config.dHead }, (_, col) => {
+      const h = Math.floor(col / config.dHead), j = col % config.dHead;
+      return h * config.dHead + (j < half ? 2 * j : 2 * (j - half) + 1);
+    });
+  const q = tf.tensor1d(order(config.nHeads), "int32");
+  const k = tf.tensor1d(order(config.nKvHeads), "int32");
+  const blocks = weights.blocks.map((b) => ({
+    ...b,
+    wQ: tf.gather(b.wQ, q, 1) as tf.Tensor2D,
+    wK: tf.gather(b.wK, k, 1) as tf.Tensor2D,
+  }));
+  q.dispose();
+  k.dispose();
+  return { config: { ...config, rotary: "half" }, weights: { ...weights, blocks } };
 }
 
 /**

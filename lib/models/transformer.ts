@@ -490,9 +490,14 @@ function attention(
   const values = (pastValues === undefined ? vHeads : tf.concat([pastValues, vHeads], 2)) as tf.Tensor4D;
   const total = keys.shape[2];
   // Queries grouped under their key/value head: [batch·kvHeads, group·seq, dHead].
-  const qGrouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [b * nKvHeads, group * s, dHead]);
+  // Scale the queries rather than the scores: the same result on far fewer values.
+  const qGrouped = tf.reshape(tf.transpose(tf.mul(q, 1 / Math.sqrt(dHead)), [0, 2, 1, 3]), [
+    b * nKvHeads,
+    group * s,
+    dHead,
+  ]);
   const kT = tf.reshape(tf.transpose(keys, [0, 1, 3, 2]), [b * nKvHeads, dHead, total]);
-  let scores = tf.div(tf.matMul(qGrouped, kT), Math.sqrt(dHead)).reshape([b * nKvHeads, group, s, total]);
+  let scores = tf.matMul(qGrouped, kT).reshape([b * nKvHeads, group, s, total]);
   if (ctx.mask !== undefined) scores = tf.add(scores, ctx.mask);
   const probs = tf.reshape(tf.softmax(scores), [b * nKvHeads, group * s, total]);
   const mixed = tf.matMul(probs, tf.reshape(values, [b * nKvHeads, total, dHead]));

@@ -146,7 +146,12 @@ Deno.test({
         tf.sub(tf.scalar(1), v),
         tf.mul(v, v),
         tf.div(v, tf.add(tf.abs(v), 1)),
-        tf.add(v, tf.ones([4])), // broadcast: falls back to tfjs's kernel
+        tf.add(v, tf.ones([4])), // broadcast along the last axis
+        tf.mul(tf.reshape(v, [3, 5, 1, 4]), tf.reshape(tf.range(0, 8), [2, 4])), // broadcast in the middle
+        tf.sub(tf.reshape(tf.range(0, 6), [6, 1]), tf.reshape(tf.range(0, 5), [1, 5])),
+        tf.softmax(tf.concat([v, tf.fill([3, 5, 3], -Infinity)], 2)), // rows with −∞ (causal masks)
+        ...tf.split(a, [2, -1, 3], 2),
+        tf.transpose(tf.reshape(a, [3, 5, 7, 1]), [2, 0, 3, 1]),
         updates.g,
         next.mu.g,
         next.nu.g,

@@ -6,6 +6,8 @@
 // -nostdlib (no libc is used). Column sums are float: the caller adds each
 // block's sums (a few hundred rows) into double accumulators.
 
+#include <wasm_simd128.h>
+
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 // xbar[r, i] = x[r, i] - bias[i]; colsum[i] += x[r, i]; colsq[i] += x[r, i]^2.
@@ -80,6 +82,65 @@ void relu_grad(float *restrict dpre, const float *restrict f, int rows, int cols
       dr[j] = v;
       colsum[j] += v;
     }
+  }
+}
+
+// exp(x) to about 2e-7 relative, four lanes at a time: x = n·ln2 + r with
+// |r| ≤ ln2/2, e^r by its Taylor polynomial of degree 6, 2^n by building the
+// float's exponent bits. Inputs below -87 (including -inf) give about 1e-38.
+static inline v128_t exp4(v128_t x) {
+  x = wasm_f32x4_pmax(wasm_f32x4_pmin(x, wasm_f32x4_splat(88.0f)), wasm_f32x4_splat(-87.0f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.4426950408889634f)));
+  v128_t r = wasm_f32x4_sub(wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693145751953125f))),
+                            wasm_f32x4_mul(n, wasm_f32x4_splat(1.4286068203094172e-06f)));
+  v128_t p = wasm_f32x4_splat(0.0013888889f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(0.008333334f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(0.041666668f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(0.16666667f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(0.5f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
+  v128_t bits = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, bits);
+}
+
+static inline float exp1(float x) {
+  return wasm_f32x4_extract_lane(exp4(wasm_f32x4_splat(x)), 0);
+}
+
+// Softmax of each row of x [rows, cols] into out.
+EXPORT(softmax_rows)
+void softmax_rows(const float *restrict x, float *restrict out, int rows, int cols) {
+  int vec = cols & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * cols;
+    float *o = out + (long)r * cols;
+    v128_t m4 = wasm_f32x4_splat(-__builtin_inff());
+    for (int j = 0; j < vec; j += 4) m4 = wasm_f32x4_pmax(m4, wasm_v128_load(xr + j));
+    float max = -__builtin_inff();
+    for (int k = 0; k < 4; k++) {
+      float v = k == 0   ? wasm_f32x4_extract_lane(m4, 0)
+                : k == 1 ? wasm_f32x4_extract_lane(m4, 1)
+                : k == 2 ? wasm_f32x4_extract_lane(m4, 2)
+                         : wasm_f32x4_extract_lane(m4, 3);
+      max = v > max ? v : max;
+    }
+    for (int j = vec; j < cols; j++) max = xr[j] > max ? xr[j] : max;
+    v128_t mx = wasm_f32x4_splat(max), s4 = wasm_f32x4_splat(0.0f);
+    for (int j = 0; j < vec; j += 4) {
+      v128_t e = exp4(wasm_f32x4_sub(wasm_v128_load(xr + j), mx));
+      wasm_v128_store(o + j, e);
+      s4 = wasm_f32x4_add(s4, e);
+    }
+    float sum = wasm_f32x4_extract_lane(s4, 0) + wasm_f32x4_extract_lane(s4, 1) + wasm_f32x4_extract_lane(s4, 2) +
+                wasm_f32x4_extract_lane(s4, 3);
+    for (int j = vec; j < cols; j++) {
+      float e = exp1(xr[j] - max);
+      o[j] = e;
+      sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < cols; j++) o[j] *= inv;
   }
 }
 
