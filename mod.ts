@@ -184,7 +184,7 @@ export {
   type RotaryStyle,
   type TokenInput,
 } from "./lib/models/transformer.ts";
-export { greedyGenerate } from "./lib/models/generate.ts";
+export { greedyGenerate, sampleGenerate, type SampleOptions } from "./lib/models/generate.ts";
 export {
   decodeLlama2c,
   decodeLlama2cHeader,
@@ -208,3 +208,104 @@ export {
   type LocatedTensor,
   widenHalf,
 } from "./lib/models/load/hf_llama.ts";
+export {
+  checkGpt2Weights,
+  type GeluKind,
+  GPT2_BLOCK_HOOKS,
+  type Gpt2BlockWeights,
+  type Gpt2Config,
+  gpt2Forward,
+  gpt2HookDim,
+  gpt2HookNames,
+  type Gpt2Model,
+  type Gpt2Weights,
+  initGpt2Weights,
+} from "./lib/models/gpt2.ts";
+export {
+  checkGptNeoxWeights,
+  gptNeoxBlockHooks,
+  type GptNeoxConfig,
+  gptNeoxForward,
+  gptNeoxHookDim,
+  gptNeoxHookNames,
+  type GptNeoxModel,
+  type GptNeoxWeights,
+  initGptNeoxWeights,
+  splitNeoxQkv,
+} from "./lib/models/gpt_neox.ts";
+export { hfGpt2Config, loadHfGpt2 } from "./lib/models/load/hf_gpt2.ts";
+export { hfGptNeoxConfig, loadHfGptNeox } from "./lib/models/load/hf_gpt_neox.ts";
+export { type HfTokenizer, hfTokenizerFromJson, loadHfTokenizer } from "./lib/models/load/hf_tokenizer.ts";
+export {
+  type HookedForwardOptions,
+  hookedGpt2,
+  hookedGptNeox,
+  hookedLlama,
+  type HookedModel,
+  stopLayerFor,
+  toRotateHalf,
+} from "./lib/models/hooked.ts";
+export {
+  BUILTIN_CORPUS_URL,
+  BUILTIN_MODEL,
+  llama2cTextTokenizer,
+  type LoadedModel,
+  loadModel,
+  type TextTokenizer,
+} from "./lib/models/load/model.ts";
+export {
+  componentParams,
+  reconstructActivation,
+  type SplicedLosses,
+  splicedLosses,
+  type SplicedTotals,
+  validationRecord,
+} from "./lib/metrics/reconstruction.ts";
+export {
+  type ModelActivationSource,
+  modelActivationSource,
+  type ModelSourceOptions,
+} from "./lib/data/model_source.ts";
+export { arrayDocuments, type DocumentSource, type Paths, toTokenIds } from "./lib/data/text/documents.ts";
+export { readChunks, readLines, type ReadOptions, readTextChunks } from "./lib/data/text/files.ts";
+export { type PlainTextOptions, plainTextSource, type PlainTextSplit } from "./lib/data/text/plain.ts";
+export { type JsonlOptions, jsonlTextSource, jsonlTokenSource } from "./lib/data/text/jsonl.ts";
+export {
+  type ParquetCompressors,
+  type ParquetOptions,
+  parquetTextSource,
+  parquetTokenSource,
+} from "./lib/data/text/parquet.ts";
+export {
+  type DocumentFormat,
+  documentFormat,
+  type OpenSourceOptions,
+  openTextSource,
+  openTokenSource,
+} from "./lib/data/text/open.ts";
+export {
+  type EncodeOptions,
+  tokenizeDocuments,
+  type Tokenizer,
+  tokenizerFromEncoder,
+} from "./lib/data/text/tokenizer.ts";
+export {
+  type DocumentEnd,
+  type PackSeparator,
+  textWindows,
+  type TokenWindow,
+  type TokenWindows,
+  tokenWindows,
+  type WindowBatch,
+  windowBatches,
+  type WindowBatchesOptions,
+  type WindowOptions,
+} from "./lib/data/text/windows.ts";
+export {
+  shuffleDocuments,
+  type ShuffleOptions,
+  shuffleStream,
+  shuffleWindows,
+} from "./lib/data/text/shuffle.ts";
+export { type PreparedSource, prepareSource } from "./lib/run/sources.ts";
+export { STORIES_PRESET } from "./lib/config.ts";

@@ -226,14 +226,12 @@ export function parseConfig(input: unknown): TrainConfig {
       `resampleDatasetSize: expected at most resampleInterval (${config.resampleInterval}), received ${config.resampleDatasetSize}`,
     );
   }
-  if (config.source === "model" && config.hooks !== null && config.hooks.length !== config.nComponents) {
+  const components = config.source === "model" && config.hooks !== null
+    ? config.hooks.length
+    : config.nComponents;
+  if (config.componentNames !== null && config.componentNames.length !== components) {
     problems.push(
-      `nComponents: expected ${config.hooks.length} (one per hook point in hooks), received ${config.nComponents}`,
-    );
-  }
-  if (config.componentNames !== null && config.componentNames.length !== config.nComponents) {
-    problems.push(
-      `componentNames: expected ${config.nComponents} names (nComponents), received ${config.componentNames.length}`,
+      `componentNames: expected ${components} names (one per component), received ${config.componentNames.length}`,
     );
   }
   if (
@@ -320,8 +318,8 @@ function readFlagValue(schema: z.ZodType, text: string): unknown {
 }
 
 /**
- * The embedded default run of `deno task train`: three toy components, sized
- * to finish in about a minute on two CPU cores with the wasm backend.
+ * The run of `deno task train --source toy`: three toy components, sized to
+ * finish in seconds with OpenBLAS and in about a minute with the wasm backend.
  */
 export const TOY_PRESET: TrainConfigInput = {
   source: "toy",
@@ -343,4 +341,34 @@ export const TOY_PRESET: TrainConfigInput = {
   maxResamples: 2,
   logEvery: 50,
   checkpointEvery: 400,
+};
+
+/**
+ * The embedded default run of `deno task train`: one SAE per residual stream
+ * (`blocks.{0..4}.hook_resid_post`) of stories260K, the model shipped with
+ * saekit, on the shipped stories, validated with the SAEs spliced in.
+ */
+export const STORIES_PRESET: TrainConfigInput = {
+  source: "model",
+  model: "stories260k",
+  hooks: null,
+  dataset: null,
+  contextSize: 128,
+  prependBos: true,
+  documentEnd: "pack",
+  windowsPerBatch: 16,
+  expansionFactor: 4,
+  l1Coefficient: 3e-3,
+  lr: 1e-3,
+  batchSize: 1024,
+  storeSize: 32_768,
+  steps: 400,
+  resampleInterval: 1024 * 200,
+  resampleCollate: 1024 * 100,
+  resampleDatasetSize: 1024 * 20,
+  maxResamples: 1,
+  logEvery: 25,
+  validateEvery: 200,
+  validationWindows: 16,
+  checkpointEvery: 200,
 };

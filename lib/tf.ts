@@ -132,6 +132,20 @@ async function tryBlas(): Promise<string | undefined> {
   return "blas backend did not initialise";
 }
 
+/** The order in which `"auto"` tries backends (the pure-JS `cpu` backend comes last, always). */
+export const AUTO_ORDER: readonly Exclude<BackendName, "auto" | "cpu">[] = [
+  "tensorflow",
+  "webgpu",
+  "blas",
+  "wasm",
+];
+
+/** Options of {@linkcode selectBackend}. */
+export type SelectBackendOptions = {
+  /** The order `"auto"` tries backends in, for workloads where another order is faster. */
+  readonly autoOrder?: readonly Exclude<BackendName, "auto" | "cpu">[];
+};
+
 /**
  * Activates a tfjs backend and waits until it is ready.
  *
@@ -149,7 +163,10 @@ async function tryBlas(): Promise<string | undefined> {
  * console.assert(choice.name === "cpu");
  * ```
  */
-export async function selectBackend(name: BackendName): Promise<BackendChoice> {
+export async function selectBackend(
+  name: BackendName,
+  options: SelectBackendOptions = {},
+): Promise<BackendChoice> {
   if (!(BACKEND_NAMES as readonly string[]).includes(name)) {
     throw new RangeError(
       `backend: expected one of ${BACKEND_NAMES.join(", ")}, received ${JSON.stringify(name)}`,
@@ -163,7 +180,7 @@ export async function selectBackend(name: BackendName): Promise<BackendChoice> {
   };
   const skipped: string[] = [];
   if (name === "auto") {
-    for (const candidate of ["tensorflow", "webgpu", "blas", "wasm"] as const) {
+    for (const candidate of options.autoOrder ?? AUTO_ORDER) {
       const why = await tries[candidate]();
       if (why === undefined) {
         await tf.ready();

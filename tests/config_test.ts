@@ -68,7 +68,7 @@ Deno.test("parseConfig() rejects impossible combinations, naming the field", () 
   );
   assert.throws(
     () => parseConfig({ nComponents: 2, componentNames: ["a"] }),
-    /componentNames: expected 2 names \(nComponents\), received 1/,
+    /componentNames: expected 2 names \(one per component\), received 1/,
   );
   assert.throws(
     () => parseConfig({ nComponents: 2, componentNames: ["a", "a"] }),

@@ -12,8 +12,8 @@ import type { HookedModel } from "../models/hooked.ts";
 import { stopLayerFor } from "../models/hooked.ts";
 import type { ActivationChunk, ActivationSource } from "./source.ts";
 
-/** Token windows of a fixed length, readable from any window index. */
-export type TokenWindows = {
+/** Token windows of a fixed length, readable from any window index (a `TokenWindows` of `./text/windows.ts` is one). */
+export type WindowStream = {
   readonly contextSize: number;
   /** Windows from index `start` on, each `contextSize` token ids. */
   windows(start: number): AsyncIterable<Int32Array>;
@@ -24,7 +24,7 @@ export type ModelSourceOptions = {
   readonly model: HookedModel;
   /** Hook points read, one component each; they must share a width. */
   readonly hooks: readonly string[];
-  readonly windows: TokenWindows;
+  readonly windows: WindowStream;
   /** Windows per forward pass. */
   readonly windowsPerBatch: number;
   /**

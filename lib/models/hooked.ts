@@ -16,6 +16,8 @@ import {
   type LlamaModel,
   type TokenInput,
 } from "./transformer.ts";
+import { gpt2Forward, gpt2HookDim, gpt2HookNames, type Gpt2Model } from "./gpt2.ts";
+import { gptNeoxForward, gptNeoxHookDim, gptNeoxHookNames, type GptNeoxModel } from "./gpt_neox.ts";
 
 /** Options of {@linkcode HookedModel.forward}. */
 export type HookedForwardOptions = {
@@ -71,6 +73,34 @@ export function hookedLlama(model: LlamaModel): HookedModel {
     hookNames: llamaHookNames(config),
     hookDim: (name) => llamaHookDim(config, name),
     forward: (tokens, options = {}) => llamaForward(weights, config, tokens, options),
+  };
+}
+
+/** A GPT-2 model as a {@linkcode HookedModel}. */
+export function hookedGpt2(model: Gpt2Model): HookedModel {
+  const { config, weights } = model;
+  return {
+    family: "gpt2",
+    vocabSize: config.vocabSize,
+    nLayers: config.nLayers,
+    maxSeq: config.maxSeq,
+    hookNames: gpt2HookNames(config),
+    hookDim: (name) => gpt2HookDim(config, name),
+    forward: (tokens, options = {}) => gpt2Forward(weights, config, tokens, options),
+  };
+}
+
+/** A GPT-NeoX (Pythia) model as a {@linkcode HookedModel}. */
+export function hookedGptNeox(model: GptNeoxModel): HookedModel {
+  const { config, weights } = model;
+  return {
+    family: "gpt_neox",
+    vocabSize: config.vocabSize,
+    nLayers: config.nLayers,
+    maxSeq: config.maxSeq,
+    hookNames: gptNeoxHookNames(config),
+    hookDim: (name) => gptNeoxHookDim(config, name),
+    forward: (tokens, options = {}) => gptNeoxForward(weights, config, tokens, options),
   };
 }
 

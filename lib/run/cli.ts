@@ -4,19 +4,19 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type BackendName, selectBackend, tf } from "../tf.ts";
+import { AUTO_ORDER, type BackendName, selectBackend } from "../tf.ts";
 import {
   configFromFlags,
   fieldToFlag,
   parseConfig,
   resolveSizes,
+  STORIES_PRESET,
   TOY_PRESET,
   type TrainConfig,
   type TrainConfigInput,
   TrainConfigSchema,
 } from "../config.ts";
-import { toySource } from "../data/toy.ts";
-import { mmcs } from "../metrics/mmcs.ts";
+import { prepareSource } from "./sources.ts";
 import { latestCheckpoint, loadCheckpoint } from "../io/checkpoint.ts";
 import type { TrainState } from "../train/state.ts";
 import { createProgress } from "./progress.ts";
@@ -27,11 +27,26 @@ const USAGE = `deno task train [--config FILE.json] [--out DIR] [--steps N] [--s
                 [--resume DIR] [--backend auto|cpu|wasm|webgpu|tensorflow]
                 [--<field> VALUE ...]
 
-With no --config, trains the embedded toy default (3 synthetic components).
+With no --config, trains the embedded default: one SAE per residual stream of
+stories260K (shipped) on stories sampled from it. --source toy trains three SAEs
+on synthetic data with known ground truth instead.
 Every configuration field is a flag in kebab-case (--l1-coefficient 0.01).`;
 
 /** Fields that may change when a run is resumed. */
 const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery"]);
+
+/**
+ * Where `--backend auto` looks first. A language model's forward pass is many
+ * small operations, which tfjs's wasm backend runs faster than the `blas`
+ * backend; the `blas` backend wins once the SAE step dominates. For a model
+ * source with small SAEs (under 2^22 weights in all), wasm is tried first.
+ */
+export function autoOrderFor(config: TrainConfig): readonly Exclude<BackendName, "auto" | "cpu">[] {
+  const weights = config.nComponents * config.dIn * resolveSizes(config).dSae;
+  return config.source === "model" && weights < 2 ** 22
+    ? ["tensorflow", "webgpu", "wasm", "blas"]
+    : AUTO_ORDER;
+}
 
 /** Options of {@linkcode runTrainCommand}, for tests. */
 export type CommandIO = {
@@ -64,6 +79,8 @@ function formatSummary(record: LogRecord | undefined, names: readonly string[]):
     ["dead", "train/dead_fraction"],
     ["expl. var.", "train/explained_variance"],
     ["MMCS", "eval/mmcs"],
+    ["recon. score", "validate/reconstruction_score"],
+    ["KL", "validate/kl_div"],
   ].filter(([, key]) => typeof record[`${key}/mean`] === "number");
   const rows = [...names, "mean"].map((name) => [
     name,
@@ -113,6 +130,7 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
   const overrides = configFromFlags(flags);
 
   let config: TrainConfig;
+  let input: TrainConfigInput;
   let resume;
   let out = values.out as string | undefined;
   if (typeof values.resume === "string") {
@@ -134,21 +152,25 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
         );
       }
     }
-    config = parseConfig({ ...saved, ...overrides });
+    input = { ...saved, ...overrides };
+    config = parseConfig(input);
     resume = { ...loaded, config };
     out ??= dir;
     disposeAll(loaded.state);
   } else {
     const base: TrainConfigInput = typeof values.config === "string"
       ? (await readJson(values.config, "--config")) as TrainConfigInput
-      : TOY_PRESET;
+      : overrides.source === "toy"
+      ? TOY_PRESET
+      : STORIES_PRESET;
     if (base === null || typeof base !== "object" || Array.isArray(base)) {
       throw new TypeError(`--config: expected a JSON object, received ${JSON.stringify(base)}`);
     }
-    config = parseConfig({ ...base, ...overrides });
+    input = { ...base, ...overrides };
+    config = parseConfig(input);
   }
 
-  const backend = await selectBackend(config.backend as BackendName);
+  const backend = await selectBackend(config.backend as BackendName, { autoOrder: autoOrderFor(config) });
   write(
     `saekit: backend ${backend.name}${
       backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""
@@ -161,16 +183,10 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     write(`saekit: resuming ${path} at step ${resume.step}\n`);
   }
 
+  const prepared = await prepareSource(config, input);
+  config = prepared.config;
   const { steps, componentNames } = resolveSizes(config);
-  const source = toySource({
-    nComponents: config.nComponents,
-    dIn: config.dIn,
-    nFeatures: config.toyFeatures,
-    meanActive: config.toyMeanActive,
-    chunkRows: config.toyChunkRows,
-    seed: config.seed,
-  });
-  const truth = tf.tensor3d(source.groundTruth, [config.nComponents, config.toyFeatures, config.dIn]);
+  write(`saekit: source ${prepared.description}\n`);
   const controller = new AbortController();
   io.signal?.addEventListener("abort", () => controller.abort());
   let interrupts = 0;
@@ -191,11 +207,12 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
   try {
     const result = await train({
       config,
-      source,
+      source: prepared.source,
       out,
       resume,
       signal: controller.signal,
-      evaluate: (state) => ({ "eval/mmcs": mmcs(truth, state.params.wDec) }),
+      evaluate: prepared.evaluate,
+      validate: prepared.validate,
       progress: createProgress(write, io.isTerminal ?? Deno.stderr.isTerminal()),
     });
     write(
@@ -215,7 +232,7 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     disposeAll(result.state);
     return result.stopped === "aborted" ? 130 : 0;
   } finally {
-    truth.dispose();
+    prepared.dispose();
     if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
   }
 }

@@ -2,6 +2,8 @@ import { assert } from "../_helpers.ts";
 import { runTrainCommand } from "../../lib/run/cli.ts";
 
 const small = [
+  "--source",
+  "toy",
   "--backend",
   "cpu",
   "--batch-size",
@@ -83,4 +85,57 @@ Deno.test("deno task train reads --config files and reports bad ones clearly", a
     /--resume .*: expected a run folder with checkpoints/,
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("deno task train trains on stories260K's residual streams and validates with the SAEs spliced in", async () => {
+  const out = await Deno.makeTempDir();
+  const io = capture();
+  const code = await runTrainCommand([
+    "--backend",
+    "cpu",
+    "--hooks",
+    "blocks.1.hook_resid_post,blocks.3.hook_mlp_out",
+    "--context-size",
+    "16",
+    "--windows-per-batch",
+    "8",
+    "--validation-windows",
+    "4",
+    "--batch-size",
+    "64",
+    "--store-size",
+    "128",
+    "--steps",
+    "4",
+    "--log-every",
+    "2",
+    "--expansion-factor",
+    "2",
+    "--max-resamples",
+    "0",
+    "--out",
+    out,
+  ], io);
+  assert.equal(code, 0);
+  assert.match(io.text(), /source stories260K .*hooks blocks\.1\.hook_resid_post, blocks\.3\.hook_mlp_out/);
+  assert.match(io.text(), /recon\. score/);
+  const lines = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  const last = lines[lines.length - 1];
+  assert.equal(last.step, 4);
+  for (const hook of ["blocks.1.hook_resid_post", "blocks.3.hook_mlp_out"]) {
+    const score = last[`validate/reconstruction_score/${hook}`];
+    assert.equal(typeof score, "number");
+    assert.ok(Number.isFinite(score), `${hook}: ${score}`);
+    assert.ok(last[`validate/loss_zero/${hook}`] > last[`validate/loss_clean/${hook}`] - 1e-6);
+  }
+  const config = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+  assert.equal(config.dIn, 64);
+  assert.equal(config.nComponents, 2);
+  await assert.rejects(
+    () => runTrainCommand(["--backend", "cpu", "--d-in", "32", "--steps", "1"], capture()),
+    /dIn: expected the width of blocks\.0\.hook_resid_post in stories260k \(64\), received 32/,
+  );
+  await Deno.remove(out, { recursive: true });
 });

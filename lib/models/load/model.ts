@@ -4,7 +4,10 @@
  *
  * @module
  */
-import { hookedLlama, type HookedModel } from "../hooked.ts";
+import { hookedGpt2, hookedGptNeox, hookedLlama, type HookedModel } from "../hooked.ts";
+import { loadHfGpt2 } from "./hf_gpt2.ts";
+import { loadHfGptNeox } from "./hf_gpt_neox.ts";
+import { loadHfTokenizer } from "./hf_tokenizer.ts";
 import {
   decodeTokens,
   encodeText,
@@ -32,6 +35,12 @@ export type LoadedModel = {
   readonly tokenizer: TextTokenizer;
   readonly description: string;
 };
+
+/**
+ * The text shipped for the built-in model: 2000 stories sampled from
+ * stories260K itself (`deno task make-corpus`), as JSONL with a `text` field.
+ */
+export const BUILTIN_CORPUS_URL: URL = new URL("../stories260k/stories.jsonl", import.meta.url);
 
 /** The name of the model shipped with saekit. */
 export const BUILTIN_MODEL = "stories260k";
@@ -106,19 +115,27 @@ export async function loadModel(spec: string, tokenizerPath?: string): Promise<L
     const model = await loadHfLlama(spec);
     return {
       model: hookedLlama(model),
-      tokenizer: await hfTextTokenizer(`${spec}/tokenizer.json`),
+      tokenizer: await loadHfTokenizer(spec),
       description: `${spec} (Hugging Face llama)`,
     };
   }
+  if (modelType === "gpt2") {
+    return {
+      model: hookedGpt2(await loadHfGpt2(spec)),
+      tokenizer: await loadHfTokenizer(spec),
+      description: `${spec} (Hugging Face gpt2)`,
+    };
+  }
+  if (modelType === "gpt_neox") {
+    return {
+      model: hookedGptNeox(await loadHfGptNeox(spec)),
+      tokenizer: await loadHfTokenizer(spec),
+      description: `${spec} (Hugging Face gpt_neox)`,
+    };
+  }
   throw new TypeError(
-    `--model ${spec}: model_type expected one of llama, received ${
+    `--model ${spec}: model_type expected one of llama, gpt2, gpt_neox, received ${
       JSON.stringify(modelType)
     } in ${configPath}`,
   );
-}
-
-// Filled in when the Hugging Face tokenizer loader is available.
-async function hfTextTokenizer(path: string): Promise<TextTokenizer> {
-  await Promise.resolve();
-  throw new Error(`${path}: Hugging Face tokenizers are not supported yet`);
 }
