@@ -15,6 +15,7 @@ import {
   cpuModel,
   findTorchPython,
   formatBenchTable,
+  measureActivationGeneration,
   measureStep,
   runJson,
 } from "../lib/run/bench.ts";
@@ -31,6 +32,9 @@ const { values } = parseArgs({
     backend: { type: "string", default: "auto" },
     backends: { type: "string", default: "blas" },
     json: { type: "boolean", default: false },
+    activations: { type: "boolean", default: false },
+    "context-size": { type: "string", default: "128" },
+    "windows-per-batch": { type: "string", default: "16" },
     "no-torch": { type: "boolean", default: false },
     out: { type: "string", default: "BENCHMARKS.md" },
   },
@@ -48,6 +52,88 @@ function positive(flag: string): number {
 
 const size = { batch: positive("batch"), dIn: positive("d-in"), dSae: positive("d-sae") };
 const steps = positive("steps"), warmup = Number(values.warmup), rounds = positive("rounds");
+
+if (values.activations) {
+  // Activation generation on stories260K; with --json, one in-process measurement.
+  const options = {
+    contextSize: positive("context-size"),
+    windowsPerBatch: positive("windows-per-batch"),
+    batches: steps,
+  };
+  if (values.json) {
+    console.log(
+      JSON.stringify(
+        await measureActivationGeneration({ ...options, backend: values.backend as BackendName }),
+      ),
+    );
+    Deno.exit(0);
+  }
+  const lines = [
+    "| backend | tokens/s (per round) | median tokens/s | peak RSS (MB) |",
+    "| --- | --- | ---: | ---: |",
+  ];
+  for (const backend of values.backends.split(",").map((b) => b.trim()).filter(Boolean)) {
+    const runs = [];
+    for (let round = 0; round < rounds; round++) {
+      runs.push(
+        await runJson(Deno.execPath(), [
+          ...[
+            "run",
+            "--allow-read",
+            "--allow-write",
+            "--allow-env",
+            "--allow-ffi",
+            "--allow-sys",
+            "--allow-run",
+          ],
+          new URL(import.meta.url).pathname,
+          "--activations",
+          "--json",
+          "--backend",
+          backend,
+          "--steps",
+          `${steps}`,
+          "--context-size",
+          `${options.contextSize}`,
+          "--windows-per-batch",
+          `${options.windowsPerBatch}`,
+        ]),
+      );
+    }
+    const rates = runs.map((r) => Number(r.tokens_per_s)).sort((a, b) => a - b);
+    lines.push(
+      `| ${runs[0].backend} | ${rates.join(", ")} | ${rates[Math.floor(rates.length / 2)]} | ${
+        Math.max(...runs.map((r) => Number(r.peak_rss_mb)))
+      } |`,
+    );
+  }
+  const section =
+    `## Activation generation: stories260K, 5 residual streams, windows of ${options.contextSize}
+
+- date: ${new Date().toISOString().slice(0, 10)}
+- machine: ${await cpuModel()}, ${navigator.hardwareConcurrency} cores
+- command: \`deno task bench ${
+      Deno.args.join(" ")
+    }\` (${rounds} rounds; each times ${steps} forward passes of ${options.windowsPerBatch} windows after one untimed)
+
+${lines.join("\n")}
+
+Tokens per second counts every position whose activations reach host memory (all five hooks per token).
+`;
+  console.log(section);
+  let existing = "# Benchmarks\n\nWritten by `deno task bench`; newest first.\n";
+  try {
+    existing = await Deno.readTextFile(values.out);
+  } catch {
+    // first report
+  }
+  const [head, ...rest] = existing.split(/\n(?=## )/);
+  await Deno.writeTextFile(
+    values.out,
+    [head.trimEnd(), section.trimEnd(), ...rest.map((x) => x.trimEnd())].join("\n\n") + "\n",
+  );
+  Deno.exit(0);
+}
 
 if (values.json) {
   const result = await measureStep({ ...size, steps, warmup, backend: values.backend as BackendName });

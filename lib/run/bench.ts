@@ -194,3 +194,48 @@ export function formatBenchTable(rows: readonly BenchRow[], baseline?: string): 
   }
   return lines.join("\n");
 }
+
+/** Options of {@linkcode measureActivationGeneration}. */
+export type ActivationBenchOptions = {
+  readonly backend: BackendName;
+  readonly contextSize: number;
+  readonly windowsPerBatch: number;
+  /** Forward passes timed (after one untimed). */
+  readonly batches: number;
+};
+
+/**
+ * Tokens per second of activation generation on stories260K: the shipped
+ * stories in windows through the model, activations read at all five
+ * residual streams into host memory.
+ */
+export async function measureActivationGeneration(
+  options: ActivationBenchOptions,
+): Promise<Record<string, number | string>> {
+  const choice = await selectBackend(options.backend);
+  const { loadModel, BUILTIN_CORPUS_URL } = await import("../models/load/model.ts");
+  const { openTextSource } = await import("../data/text/open.ts");
+  const { textWindows } = await import("../data/text/windows.ts");
+  const { modelActivationSource } = await import("../data/model_source.ts");
+  const { model, tokenizer } = await loadModel("stories260k");
+  const windows = textWindows(openTextSource(BUILTIN_CORPUS_URL), tokenizer, {
+    contextSize: options.contextSize,
+  });
+  const hooks = Array.from({ length: model.nLayers }, (_, l) => `blocks.${l}.hook_resid_post`);
+  const source = modelActivationSource({ model, hooks, windows, windowsPerBatch: options.windowsPerBatch });
+  let rows = 0, batches = 0, start = 0;
+  for await (const chunk of source.chunks(0)) {
+    if (batches === 0) start = performance.now();
+    else rows += chunk.rows;
+    if (++batches > options.batches) break;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return {
+    backend: choice.name,
+    context_size: options.contextSize,
+    windows_per_batch: options.windowsPerBatch,
+    hooks: hooks.length,
+    tokens_per_s: Math.round(rows / seconds),
+    peak_rss_mb: await peakRssMb(),
+  };
+}

@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { AUTO_ORDER, type BackendName, selectBackend } from "../tf.ts";
+import { type BackendName, selectBackend } from "../tf.ts";
 import {
   configFromFlags,
   fieldToFlag,
@@ -34,19 +34,6 @@ Every configuration field is a flag in kebab-case (--l1-coefficient 0.01).`;
 
 /** Fields that may change when a run is resumed. */
 const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery"]);
-
-/**
- * Where `--backend auto` looks first. A language model's forward pass is many
- * small operations, which tfjs's wasm backend runs faster than the `blas`
- * backend; the `blas` backend wins once the SAE step dominates. For a model
- * source with small SAEs (under 2^22 weights in all), wasm is tried first.
- */
-export function autoOrderFor(config: TrainConfig): readonly Exclude<BackendName, "auto" | "cpu">[] {
-  const weights = config.nComponents * config.dIn * resolveSizes(config).dSae;
-  return config.source === "model" && weights < 2 ** 22
-    ? ["tensorflow", "webgpu", "wasm", "blas"]
-    : AUTO_ORDER;
-}
 
 /** Options of {@linkcode runTrainCommand}, for tests. */
 export type CommandIO = {
@@ -170,7 +157,7 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     config = parseConfig(input);
   }
 
-  const backend = await selectBackend(config.backend as BackendName, { autoOrder: autoOrderFor(config) });
+  const backend = await selectBackend(config.backend as BackendName);
   write(
     `saekit: backend ${backend.name}${
       backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""
