@@ -33,6 +33,8 @@ export const TrainConfigSchema = z.strictObject({
   dataset: z.string().min(1).nullable().default(null),
   /** Model source: the JSONL field or Parquet column with the text (or token ids). */
   datasetField: z.string().min(1).default("text"),
+  /** Model source: the dataset holds token ids (a list per document) instead of text. */
+  datasetTokenized: z.boolean().default(false),
   /** Model source: tokens per context window (the original's default 256). */
   contextSize: z.number().int().min(2).default(256),
   /** Model source: start every window with BOS (the original did not; its activations are then skipped). */

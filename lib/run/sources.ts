@@ -10,8 +10,8 @@ import { parseConfig, type TrainConfig, type TrainConfigInput } from "../config.
 import type { ActivationSource } from "../data/source.ts";
 import { toySource } from "../data/toy.ts";
 import { modelActivationSource, type WindowStream } from "../data/model_source.ts";
-import { openTextSource } from "../data/text/open.ts";
-import { textWindows } from "../data/text/windows.ts";
+import { openTextSource, openTokenSource } from "../data/text/open.ts";
+import { textWindows, tokenWindows } from "../data/text/windows.ts";
 import { mmcs } from "../metrics/mmcs.ts";
 import { splicedLosses, validationRecord } from "../metrics/reconstruction.ts";
 import { BUILTIN_CORPUS_URL, loadModel } from "../models/load/model.ts";
@@ -74,12 +74,18 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
   }
   const completed = parseConfig({ ...config, dIn, nComponents: hooks.length, hooks });
   const dataset = completed.dataset ?? BUILTIN_CORPUS_URL;
-  const documents = openTextSource(dataset, { field: completed.datasetField });
-  const all = textWindows(documents, tokenizer, {
+  const windowOptions = {
     contextSize: completed.contextSize,
     prependBos: completed.prependBos,
     documentEnd: completed.documentEnd,
-  });
+  };
+  const all = completed.datasetTokenized
+    ? tokenWindows(openTokenSource(dataset, { field: completed.datasetField }), {
+      ...windowOptions,
+      bosId: tokenizer.bosId,
+      eosId: tokenizer.eosId,
+    })
+    : textWindows(openTextSource(dataset, { field: completed.datasetField }), tokenizer, windowOptions);
   const held = completed.validationWindows;
   const training: WindowStream = {
     contextSize: all.contextSize,

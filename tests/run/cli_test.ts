@@ -139,3 +139,45 @@ Deno.test("deno task train trains on stories260K's residual streams and validate
   );
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("deno task train reads a pre-tokenized dataset (--dataset-tokenized true)", async () => {
+  const dir = await Deno.makeTempDir();
+  // 40 documents of token ids in the model's vocabulary (2..511)
+  const rows = Array.from(
+    { length: 40 },
+    (_, d) => ({ input_ids: Array.from({ length: 30 }, (_, i) => 2 + ((d * 31 + i * 7) % 500)) }),
+  );
+  await Deno.writeTextFile(`${dir}/ids.jsonl`, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const io = capture();
+  const code = await runTrainCommand([
+    "--backend",
+    "cpu",
+    "--dataset",
+    `${dir}/ids.jsonl`,
+    "--dataset-tokenized",
+    "true",
+    "--dataset-field",
+    "input_ids",
+    "--hooks",
+    "blocks.0.hook_resid_post",
+    "--context-size",
+    "16",
+    "--windows-per-batch",
+    "8",
+    "--validation-windows",
+    "0",
+    "--batch-size",
+    "32",
+    "--store-size",
+    "64",
+    "--steps",
+    "2",
+    "--log-every",
+    "1",
+    "--max-resamples",
+    "0",
+  ], io);
+  assert.equal(code, 0);
+  assert.match(io.text(), /completed at step 2/);
+  await Deno.remove(dir, { recursive: true });
+});
