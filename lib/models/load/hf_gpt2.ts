@@ -17,7 +17,23 @@
  * @module
  */
 import { tf, tidy } from "../../tf.ts";
-import { widenHalf } from "./hf_llama.ts";
+import {
+  type HfCheckpoint,
+  type HfTensorEntry,
+  type HfTensors,
+  indexSafetensors,
+  readHfCheckpoint,
+  takeHfTensor,
+} from "./hf_checkpoint.ts";
+
+export {
+  type HfCheckpoint,
+  type HfTensorEntry,
+  type HfTensors,
+  indexSafetensors,
+  readHfCheckpoint,
+  takeHfTensor,
+};
 import {
   checkGpt2Weights,
   type GeluKind,
@@ -28,219 +44,6 @@ import {
 } from "../gpt2.ts";
 
 type Json = Record<string, unknown>;
-
-/** One tensor of a safetensors checkpoint, indexed but not yet decoded. */
-export type HfTensorEntry = {
-  /** As in the header: `"F32"`, `"F16"`, `"BF16"`, `"F64"`, `"U8"`, `"BOOL"`, ... */
-  readonly dtype: string;
-  readonly shape: readonly number[];
-  /** The raw little-endian bytes of the tensor. */
-  readonly bytes: Uint8Array;
-  /** The file it came from, named in messages. */
-  readonly file: string;
-};
-
-/** Tensors by name, across the files of a checkpoint. */
-export type HfTensors = Readonly<Record<string, HfTensorEntry>>;
-
-const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U64: 8,
-  U32: 4,
-  U16: 2,
-  U8: 1,
-  BOOL: 1,
-  F8_E4M3: 1,
-  F8_E5M2: 1,
-};
-
-/**
- * Indexes the tensors of safetensors bytes from the header, checking each
- * tensor's byte range against its dtype and shape, without decoding them.
- *
- * @param file names the file in messages and in each entry
- * @throws RangeError naming the file (and tensor) when the header or a byte range is wrong
- *
- * @example
- * ```ts
- * import { encodeSafetensors } from "../../io/safetensors.ts";
- * import { indexSafetensors } from "./hf_gpt2.ts";
- * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
- * const entry = indexSafetensors(bytes, "model.safetensors").w;
- * console.assert(entry.dtype === "F32" && entry.bytes.length === 8);
- * ```
- */
-export function indexSafetensors(bytes: Uint8Array, file: string): Record<string, HfTensorEntry> {
-  if (bytes.length < 8) {
-    throw new RangeError(
-      `${file}: expected at least 8 bytes (a safetensors header length), received ${bytes.length}`,
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (8 + headerLength > bytes.length) {
-    throw new RangeError(
-      `${file}: header length ${headerLength} runs past the end of the file (${bytes.length} bytes)`,
-    );
-  }
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-  } catch (error) {
-    throw new RangeError(
-      `${file}: expected a safetensors JSON header, ${error instanceof Error ? error.message : error}`,
-    );
-  }
-  const base = 8 + headerLength;
-  const out: Record<string, HfTensorEntry> = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const { dtype, shape, data_offsets: [begin, end] } = info;
-    const size = DTYPE_BYTES[dtype];
-    if (size === undefined) {
-      throw new RangeError(`${file}: tensor ${name} has an unknown dtype ${JSON.stringify(dtype)}`);
-    }
-    const count = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * size || base + end > bytes.length) {
-      throw new RangeError(
-        `${file}: tensor ${name} expected ${count * size} bytes for ${dtype} [${
-          shape.join(", ")
-        }], received ${end - begin} (offsets ${begin}..${end})`,
-      );
-    }
-    out[name] = { dtype, shape, bytes: bytes.subarray(base + begin, base + end), file };
-  }
-  return out;
-}
-
-/**
- * Decodes the tensor `name` as float32 after checking its shape: F32 as it
- * is, F16 and BF16 widened, F64 narrowed.
- *
- * @throws RangeError naming the file(s) and the tensor: missing, a shape
- *   mismatch, or a dtype that is not floating point
- *
- * @example
- * ```ts
- * import { encodeSafetensors } from "../../io/safetensors.ts";
- * import { indexSafetensors, takeHfTensor } from "./hf_gpt2.ts";
- * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
- * const tensors = indexSafetensors(bytes, "model.safetensors");
- * console.assert(takeHfTensor(tensors, "w", [2]).join() === "1,2");
- * let message = "";
- * try { takeHfTensor(tensors, "w", [3]); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "model.safetensors: tensor w expected shape [3], received [2]");
- * ```
- */
-export function takeHfTensor(tensors: HfTensors, name: string, shape: readonly number[]): Float32Array {
-  const found = tensors[name];
-  if (found === undefined) {
-    const files = [...new Set(Object.values(tensors).map((t) => t.file))].join(", ") || "no files";
-    throw new RangeError(`${files}: tensor ${name} expected with shape [${shape.join(", ")}], not found`);
-  }
-  const { dtype, bytes, file } = found;
-  if (found.shape.length !== shape.length || found.shape.some((n, i) => n !== shape[i])) {
-    throw new RangeError(
-      `${file}: tensor ${name} expected shape [${shape.join(", ")}], received [${found.shape.join(", ")}]`,
-    );
-  }
-  // Copies: the entry's bytes may sit at an offset that is not a multiple of the element size.
-  if (dtype === "F32") return new Float32Array(bytes.slice().buffer);
-  if (dtype === "F16" || dtype === "BF16") return widenHalf(bytes, dtype);
-  if (dtype === "F64") return Float32Array.from(new Float64Array(bytes.slice().buffer));
-  throw new TypeError(`${file}: tensor ${name} expected dtype F32, F16, BF16 or F64, received ${dtype}`);
-}
-
-/** A Hugging Face folder's parsed `config.json` and indexed tensors. */
-export type HfCheckpoint = {
-  /** The folder, without a trailing slash. */
-  readonly dir: string;
-  /** Path of `config.json`, named in messages. */
-  readonly configPath: string;
-  readonly config: unknown;
-  readonly tensors: HfTensors;
-};
-
-/**
- * Reads a Hugging Face folder: `config.json` (parsed), then
- * `model.safetensors` or, when it is absent, the shards named by
- * `model.safetensors.index.json`, indexed with {@linkcode indexSafetensors}.
- *
- * @throws RangeError naming the file that is missing or malformed
- *
- * @example
- * ```ts
- * import { readHfCheckpoint } from "./hf_gpt2.ts";
- * let message = "";
- * try { await readHfCheckpoint("no/such/folder"); } catch (e) { message = (e as Error).message; }
- * console.assert(message.startsWith("no/such/folder/config.json: expected a Hugging Face config.json"));
- * ```
- */
-export async function readHfCheckpoint(folder: string): Promise<HfCheckpoint> {
-  const dir = folder.replace(/\/+$/, "");
-  const configPath = `${dir}/config.json`;
-  let configText: string;
-  try {
-    configText = await Deno.readTextFile(configPath);
-  } catch (error) {
-    throw new RangeError(`${configPath}: expected a Hugging Face config.json, could not read it (${error})`);
-  }
-  let config: unknown;
-  try {
-    config = JSON.parse(configText);
-  } catch (error) {
-    throw new TypeError(`${configPath}: expected JSON, ${error instanceof Error ? error.message : error}`);
-  }
-  const single = `${dir}/model.safetensors`;
-  const indexPath = `${dir}/model.safetensors.index.json`;
-  let files: string[];
-  if (await isFile(single)) {
-    files = [single];
-  } else if (await isFile(indexPath)) {
-    let index: { weight_map?: unknown };
-    try {
-      index = JSON.parse(await Deno.readTextFile(indexPath));
-    } catch (error) {
-      throw new TypeError(`${indexPath}: expected JSON, ${error instanceof Error ? error.message : error}`);
-    }
-    const map = index.weight_map;
-    if (map === null || typeof map !== "object" || Array.isArray(map)) {
-      throw new RangeError(`${indexPath}: expected a weight_map object, received ${JSON.stringify(map)}`);
-    }
-    files = [...new Set(Object.values(map as Record<string, string>))].map((f) => `${dir}/${f}`);
-  } else {
-    throw new RangeError(
-      `${dir}: expected model.safetensors or model.safetensors.index.json, found neither (only safetensors weights are read)`,
-    );
-  }
-  const tensors: Record<string, HfTensorEntry> = {};
-  for (const file of files) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(file);
-    } catch (error) {
-      throw new RangeError(`${file}: expected a safetensors file, could not read it (${error})`);
-    }
-    Object.assign(tensors, indexSafetensors(bytes, file));
-  }
-  return { dir, configPath, config, tensors };
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 /**
  * A positive number field of a config, with an optional default.

@@ -10,7 +10,10 @@
  * @module
  */
 import { tf, tidy } from "../../tf.ts";
-import { decodeSafetensors, type SafetensorsEntry } from "../../io/safetensors.ts";
+import type { SafetensorsEntry } from "../../io/safetensors.ts";
+import { readHfCheckpoint, takeHfTensor, widenHalf } from "./hf_checkpoint.ts";
+
+export { widenHalf };
 import {
   checkLlamaWeights,
   type LlamaBlockWeights,
@@ -92,88 +95,6 @@ export function hfLlamaConfig(json: unknown, source = "config.json"): LlamaConfi
     rotary: "half",
     tiedEmbeddings: c.tie_word_embeddings === true,
   };
-}
-
-/**
- * Widens IEEE half-precision (F16) or bfloat16 (BF16) little-endian values to
- * float32; both are exact in float32.
- *
- * @example
- * ```ts
- * import { widenHalf } from "./hf_llama.ts";
- * // F16 0x3c00 = 1, 0xc000 = −2; BF16 0x3f80 = 1, 0x4049 ≈ 3.140625
- * const f16 = widenHalf(new Uint8Array([0x00, 0x3c, 0x00, 0xc0]), "F16");
- * const bf16 = widenHalf(new Uint8Array([0x80, 0x3f, 0x49, 0x40]), "BF16");
- * console.assert(f16.join() === "1,-2" && bf16.join() === "1,3.140625");
- * ```
- */
-export function widenHalf(bytes: Uint8Array, dtype: "F16" | "BF16"): Float32Array {
-  const n = bytes.length >> 1;
-  const out = new Float32Array(n);
-  if (dtype === "BF16") {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16;
-    return out;
-  }
-  for (let i = 0; i < n; i++) {
-    const h = bytes[2 * i] | (bytes[2 * i + 1] << 8);
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const mantissa = h & 0x3ff;
-    if (exponent === 0) out[i] = sign * mantissa * 2 ** -24;
-    else if (exponent === 31) out[i] = mantissa === 0 ? sign * Infinity : NaN;
-    else out[i] = sign * 2 ** (exponent - 15) * (1 + mantissa / 1024);
-  }
-  return out;
-}
-
-/**
- * Decodes a safetensors file of weights: F32 (and F64, I32, I64) through
- * `lib/io/safetensors.ts`, F16 and BF16 widened to float32 here.
- */
-function decodeWeightsFile(bytes: Uint8Array, source: string): Record<string, SafetensorsEntry> {
-  if (bytes.length < 8) {
-    throw new RangeError(`${source}: expected at least 8 bytes, received ${bytes.length}`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (8 + headerLength > bytes.length) {
-    throw new RangeError(
-      `${source}: header length ${headerLength} runs past the end of the file (${bytes.length} bytes)`,
-    );
-  }
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const entries = Object.entries(header).filter(([name]) => name !== "__metadata__");
-  if (!entries.some(([, info]) => info.dtype === "F16" || info.dtype === "BF16")) {
-    return { ...decodeSafetensors(bytes, source).tensors };
-  }
-  const tensors: Record<string, SafetensorsEntry> = {};
-  const base = 8 + headerLength;
-  for (const [name, { dtype, shape, data_offsets: [begin, end] }] of entries) {
-    const size = dtype === "F32" ? 4 : dtype === "F16" || dtype === "BF16" ? 2 : 0;
-    if (size === 0) {
-      throw new TypeError(
-        `${source}: tensor ${name} expected dtype F32, F16 or BF16 (in a half-precision file), received ${dtype}`,
-      );
-    }
-    const count = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * size || base + end > bytes.length) {
-      throw new RangeError(
-        `${source}: tensor ${name} expected ${count * size} bytes for shape [${shape.join(", ")}], received ${
-          end - begin
-        } (offsets ${begin}..${end})`,
-      );
-    }
-    const raw = bytes.subarray(base + begin, base + end);
-    const data = dtype === "F32"
-      ? new Float32Array(raw.slice().buffer)
-      : widenHalf(raw, dtype as "F16" | "BF16");
-    tensors[name] = { dtype: "F32", shape, data };
-  }
-  return tensors;
 }
 
 /** A tensor with the file it came from (named in messages). */
@@ -280,55 +201,15 @@ export function hfLlamaWeights(
  * ```
  */
 export async function loadHfLlama(folder: string): Promise<LlamaModel> {
-  const dir = folder.replace(/\/+$/, "");
-  const configPath = `${dir}/config.json`;
-  let configText: string;
-  try {
-    configText = await Deno.readTextFile(configPath);
-  } catch (error) {
-    throw new RangeError(`${configPath}: expected a Hugging Face config.json, could not read it (${error})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(configText);
-  } catch (error) {
-    throw new TypeError(`${configPath}: expected JSON, ${error instanceof Error ? error.message : error}`);
-  }
-  const config = hfLlamaConfig(json, configPath);
-  const single = `${dir}/model.safetensors`;
-  const indexPath = `${dir}/model.safetensors.index.json`;
-  let files: string[];
-  if (await exists(single)) {
-    files = [single];
-  } else if (await exists(indexPath)) {
-    const index = JSON.parse(await Deno.readTextFile(indexPath)) as { weight_map?: Record<string, string> };
-    if (index.weight_map === undefined || typeof index.weight_map !== "object") {
-      throw new RangeError(
-        `${indexPath}: expected a weight_map object, received ${JSON.stringify(index.weight_map)}`,
-      );
-    }
-    files = [...new Set(Object.values(index.weight_map))].map((f) => `${dir}/${f}`);
-  } else {
-    throw new RangeError(
-      `${dir}: expected model.safetensors or model.safetensors.index.json, found neither (only safetensors weights are read)`,
-    );
-  }
+  const checkpoint = await readHfCheckpoint(folder);
+  const config = hfLlamaConfig(checkpoint.config, checkpoint.configPath);
   const tensors: Record<string, LocatedTensor> = {};
-  for (const file of files) {
-    for (const [name, entry] of Object.entries(decodeWeightsFile(await Deno.readFile(file), file))) {
-      tensors[name] = { entry, file };
-    }
+  for (const [name, found] of Object.entries(checkpoint.tensors)) {
+    if (!["F32", "F16", "BF16", "F64"].includes(found.dtype)) continue; // buffers, not weights
+    const data = takeHfTensor(checkpoint.tensors, name, found.shape);
+    tensors[name] = { entry: { dtype: "F32", shape: found.shape, data }, file: found.file };
   }
   const weights = hfLlamaWeights(tensors, config);
-  checkLlamaWeights(weights, config, dir);
+  checkLlamaWeights(weights, config, checkpoint.dir);
   return { config, weights };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
