@@ -309,3 +309,13 @@ export {
 } from "./lib/data/text/shuffle.ts";
 export { type PreparedSource, prepareSource } from "./lib/run/sources.ts";
 export { STORIES_PRESET } from "./lib/config.ts";
+export {
+  ACTIVATION_CACHE_FORMAT,
+  type CachedActivationSource,
+  type CacheIndex,
+  type CacheShard,
+  defaultShardRows,
+  readActivationCache,
+  writeActivationCache,
+  type WriteActivationCacheOptions,
+} from "./lib/data/activation_cache.ts";

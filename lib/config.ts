@@ -43,6 +43,11 @@ export const TrainConfigSchema = z.strictObject({
   documentEnd: z.enum(["drop", "pack"]).default("pack"),
   /** Model source: windows per forward pass of the model (the original's source batch size). */
   windowsPerBatch: positiveInt.default(16),
+  /**
+   * Model source: write the training activations to this folder as safetensors shards first (reusing
+   * complete shards already there), then train from it.
+   */
+  activationCache: z.string().min(1).nullable().default(null),
   /** Model source: validate with the SAEs spliced in every this many steps (0: only at the end). */
   validateEvery: nonNegativeInt.default(0),
   /** Model source: held-out windows (the first of the dataset) for validation; 0 turns validation off. */

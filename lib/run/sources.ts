@@ -6,7 +6,8 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { parseConfig, type TrainConfig, type TrainConfigInput } from "../config.ts";
+import { parseConfig, resolveSizes, type TrainConfig, type TrainConfigInput } from "../config.ts";
+import { readActivationCache, writeActivationCache } from "../data/activation_cache.ts";
 import type { ActivationSource } from "../data/source.ts";
 import { toySource } from "../data/toy.ts";
 import { modelActivationSource, type WindowStream } from "../data/model_source.ts";
@@ -98,6 +99,26 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
     windowsPerBatch: completed.windowsPerBatch,
     skipPositions: completed.prependBos ? 1 : 0,
   });
+  let trainingSource: ActivationSource = source;
+  let cacheNote = "";
+  if (completed.activationCache !== null) {
+    const rows = resolveSizes(completed).steps * completed.batchSize;
+    const metadata = {
+      model: completed.model,
+      hooks,
+      dataset: completed.dataset ?? "builtin",
+      datasetField: completed.datasetField,
+      datasetTokenized: completed.datasetTokenized,
+      contextSize: completed.contextSize,
+      prependBos: completed.prependBos,
+      documentEnd: completed.documentEnd,
+      validationWindows: held,
+    };
+    const index = await writeActivationCache(completed.activationCache, source, { rows, metadata });
+    trainingSource = await readActivationCache(completed.activationCache);
+    cacheNote =
+      `, activations cached in ${completed.activationCache} (${index.rows} rows, ${index.shards.length} shards)`;
+  }
   const names = completed.componentNames ?? hooks;
   const validate = held === 0 ? undefined : async (state: TrainState) => {
     const totals = {
@@ -143,11 +164,11 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
   };
   return {
     config: completed,
-    source,
+    source: trainingSource,
     validate,
     description: `${description}, hooks ${hooks.join(", ")}, text ${
       completed.dataset ?? "shipped stories sampled from stories260K"
-    } in windows of ${completed.contextSize}`,
+    } in windows of ${completed.contextSize}${cacheNote}`,
     dispose: () => {},
   };
 }

@@ -181,3 +181,47 @@ Deno.test("deno task train reads a pre-tokenized dataset (--dataset-tokenized tr
   assert.match(io.text(), /completed at step 2/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("--activation-cache DIR generates the activations once, then trains from the cache", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = [
+    "--backend",
+    "cpu",
+    "--hooks",
+    "blocks.0.hook_resid_post,blocks.1.hook_resid_post",
+    "--context-size",
+    "16",
+    "--windows-per-batch",
+    "8",
+    "--validation-windows",
+    "0",
+    "--batch-size",
+    "32",
+    "--store-size",
+    "64",
+    "--steps",
+    "4",
+    "--log-every",
+    "2",
+    "--max-resamples",
+    "0",
+    "--activation-cache",
+    `${dir}/cache`,
+  ];
+  const first = capture();
+  assert.equal(await runTrainCommand([...args, "--out", `${dir}/a`], first), 0);
+  assert.match(first.text(), /activations cached in .*cache \(128 rows, 1 shards\)/);
+  const stat = await Deno.stat(`${dir}/cache/shard-00000.safetensors`);
+  assert.equal(await runTrainCommand([...args, "--out", `${dir}/b`], capture()), 0);
+  // the shard was reused, not rewritten, and both runs trained on the same rows
+  assert.equal(
+    (await Deno.stat(`${dir}/cache/shard-00000.safetensors`)).mtime?.getTime(),
+    stat.mtime?.getTime(),
+  );
+  const strip = (text: string) => text.trim().split("\n").map((l) => ({ ...JSON.parse(l), time_s: 0 }));
+  assert.deepEqual(
+    strip(await Deno.readTextFile(`${dir}/b/metrics.jsonl`)),
+    strip(await Deno.readTextFile(`${dir}/a/metrics.jsonl`)),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
