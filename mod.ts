@@ -319,3 +319,12 @@ export {
   writeActivationCache,
   type WriteActivationCacheOptions,
 } from "./lib/data/activation_cache.ts";
+export {
+  DEFAULT_HUB_URL,
+  defaultHubCacheDir,
+  downloadHubModel,
+  type DownloadHubModelOptions,
+  hubSnapshotDir,
+  isHubModelId,
+  parseHubModelId,
+} from "./lib/models/load/hub.ts";

@@ -18,6 +18,7 @@ import {
 } from "./llama2c.ts";
 import { loadHfLlama } from "./hf_llama.ts";
 import { exists } from "../../io/files.ts";
+import { downloadHubModel, type DownloadHubModelOptions, isHubModelId } from "./hub.ts";
 
 /** What the data pipeline needs of a tokenizer. */
 export type TextTokenizer = {
@@ -60,7 +61,9 @@ export function llama2cTextTokenizer(tokenizer: Llama2cTokenizer): TextTokenizer
  * Loads a model and its tokenizer:
  * - `stories260k`: the model shipped with saekit (llama2.c's stories260K);
  * - a llama2.c checkpoint `*.bin`, with `tokenizer` or, beside it, `tok<N>.bin` or `tokenizer.bin`;
- * - a Hugging Face folder (`config.json`, safetensors weights, `tokenizer.json`).
+ * - a Hugging Face folder (`config.json`, safetensors weights, `tokenizer.json`);
+ * - a Hugging Face model id `owner/name[@revision]`, downloaded into the cache
+ *   (see `downloadHubModel`) when it is not a local path.
  *
  * @example
  * ```ts
@@ -69,7 +72,11 @@ export function llama2cTextTokenizer(tokenizer: Llama2cTokenizer): TextTokenizer
  * console.assert(model.hookDim("blocks.4.hook_resid_post") === 64 && tokenizer.bosId === 1);
  * ```
  */
-export async function loadModel(spec: string, tokenizerPath?: string): Promise<LoadedModel> {
+export async function loadModel(
+  spec: string,
+  tokenizerPath?: string,
+  options: DownloadHubModelOptions = {},
+): Promise<LoadedModel> {
   if (spec === BUILTIN_MODEL) {
     const { model, tokenizer } = await loadStories260k();
     return {
@@ -78,9 +85,14 @@ export async function loadModel(spec: string, tokenizerPath?: string): Promise<L
       description: "stories260K (llama2.c, shipped with saekit)",
     };
   }
+  let hubId: string | undefined;
+  if (isHubModelId(spec)) {
+    hubId = spec;
+    spec = await downloadHubModel(spec, options);
+  }
   if (!(await exists(spec))) {
     throw new Error(
-      `--model: expected "${BUILTIN_MODEL}", a llama2.c .bin file or a Hugging Face model folder, received ${
+      `--model: expected "${BUILTIN_MODEL}", a llama2.c .bin file, a Hugging Face model folder or id, received ${
         JSON.stringify(spec)
       } (not found)`,
     );
@@ -116,21 +128,21 @@ export async function loadModel(spec: string, tokenizerPath?: string): Promise<L
     return {
       model: hookedLlama(model),
       tokenizer: await loadHfTokenizer(spec),
-      description: `${spec} (Hugging Face llama)`,
+      description: `${hubId ?? spec} (Hugging Face llama)`,
     };
   }
   if (modelType === "gpt2") {
     return {
       model: hookedGpt2(await loadHfGpt2(spec)),
       tokenizer: await loadHfTokenizer(spec),
-      description: `${spec} (Hugging Face gpt2)`,
+      description: `${hubId ?? spec} (Hugging Face gpt2)`,
     };
   }
   if (modelType === "gpt_neox") {
     return {
       model: hookedGptNeox(await loadHfGptNeox(spec)),
       tokenizer: await loadHfTokenizer(spec),
-      description: `${spec} (Hugging Face gpt_neox)`,
+      description: `${hubId ?? spec} (Hugging Face gpt_neox)`,
     };
   }
   throw new TypeError(
