@@ -41,7 +41,15 @@ export {
 } from "./lib/config.ts";
 
 export { initParams, type InitParamsOptions, type SaeParams, unitNormRows } from "./lib/sae/params.ts";
-export { decode, encode, forward, type ForwardResult } from "./lib/sae/forward.ts";
+export {
+  activationMask,
+  decode,
+  encode,
+  forward,
+  type ForwardResult,
+  RELU,
+  type SaeActivation,
+} from "./lib/sae/forward.ts";
 export { l1Absolute, l2Reconstruction, type LossTerms, lossTerms, reduceLoss } from "./lib/sae/loss.ts";
 export {
   type BatchStats,
@@ -328,3 +336,4 @@ export {
   isHubModelId,
   parseHubModelId,
 } from "./lib/models/load/hub.ts";
+export { activationFor } from "./lib/config.ts";

@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { BACKEND_NAMES } from "./tf.ts";
+import type { SaeActivation } from "./sae/forward.ts";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -70,7 +71,11 @@ export const TrainConfigSchema = z.strictObject({
   /** Toy source: rows generated per chunk (the unit of random access). */
   toyChunkRows: positiveInt.default(4096),
 
-  /** Sparsity coefficient of the L1 penalty (the original's default 1e-3). */
+  /** Encoder activation: `relu` (the original, with the L1 penalty) or `topk` (the k largest per item). */
+  architecture: z.enum(["relu", "topk"]).default("relu"),
+  /** TopK: active features per item. */
+  k: positiveInt.default(32),
+  /** Sparsity coefficient of the L1 penalty (the original's default 1e-3; not used by `topk`). */
   l1Coefficient: z.number().nonnegative().default(1e-3),
   /** Encoder initialisation: `fan-in` uses each component's own fan-in; `original` reproduces the original's multi-component scale (defect B2). */
   encoderInit: z.enum(["fan-in", "original"]).default("fan-in"),
@@ -132,6 +137,11 @@ export const TrainConfigSchema = z.strictObject({
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 /** A resolved configuration: every field present, defaults filled in. */
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
+
+/** The encoder activation a configuration asks for. */
+export function activationFor(config: TrainConfig): SaeActivation {
+  return config.architecture === "topk" ? { kind: "topk", k: config.k } : { kind: "relu" };
+}
 
 /** Sizes derived from a {@linkcode TrainConfig}. */
 export type ResolvedSizes = {
@@ -222,6 +232,9 @@ export function parseConfig(input: unknown): TrainConfig {
     problems.push(
       `storeSize: expected a multiple of batchSize (${config.batchSize}), received ${config.storeSize}`,
     );
+  }
+  if (config.architecture === "topk" && config.k > resolveSizes(config).dSae) {
+    problems.push(`k: expected at most dSae (${resolveSizes(config).dSae}), received ${config.k}`);
   }
   if (config.resampleCollate > config.resampleInterval) {
     problems.push(

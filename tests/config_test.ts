@@ -79,6 +79,10 @@ Deno.test("parseConfig() rejects impossible combinations, naming the field", () 
     /lrWarmupSteps: expected at most the number of steps \(10\), received 20/,
   );
   assert.throws(
+    () => parseConfig({ architecture: "topk", k: 300, dIn: 64, expansionFactor: 4 }),
+    /k: expected at most dSae \(256\), received 300/,
+  );
+  assert.throws(
     () => parseConfig({ maxActivations: 10 }),
     /maxActivations: expected at least batchSize \(8192\) activations, received 10/,
   );

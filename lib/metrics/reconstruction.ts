@@ -14,7 +14,7 @@
  */
 import { tf, tidy } from "../tf.ts";
 import type { SaeParams } from "../sae/params.ts";
-import { forward } from "../sae/forward.ts";
+import { forward, RELU, type SaeActivation } from "../sae/forward.ts";
 import type { HookedModel } from "../models/hooked.ts";
 
 /** Sums over one batch of token windows; per-component tensors are `[component]`. */
@@ -44,10 +44,14 @@ export function componentParams(params: SaeParams, k: number): SaeParams {
 /**
  * An activation `[batch, seq, d]` passed through one component's SAE.
  */
-export function reconstructActivation(params: SaeParams, value: tf.Tensor3D): tf.Tensor3D {
+export function reconstructActivation(
+  params: SaeParams,
+  value: tf.Tensor3D,
+  activation: SaeActivation = RELU,
+): tf.Tensor3D {
   return tidy(() => {
     const [b, s, d] = value.shape;
-    const { xHat } = forward(params, tf.reshape(value, [1, b * s, d]));
+    const { xHat } = forward(params, tf.reshape(value, [1, b * s, d]), activation);
     return tf.reshape(xHat, [b, s, d]);
   });
 }
@@ -92,6 +96,7 @@ export function splicedLosses(
   params: SaeParams,
   hooks: readonly string[],
   tokens: tf.Tensor2D,
+  activation: SaeActivation = RELU,
 ): SplicedLosses {
   const [b, s] = tokens.shape;
   if (s < 2) throw new RangeError(`tokens: expected at least 2 positions, received ${s}`);
@@ -109,7 +114,9 @@ export function splicedLosses(
     hooks.forEach((hook, k) => {
       const own = componentParams(params, k);
       const spliced = nextTokenLogProbs(
-        model.forward(tokens, { replace: { [hook]: (value) => reconstructActivation(own, value) } }).logits!,
+        model.forward(tokens, {
+          replace: { [hook]: (value) => reconstructActivation(own, value, activation) },
+        }).logits!,
       );
       recon.push(crossEntropySum(spliced, targets));
       kl.push(tf.sum(tf.mul(cleanProbs, tf.sub(cleanLogProbs, spliced))));

@@ -244,7 +244,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (lastLog !== undefined) files["summary.json"] = JSON.stringify(lastLog, null, 2) + "\n";
       await exportSaes(`${out}/final`, state.params, {
         componentNames,
-        extra: { saekit_step: state.step, saekit_activations: state.activations },
+        extra: {
+          ...(config.architecture === "topk" ? { architecture: "topk", k: config.k } : {}),
+          saekit_step: state.step,
+          saekit_activations: state.activations,
+        },
         files,
       });
     }

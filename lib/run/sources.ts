@@ -6,7 +6,13 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { parseConfig, resolveSizes, type TrainConfig, type TrainConfigInput } from "../config.ts";
+import {
+  activationFor,
+  parseConfig,
+  resolveSizes,
+  type TrainConfig,
+  type TrainConfigInput,
+} from "../config.ts";
 import { readActivationCache, writeActivationCache } from "../data/activation_cache.ts";
 import type { ActivationSource } from "../data/source.ts";
 import { toySource } from "../data/toy.ts";
@@ -138,6 +144,7 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
           state.params,
           hooks,
           tf.tensor2d(tokens, [batch.length, completed.contextSize], "int32"),
+          activationFor(completed),
         ) as unknown as tf.TensorContainer
       ) as unknown as ReturnType<typeof splicedLosses>;
       const [clean, recon, zero, kl] = await Promise.all(

@@ -27,7 +27,7 @@
 import { hasKernel, runKernel, tf, tidy } from "../tf.ts";
 import type { SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
-import { forward } from "./forward.ts";
+import { forward, RELU, type SaeActivation } from "./forward.ts";
 import { type LossTerms, lossTerms, reduceLoss } from "./loss.ts";
 
 /** Per-batch statistics that the metrics and the resampler need, computed with the loss. */
@@ -95,6 +95,8 @@ export function batchStats(x: tf.Tensor3D, f: tf.Tensor3D): BatchStats {
  * statistics. Uses the backend's fused kernel when it has one.
  *
  * @param x `[component, batch, dIn]`
+ * @param activation ReLU (default; the fused kernel) or TopK (ordinary ops: the gradient is the ReLU one
+ *   with TopK's mask, `∂L/∂pre = ∂L/∂f ⊙ [f ≠ 0 kept]`; use `l1Coefficient` 0 for the usual TopK loss)
  * @param keepActivations rows of `f` to return (all by default; steps that only need a sample, such as
  *   capacity, ask for fewer and save a `[component, batch, dSae]` tensor)
  *
@@ -113,9 +115,10 @@ export function saeLossAndGrads(
   x: tf.Tensor3D,
   l1Coefficient: number,
   keepActivations = Infinity,
+  activation: SaeActivation = RELU,
 ): LossAndGrads {
   const keepRows = Math.max(0, Math.min(keepActivations, x.shape[1]));
-  if (hasKernel(SAE_RELU_KERNEL)) {
+  if (activation.kind === "relu" && hasKernel(SAE_RELU_KERNEL)) {
     const [c, , n] = x.shape;
     if (x.rank !== 3 || c !== params.bDec.shape[0] || n !== params.bDec.shape[1]) {
       throw new RangeError(
@@ -142,7 +145,7 @@ export function saeLossAndGrads(
       stats: { l0: l0 as tf.Tensor2D, fired: fired as tf.Tensor2D, sst: sst as tf.Tensor1D },
     };
   }
-  const all = composedLossAndGrads(params, x, l1Coefficient);
+  const all = composedLossAndGrads(params, x, l1Coefficient, activation);
   if (keepRows === x.shape[1]) return all;
   const f = tf.slice(all.forward.f, [0, 0, 0], [-1, keepRows, -1]);
   all.forward.f.dispose();
@@ -154,9 +157,10 @@ export function composedLossAndGrads(
   params: SaeParams,
   x: tf.Tensor3D,
   l1Coefficient: number,
+  activation: SaeActivation = RELU,
 ): LossAndGrads {
   return tidy(() => {
-    const fwd = forward(params, x);
+    const fwd = forward(params, x, activation);
     const terms = lossTerms(x, fwd.f, fwd.xHat, l1Coefficient);
     const loss = reduceLoss(terms.total);
     const [c, b, n] = x.shape;
@@ -166,7 +170,7 @@ export function composedLossAndGrads(
       bmm(dXHat, params.wDec, false, true),
       tf.mul(tf.sign(fwd.f), s * l1Coefficient),
     );
-    const dPre = tf.mul(dF, tf.step(fwd.pre, 0)) as tf.Tensor3D;
+    const dPre = tf.mul(dF, fwd.mask) as tf.Tensor3D;
     const xBar = tf.sub(x, tf.expandDims(params.bDec, 1)) as tf.Tensor3D;
     const wDec = bmm(fwd.f, dXHat, true, false);
     const wEnc = bmm(xBar, dPre, true, false);

@@ -16,7 +16,7 @@
  * @module
  */
 import { tidy } from "../tf.ts";
-import { resolveSizes, type TrainConfig } from "../config.ts";
+import { activationFor, resolveSizes, type TrainConfig } from "../config.ts";
 import { initParams } from "../sae/params.ts";
 import { scaleByAdam } from "../optim/adam.ts";
 import { clipByGlobalNorm } from "../optim/clip.ts";
@@ -116,7 +116,10 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
   const tx = optimizerFor(config);
   const resample = resampleOptionsFor(config);
   const steps: Step<TrainState, Batch>[] = [
-    gradientStep(tx, config.l1Coefficient, { keepActivations: config.capacitySample }),
+    gradientStep(tx, config.architecture === "topk" ? 0 : config.l1Coefficient, {
+      keepActivations: config.capacitySample,
+      activation: activationFor(config),
+    }),
     constrainDecoder,
     observe,
   ];

@@ -8,6 +8,7 @@ import { tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
 import type { SaeParams } from "../sae/params.ts";
 import { saeLossAndGrads } from "../sae/grads.ts";
+import type { SaeActivation } from "../sae/forward.ts";
 import { normalizeDecoder, projectDecoderGrad } from "../sae/decoder.ts";
 import { applyUpdates, type GradientTransformation } from "../optim/transform.ts";
 import { accumulate, accumulateCapacity } from "../metrics/accumulators.ts";
@@ -22,6 +23,8 @@ export type GradientStepOptions = {
    * default pipeline keeps only the rows capacity is measured on.
    */
   readonly keepActivations?: number;
+  /** The encoder activation (ReLU by default). */
+  readonly activation?: SaeActivation;
 };
 
 /**
@@ -42,6 +45,7 @@ export function gradientStep<O>(
         batch.x,
         l1Coefficient,
         options.keepActivations,
+        options.activation,
       );
       const projected = { ...grads, wDec: projectDecoderGrad(state.params.wDec, grads.wDec) };
       const [updates, opt] = tx.update(projected, state.opt, state.params);

@@ -55,3 +55,20 @@ Deno.test("forward() rejects an input of the wrong shape, naming the expected an
     /x: expected shape \[2, batch, 3\].*received \[1, 4, 3\]/,
   );
 });
+
+Deno.test("encode() with TopK keeps the k largest positive pre-activations of each item", () => {
+  // pre = x·wEnc: item 1 (x = 1) pre (3, −1, 2, 1) -> k = 2 keeps 3 and 2;
+  // item 2 (x = −0.5) pre (−1.5, 0.5, −1, −0.5) -> the top two are 0.5 and −0.5, only 0.5 is positive.
+  const params: SaeParams = {
+    wEnc: tf.tensor3d([[[3, -1, 2, 1]]]),
+    bEnc: tf.tensor2d([[0, 0, 0, 0]]),
+    wDec: tf.tensor3d([[[1], [1], [1], [1]]]),
+    bDec: tf.tensor2d([[0]]),
+  };
+  const f = encode(params, tf.tensor3d([[[1], [-0.5]]]), { kind: "topk", k: 2 });
+  assertClose(values(f), [3, 0, 2, 0, 0, 0.5, 0, 0]);
+  assert.throws(
+    () => encode(params, tf.tensor3d([[[1]]]), { kind: "topk", k: 5 }),
+    /k: expected an integer in \[1, 4\] \(dSae\), received 5/,
+  );
+});
