@@ -30,6 +30,8 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "1" },
     rounds: { type: "string", default: "3" },
     backend: { type: "string", default: "auto" },
+    arch: { type: "string", default: "relu" },
+    k: { type: "string", default: "32" },
     backends: { type: "string", default: "blas" },
     json: { type: "boolean", default: false },
     activations: { type: "boolean", default: false },
@@ -136,12 +138,23 @@ Tokens per second counts every position whose activations reach host memory (all
 }
 
 if (values.json) {
-  const result = await measureStep({ ...size, steps, warmup, backend: values.backend as BackendName });
+  const result = await measureStep({
+    ...size,
+    steps,
+    warmup,
+    backend: values.backend as BackendName,
+    architecture: values.arch as "relu" | "topk",
+    k: positive("k"),
+  });
   console.log(JSON.stringify(result));
   Deno.exit(0);
 }
 
-const sizeArgs = ["--batch", `${size.batch}`, "--d-in", `${size.dIn}`, "--d-sae", `${size.dSae}`];
+const arch = values.arch === "topk" ? "topk" : "relu";
+const sizeArgs = [
+  ...["--batch", `${size.batch}`, "--d-in", `${size.dIn}`, "--d-sae", `${size.dSae}`],
+  ...["--arch", arch, "--k", `${positive("k")}`],
+];
 const self = new URL(import.meta.url).pathname;
 const denoArgs = ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", self];
 const python = values["no-torch"] ? undefined : await findTorchPython();
@@ -196,7 +209,8 @@ const machine = `${cpu}, ${navigator.hardwareConcurrency} cores, ${
   Math.round(Deno.systemMemoryInfo().total / 2 ** 30)
 } GiB`;
 const command = `deno task bench ${Deno.args.join(" ")}`.trim();
-const report = `## SAE training step: batch ${size.batch}, dIn ${size.dIn}, dSae ${size.dSae} (ReLU, L1, Adam)
+const archLabel = arch === "topk" ? `TopK k=${positive("k")}, MSE, Adam` : "ReLU, L1, Adam";
+const report = `## SAE training step: batch ${size.batch}, dIn ${size.dIn}, dSae ${size.dSae} (${archLabel})
 
 - date: ${new Date().toISOString().slice(0, 10)}
 - machine: ${machine}

@@ -117,6 +117,7 @@ function saeReluLossAndGrads(blas: Blas) {
     const l1c = Number(args.attrs?.l1Coefficient ?? 0);
     const [c, B, n] = x.shape;
     const keep = Math.min(B, Number(args.attrs?.keepRows ?? B));
+    const topK = Number(args.attrs?.k ?? 0);
     const m = bEnc.shape[1];
     const xv = valuesOf(backend, x), wEv = valuesOf(backend, wEnc), bEv = valuesOf(backend, bEnc);
     const wDv = valuesOf(backend, wDec), bDv = valuesOf(backend, bDec);
@@ -158,7 +159,8 @@ function saeReluLossAndGrads(blas: Blas) {
         ws.center(rows);
         // f = ReLU(x̄ · wEnc + bEnc)
         blas.sgemm(false, false, rows, m, n, 1, ws.xBar, n, wEk, m, 0, ws.f, m);
-        ws.reluBias(rows);
+        if (topK > 0) ws.topkBias(rows, topK);
+        else ws.reluBias(rows);
         if (r0 < keep) f.set(ws.f.subarray(0, Math.min(rows, keep - r0) * m), (k * keep + r0) * m);
         // x̂ = f · wDec + bDec; ∂L/∂x̂ = (2s/n)(x̂ − x)
         blas.sgemm(false, false, rows, n, m, 1, ws.f, m, wDk, n, 0, ws.xHat, n);

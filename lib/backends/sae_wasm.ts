@@ -19,6 +19,17 @@ type Exports = {
     sq: number,
   ): void;
   relu_bias(p: number, bias: number, rows: number, cols: number, l1: number, l0: number, fired: number): void;
+  topk_bias(
+    p: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    k: number,
+    l1: number,
+    l0: number,
+    fired: number,
+    scratch: number,
+  ): void;
   reconstruction_grad(
     xhat: number,
     x: number,
@@ -65,6 +76,8 @@ export type SaeBlockWorkspace = {
   center(rows: number): void;
   /** `f ← max(f + bEnc, 0)`; L1, L0 per row; firing counts added to `fired`. */
   reluBias(rows: number): void;
+  /** As `reluBias`, keeping only the `k` largest values of each row (ties at the k-th kept). */
+  topkBias(rows: number, k: number): void;
   /** `x̂ ← x̂ + bDec`; `dX ← scale·(x̂ − x)`; L2 per row; column sums of `dX`. */
   reconstructionGrad(rows: number, scale: number): void;
   /** `dPre ← (dPre + add)·[f > 0]`; column sums of `dPre`. */
@@ -105,6 +118,7 @@ export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeB
     ["colSqX", dIn],
     ["colSumDX", dIn],
     ["colSumDPre", dSae],
+    ["scratch", dSae],
   ];
   const offsets: Record<string, number> = {};
   // The module's own stack and data sit in its first pages (2 when built): start well past them.
@@ -140,6 +154,7 @@ export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeB
     colSumDPre: view("colSumDPre", dSae),
     center: (r) => k.center_rows(o.x, o.bDec, o.xBar, r, dIn, o.colSumX, o.colSqX),
     reluBias: (r) => k.relu_bias(o.f, o.bEnc, r, dSae, o.l1, o.l0, o.fired),
+    topkBias: (r, topK) => k.topk_bias(o.f, o.bEnc, r, dSae, topK, o.l1, o.l0, o.fired, o.scratch),
     reconstructionGrad: (r, scale) =>
       k.reconstruction_grad(o.xHat, o.x, o.bDec, o.dX, r, dIn, scale, o.l2, o.colSumDX),
     reluGrad: (r, add) => k.relu_grad(o.dPre, o.f, r, dSae, add, o.colSumDPre),

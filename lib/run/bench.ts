@@ -20,6 +20,7 @@ export type BenchSize = {
 /** One measurement. */
 export type BenchResult = BenchSize & {
   readonly impl: string;
+  readonly arch: string;
   readonly backend: string;
   readonly median_ms: number;
   readonly min_ms: number;
@@ -80,7 +81,13 @@ function median(values: readonly number[]): number {
  * `loss.item()` does.
  */
 export async function measureStep(
-  size: BenchSize & { readonly steps: number; readonly warmup: number; readonly backend: BackendName },
+  size: BenchSize & {
+    readonly steps: number;
+    readonly warmup: number;
+    readonly backend: BackendName;
+    readonly architecture?: "relu" | "topk";
+    readonly k?: number;
+  },
 ): Promise<BenchResult> {
   const choice = await selectBackend(size.backend);
   const config = parseConfig({
@@ -92,6 +99,8 @@ export async function measureStep(
     maxResamples: 0,
     capacitySample: 0,
     resampleDatasetSize: Math.min(819_200, size.batch),
+    architecture: size.architecture ?? "relu",
+    k: size.k ?? 32,
   });
   const { init, step } = defaultPipeline(config);
   let state = init(config);
@@ -113,6 +122,7 @@ export async function measureStep(
   const med = Number(median(times).toFixed(1));
   return {
     impl: "saekit",
+    arch: size.architecture ?? "relu",
     backend: choice.name,
     batch: size.batch,
     dIn: size.dIn,

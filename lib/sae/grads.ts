@@ -58,8 +58,8 @@ export type LossAndGrads = {
 
 /**
  * Name of the fused kernel a backend may register for {@linkcode saeLossAndGrads}.
- * Inputs `x, wEnc, bEnc, wDec, bDec`; attributes `l1Coefficient` and
- * `keepRows` (rows of `f` to return per component); outputs, in order:
+ * Inputs `x, wEnc, bEnc, wDec, bDec`; attributes `l1Coefficient`, `keepRows`
+ * (rows of `f` to return per component) and `k` (0 for ReLU, else TopK's k); outputs, in order:
  * `f [c, keepRows, dSae], xHat, l1, l2, total, loss, gwEnc, gbEnc, gwDec, gbDec, l0, fired, sst`.
  */
 export const SAE_RELU_KERNEL = "SaekitReluSaeLossAndGrads";
@@ -95,7 +95,7 @@ export function batchStats(x: tf.Tensor3D, f: tf.Tensor3D): BatchStats {
  * statistics. Uses the backend's fused kernel when it has one.
  *
  * @param x `[component, batch, dIn]`
- * @param activation ReLU (default; the fused kernel) or TopK (ordinary ops: the gradient is the ReLU one
+ * @param activation ReLU (default) or TopK (the gradient is the ReLU one
  *   with TopK's mask, `∂L/∂pre = ∂L/∂f ⊙ [f ≠ 0 kept]`; use `l1Coefficient` 0 for the usual TopK loss)
  * @param keepActivations rows of `f` to return (all by default; steps that only need a sample, such as
  *   capacity, ask for fewer and save a `[component, batch, dSae]` tensor)
@@ -118,7 +118,7 @@ export function saeLossAndGrads(
   activation: SaeActivation = RELU,
 ): LossAndGrads {
   const keepRows = Math.max(0, Math.min(keepActivations, x.shape[1]));
-  if (activation.kind === "relu" && hasKernel(SAE_RELU_KERNEL)) {
+  if (hasKernel(SAE_RELU_KERNEL)) {
     const [c, , n] = x.shape;
     if (x.rank !== 3 || c !== params.bDec.shape[0] || n !== params.bDec.shape[1]) {
       throw new RangeError(
@@ -130,7 +130,11 @@ export function saeLossAndGrads(
     const [f, xHat, l1, l2, total, loss, wEnc, bEnc, wDec, bDec, l0, fired, sst] = runKernel(
       SAE_RELU_KERNEL,
       { x, ...params },
-      { l1Coefficient, keepRows },
+      {
+        l1Coefficient,
+        keepRows,
+        k: activation.kind === "topk" ? checkedK(activation.k, params.bEnc.shape[1]) : 0,
+      },
     );
     return {
       forward: { f: f as tf.Tensor3D, xHat: xHat as tf.Tensor3D },
@@ -150,6 +154,13 @@ export function saeLossAndGrads(
   const f = tf.slice(all.forward.f, [0, 0, 0], [-1, keepRows, -1]);
   all.forward.f.dispose();
   return { ...all, forward: { ...all.forward, f } };
+}
+
+function checkedK(k: number, dSae: number): number {
+  if (!Number.isInteger(k) || k < 1 || k > dSae) {
+    throw new RangeError(`k: expected an integer in [1, ${dSae}] (dSae), received ${k}`);
+  }
+  return k;
 }
 
 /** {@linkcode saeLossAndGrads} in ordinary tfjs ops, for every backend. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch baseline for `deno task bench`: the same SAE training step as saekit's.
 
-The step, for x of shape [batch, d_in]:
+The step, for x of shape [batch, d_in] (--arch topk keeps the k largest of each row, MSE only):
   f     = relu((x - b_dec) @ W_enc + b_enc)
   x_hat = f @ W_dec + b_dec
   loss  = mean_batch(l1 * sum_j |f_j| + mean_i (x_hat_i - x_i)^2)
@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--d-in", type=int, default=512)
     parser.add_argument("--d-sae", type=int, default=4096)
+    parser.add_argument("--arch", choices=["relu", "topk"], default="relu")
+    parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--l1", type=float, default=1e-3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
@@ -56,9 +58,16 @@ def main() -> None:
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        f = torch.relu((x - b_dec) @ w_enc + b_enc)
+        pre = (x - b_dec) @ w_enc + b_enc
+        if args.arch == "relu":
+            f = torch.relu(pre)
+        else:  # TopK, dense as the Python libraries compute it
+            values, indices = torch.topk(pre, args.k, dim=-1)
+            f = torch.zeros_like(pre).scatter_(-1, indices, torch.relu(values))
         x_hat = f @ w_dec + b_dec
-        loss = (args.l1 * f.abs().sum(-1) + (x_hat - x).pow(2).mean(-1)).mean()
+        loss = (x_hat - x).pow(2).mean(-1).mean()
+        if args.arch == "relu":
+            loss = loss + args.l1 * f.abs().sum(-1).mean()
         loss.backward()
         with torch.no_grad():
             unit = w_dec / w_dec.norm(dim=-1, keepdim=True)
@@ -73,6 +82,7 @@ def main() -> None:
     median = statistics.median(times)
     print(json.dumps({
         "impl": "pytorch",
+        "arch": args.arch,
         "torch": torch.__version__,
         "batch": batch,
         "d_in": d_in,

@@ -7,6 +7,7 @@ import { assert, assertClose, tf } from "../_helpers.ts";
 import { loadBlas } from "../../lib/backends/blas_ffi.ts";
 import { selectBackend } from "../../lib/tf.ts";
 import { composedLossAndGrads, saeLossAndGrads } from "../../lib/sae/grads.ts";
+import { RELU, type SaeActivation } from "../../lib/sae/forward.ts";
 import { initParams, type SaeParams } from "../../lib/sae/params.ts";
 import { normalizeDecoder, projectDecoderGrad } from "../../lib/sae/decoder.ts";
 import { scaleByAdam } from "../../lib/optim/adam.ts";
@@ -67,10 +68,12 @@ Deno.test({
   ignore: noBlas !== undefined,
   async fn() {
     // 300 rows: one full block of 256 and a remainder of 44; two components.
-    const run = (keep?: number) => () => {
+    const run = (keep?: number, activation: SaeActivation = RELU) => () => {
       const p = params(2, 12, 40, 5);
       const x = tf.randomNormal([2, 300, 12], 0, 1, "float32", 6) as tf.Tensor3D;
-      const r = keep === undefined ? composedLossAndGrads(p, x, 0.02) : saeLossAndGrads(p, x, 0.02, keep);
+      const r = keep === undefined
+        ? composedLossAndGrads(p, x, 0.02, activation)
+        : saeLossAndGrads(p, x, 0.02, keep, activation);
       return [
         r.forward.f,
         r.forward.xHat,

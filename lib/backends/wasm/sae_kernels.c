@@ -48,6 +48,59 @@ void relu_bias(float *restrict p, const float *restrict bias, int rows, int cols
   }
 }
 
+// The k-th largest of v[0..n) (1 ≤ k ≤ n), by quickselect; v is reordered.
+static float kth_largest(float *v, int n, int k) {
+  int lo = 0, hi = n - 1, target = k - 1;
+  while (lo < hi) {
+    float pivot = v[lo + (hi - lo) / 2];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (v[i] > pivot) i++;
+      while (v[j] < pivot) j--;
+      if (i <= j) {
+        float t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return v[target];
+  }
+  return v[lo];
+}
+
+// TopK: f[r, j] = p[r, j] + bias[j] where that is positive and among the k largest of its row (ties at the
+// k-th value all kept), else 0; l1, l0 and fired as relu_bias. scratch holds cols floats.
+EXPORT(topk_bias)
+void topk_bias(float *restrict p, const float *restrict bias, int rows, int cols, int k, float *restrict l1,
+               float *restrict l0, int *restrict fired, float *restrict scratch) {
+  for (int r = 0; r < rows; r++) {
+    float *pr = p + (long)r * cols;
+    for (int j = 0; j < cols; j++) {
+      float v = pr[j] + bias[j];
+      pr[j] = v;
+      scratch[j] = v;
+    }
+    float kth = kth_largest(scratch, cols, k);
+    float abs = 0.0f;
+    int count = 0;
+    for (int j = 0; j < cols; j++) {
+      float v = pr[j];
+      int on = (v > 0.0f) & (v >= kth);
+      v = on ? v : 0.0f;
+      pr[j] = v;
+      abs += v;
+      count += on;
+      fired[j] += on;
+    }
+    l1[r] = abs;
+    l0[r] = (float)count;
+  }
+}
+
 // xhat += bias; e = xhat - x; dx = scale * e; l2[r] = mean_i e^2; colsum[i] += dx.
 EXPORT(reconstruction_grad)
 void reconstruction_grad(float *restrict xhat, const float *restrict x, const float *restrict bias, float *restrict dx,
