@@ -48,43 +48,46 @@ void relu_bias(float *restrict p, const float *restrict bias, int rows, int cols
   }
 }
 
-// The k-th largest of v[0..n) (1 ≤ k ≤ n), by quickselect; v is reordered.
-static float kth_largest(float *v, int n, int k) {
-  int lo = 0, hi = n - 1, target = k - 1;
-  while (lo < hi) {
-    float pivot = v[lo + (hi - lo) / 2];
-    int i = lo, j = hi;
-    while (i <= j) {
-      while (v[i] > pivot) i++;
-      while (v[j] < pivot) j--;
-      if (i <= j) {
-        float t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-        i++;
-        j--;
-      }
+// The k-th largest of v[0..n) (1 ≤ k ≤ n): a min-heap of the k largest values seen so far, in heap[0..k).
+// Most values lose one comparison against the heap's minimum, so a row costs about n comparisons.
+static float kth_largest(const float *v, int n, int k, float *heap) {
+  for (int i = 0; i < k; i++) {
+    int c = i;
+    heap[c] = v[i];
+    while (c > 0 && heap[(c - 1) / 2] > heap[c]) {
+      float t = heap[c];
+      heap[c] = heap[(c - 1) / 2];
+      heap[(c - 1) / 2] = t;
+      c = (c - 1) / 2;
     }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else return v[target];
   }
-  return v[lo];
+  for (int i = k; i < n; i++) {
+    if (!(v[i] > heap[0])) continue;
+    heap[0] = v[i];
+    int c = 0;
+    for (;;) {
+      int l = 2 * c + 1, r = l + 1, m = c;
+      if (l < k && heap[l] < heap[m]) m = l;
+      if (r < k && heap[r] < heap[m]) m = r;
+      if (m == c) break;
+      float t = heap[c];
+      heap[c] = heap[m];
+      heap[m] = t;
+      c = m;
+    }
+  }
+  return heap[0];
 }
 
 // TopK: f[r, j] = p[r, j] + bias[j] where that is positive and among the k largest of its row (ties at the
-// k-th value all kept), else 0; l1, l0 and fired as relu_bias. scratch holds cols floats.
+// k-th value all kept), else 0; l1, l0 and fired as relu_bias. scratch holds at least k floats.
 EXPORT(topk_bias)
 void topk_bias(float *restrict p, const float *restrict bias, int rows, int cols, int k, float *restrict l1,
                float *restrict l0, int *restrict fired, float *restrict scratch) {
   for (int r = 0; r < rows; r++) {
     float *pr = p + (long)r * cols;
-    for (int j = 0; j < cols; j++) {
-      float v = pr[j] + bias[j];
-      pr[j] = v;
-      scratch[j] = v;
-    }
-    float kth = kth_largest(scratch, cols, k);
+    for (int j = 0; j < cols; j++) pr[j] += bias[j];
+    float kth = kth_largest(pr, cols, k, scratch);
     float abs = 0.0f;
     int count = 0;
     for (int j = 0; j < cols; j++) {
