@@ -146,6 +146,11 @@ function saeReluLossAndGrads(blas: Blas) {
       ws.bEnc.set(bEv.subarray(k * m, (k + 1) * m));
       ws.bDec.set(bDv.subarray(k * n, (k + 1) * n));
       ws.fired.fill(0);
+      if (topK > 0) {
+        ws.wDec.set(wDk);
+        ws.gwDec.fill(0);
+        ws.gwEncT.fill(0);
+      }
       sumX.fill(0);
       sqX.fill(0);
       sumDX.fill(0);
@@ -163,17 +168,23 @@ function saeReluLossAndGrads(blas: Blas) {
         else ws.reluBias(rows);
         if (r0 < keep) f.set(ws.f.subarray(0, Math.min(rows, keep - r0) * m), (k * keep + r0) * m);
         // x̂ = f · wDec + bDec; ∂L/∂x̂ = (2s/n)(x̂ − x)
-        blas.sgemm(false, false, rows, n, m, 1, ws.f, m, wDk, n, 0, ws.xHat, n);
+        if (topK > 0) ws.sparseDecode(rows);
+        else blas.sgemm(false, false, rows, n, m, 1, ws.f, m, wDk, n, 0, ws.xHat, n);
         ws.colSumDX.fill(0);
         ws.reconstructionGrad(rows, errScale);
         xHat.set(ws.xHat.subarray(0, rows * n), (k * B + r0) * n);
-        // ∂L/∂pre = (∂L/∂x̂ · wDecᵀ + s·l1) ⊙ [f > 0]
-        blas.sgemm(false, true, rows, m, n, 1, ws.dX, n, wDk, n, 0, ws.dPre, m);
         ws.colSumDPre.fill(0);
-        ws.reluGrad(rows, sl1);
-        // ∂L/∂wDec += fᵀ · ∂L/∂x̂; ∂L/∂wEnc += x̄ᵀ · ∂L/∂pre
-        blas.sgemm(true, false, m, n, rows, 1, ws.f, m, ws.dX, n, first, gwDk, n);
-        blas.sgemm(true, false, n, m, rows, 1, ws.xBar, n, ws.dPre, m, first, gwEk, m);
+        if (topK > 0) {
+          // Only the k features of each row carry gradient: sparse products into the workspace.
+          ws.sparseBackward(rows, sl1);
+        } else {
+          // ∂L/∂pre = (∂L/∂x̂ · wDecᵀ + s·l1) ⊙ [f > 0]
+          blas.sgemm(false, true, rows, m, n, 1, ws.dX, n, wDk, n, 0, ws.dPre, m);
+          ws.reluGrad(rows, sl1);
+          // ∂L/∂wDec += fᵀ · ∂L/∂x̂; ∂L/∂wEnc += x̄ᵀ · ∂L/∂pre
+          blas.sgemm(true, false, m, n, rows, 1, ws.f, m, ws.dX, n, first, gwDk, n);
+          blas.sgemm(true, false, n, m, rows, 1, ws.xBar, n, ws.dPre, m, first, gwEk, m);
+        }
         for (let i = 0; i < n; i++) {
           sumX[i] += ws.colSumX[i];
           sqX[i] += ws.colSqX[i];
@@ -190,6 +201,12 @@ function saeReluLossAndGrads(blas: Blas) {
         }
       }
       fired.set(ws.fired, k * m);
+      if (topK > 0) {
+        gwDk.set(ws.gwDec);
+        for (let j = 0; j < m; j++) {
+          for (let i = 0; i < n; i++) gwEk[i * m + j] = ws.gwEncT[j * n + i];
+        }
+      }
       let sq = 0;
       for (let i = 0; i < n; i++) sq += sqX[i] - (sumX[i] * sumX[i]) / B;
       sst[k] = Math.max(sq, 0);

@@ -43,6 +43,20 @@ type Exports = {
   ): void;
   relu_grad(dpre: number, f: number, rows: number, cols: number, add: number, colsum: number): void;
   softmax_rows(x: number, out: number, rows: number, cols: number): void;
+  sparse_decode(f: number, wdec: number, xhat: number, rows: number, m: number, n: number): void;
+  sparse_backward(
+    f: number,
+    dx: number,
+    xbar: number,
+    wdec: number,
+    gwdec: number,
+    gwencT: number,
+    rows: number,
+    m: number,
+    n: number,
+    add: number,
+    colsum: number,
+  ): void;
 };
 
 /** Buffers of one block of `rows` rows, as views on the module's memory. */
@@ -78,6 +92,16 @@ export type SaeBlockWorkspace = {
   reluBias(rows: number): void;
   /** As `reluBias`, keeping only the `k` largest values of each row (ties at the k-th kept). */
   topkBias(rows: number, k: number): void;
+  /** TopK: the component's decoder `[dSae, dIn]`, copied in once per component. */
+  readonly wDec: Float32Array;
+  /** TopK: `∂L/∂wDec` `[dSae, dIn]`, accumulated over blocks. */
+  readonly gwDec: Float32Array;
+  /** TopK: `(∂L/∂wEnc)ᵀ` `[dSae, dIn]`, accumulated over blocks. */
+  readonly gwEncT: Float32Array;
+  /** TopK: `x̂ ← Σ_j f_j wDec_j` over the non-zero features (no bias). */
+  sparseDecode(rows: number): void;
+  /** TopK: the backward pass at the non-zero features (gradients accumulate; column sums of ∂L/∂pre). */
+  sparseBackward(rows: number, add: number): void;
   /** `x̂ ← x̂ + bDec`; `dX ← scale·(x̂ − x)`; L2 per row; column sums of `dX`. */
   reconstructionGrad(rows: number, scale: number): void;
   /** `dPre ← (dPre + add)·[f > 0]`; column sums of `dPre`. */
@@ -119,6 +143,9 @@ export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeB
     ["colSumDX", dIn],
     ["colSumDPre", dSae],
     ["scratch", dSae],
+    ["wDec", dSae * dIn],
+    ["gwDec", dSae * dIn],
+    ["gwEncT", dSae * dIn],
   ];
   const offsets: Record<string, number> = {};
   // The module's own stack and data sit in its first pages (2 when built): start well past them.
@@ -155,6 +182,12 @@ export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeB
     center: (r) => k.center_rows(o.x, o.bDec, o.xBar, r, dIn, o.colSumX, o.colSqX),
     reluBias: (r) => k.relu_bias(o.f, o.bEnc, r, dSae, o.l1, o.l0, o.fired),
     topkBias: (r, topK) => k.topk_bias(o.f, o.bEnc, r, dSae, topK, o.l1, o.l0, o.fired, o.scratch),
+    wDec: view("wDec", dSae * dIn),
+    gwDec: view("gwDec", dSae * dIn),
+    gwEncT: view("gwEncT", dSae * dIn),
+    sparseDecode: (r) => k.sparse_decode(o.f, o.wDec, o.xHat, r, dSae, dIn),
+    sparseBackward: (r, add) =>
+      k.sparse_backward(o.f, o.dX, o.xBar, o.wDec, o.gwDec, o.gwEncT, r, dSae, dIn, add, o.colSumDPre),
     reconstructionGrad: (r, scale) =>
       k.reconstruction_grad(o.xHat, o.x, o.bDec, o.dX, r, dIn, scale, o.l2, o.colSumDX),
     reluGrad: (r, add) => k.relu_grad(o.dPre, o.f, r, dSae, add, o.colSumDPre),

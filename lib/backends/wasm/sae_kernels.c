@@ -164,6 +164,52 @@ static inline float exp1(float x) {
   return wasm_f32x4_extract_lane(exp4(wasm_f32x4_splat(x)), 0);
 }
 
+// TopK, sparse decoder: xhat[r] = sum over the non-zero f[r, j] of f[r, j] * wdec[j] (no bias).
+EXPORT(sparse_decode)
+void sparse_decode(const float *restrict f, const float *restrict wdec, float *restrict xhat, int rows, int m,
+                   int n) {
+  for (int r = 0; r < rows; r++) {
+    const float *fr = f + (long)r * m;
+    float *out = xhat + (long)r * n;
+    for (int i = 0; i < n; i++) out[i] = 0.0f;
+    for (int j = 0; j < m; j++) {
+      float v = fr[j];
+      if (v == 0.0f) continue;
+      const float *w = wdec + (long)j * n;
+      for (int i = 0; i < n; i++) out[i] += v * w[i];
+    }
+  }
+}
+
+// TopK, sparse backward, at the non-zero f[r, j] only:
+//   d = dx[r] · wdec[j] + add    (∂L/∂pre; zero elsewhere)
+//   colsum[j] += d;  gwdec[j] += f[r, j] * dx[r];  gwenc_t[j] += d * xbar[r]
+EXPORT(sparse_backward)
+void sparse_backward(const float *restrict f, const float *restrict dx, const float *restrict xbar,
+                     const float *restrict wdec, float *restrict gwdec, float *restrict gwenc_t, int rows, int m,
+                     int n, float add, float *restrict colsum) {
+  for (int r = 0; r < rows; r++) {
+    const float *fr = f + (long)r * m;
+    const float *dr = dx + (long)r * n;
+    const float *xr = xbar + (long)r * n;
+    for (int j = 0; j < m; j++) {
+      float v = fr[j];
+      if (v == 0.0f) continue;
+      const float *w = wdec + (long)j * n;
+      float dot = 0.0f;
+      for (int i = 0; i < n; i++) dot += dr[i] * w[i];
+      float d = dot + add;
+      colsum[j] += d;
+      float *gd = gwdec + (long)j * n;
+      float *ge = gwenc_t + (long)j * n;
+      for (int i = 0; i < n; i++) {
+        gd[i] += v * dr[i];
+        ge[i] += d * xr[i];
+      }
+    }
+  }
+}
+
 // Softmax of each row of x [rows, cols] into out.
 EXPORT(softmax_rows)
 void softmax_rows(const float *restrict x, float *restrict out, int rows, int cols) {
