@@ -71,8 +71,9 @@ export async function saveCheckpoint(
   });
 }
 
-/** Reads a checkpoint directory written by {@linkcode saveCheckpoint}. */
-export async function loadCheckpoint<S>(dir: string): Promise<LoadedCheckpoint<S>> {
+type Sidecar = { step: number; position: number; config: unknown; state: unknown };
+
+async function readSidecar(dir: string): Promise<Sidecar> {
   const sidecarPath = `${dir}/state.json`;
   if (!(await exists(sidecarPath))) {
     throw new Error(`checkpoint ${dir}: expected ${sidecarPath}, which is missing`);
@@ -85,6 +86,17 @@ export async function loadCheckpoint<S>(dir: string): Promise<LoadedCheckpoint<S
       }`,
     );
   }
+  return sidecar;
+}
+
+/** The configuration a checkpoint was written with, read from its sidecar alone (no tensors). */
+export async function readCheckpointConfig(dir: string): Promise<unknown> {
+  return (await readSidecar(dir)).config;
+}
+
+/** Reads a checkpoint directory written by {@linkcode saveCheckpoint}. */
+export async function loadCheckpoint<S>(dir: string): Promise<LoadedCheckpoint<S>> {
+  const sidecar = await readSidecar(dir);
   const file = decodeSafetensors(await Deno.readFile(`${dir}/state.safetensors`), `${dir}/state.safetensors`);
   const tensors: Record<string, tf.Tensor> = {};
   for (const [name, entry] of Object.entries(file.tensors)) {

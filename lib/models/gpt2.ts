@@ -26,7 +26,10 @@ import {
   type LlamaForwardOptions,
   type LlamaForwardResult,
   type TokenInput,
+  tokenTensor,
 } from "./transformer.ts";
+
+export { tokenTensor };
 
 /**
  * The GELU of a model: `"gelu"` is the exact form `x·Φ(x) = ½x(1 + erf(x/√2))`
@@ -521,52 +524,6 @@ export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D):
   }
   const mixed = tf.matMul(tf.softmax(scores), heads(v));
   return tf.reshape(tf.transpose(tf.reshape(mixed, [b, h, s, dHead]), [0, 2, 1, 3]), [b, s, h * dHead]);
-}
-
-/**
- * Tokens as an int32 tensor `[batch, seq]`, checking nested arrays (equal
- * lengths, ids in `[0, vocabSize)`) and tensors (rank 2, int32).
- *
- * @throws RangeError or TypeError naming the offending row or id
- *
- * @example
- * ```ts
- * import { tokenTensor } from "./gpt2.ts";
- * console.assert(tokenTensor([[1, 2], [3, 4]], 5).dtype === "int32");
- * let message = "";
- * try { tokenTensor([[1, 2], [3]], 5); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "tokens[1]: expected 2 tokens (as tokens[0]), received 1");
- * ```
- */
-export function tokenTensor(tokens: TokenInput, vocabSize: number): tf.Tensor2D {
-  if (tokens instanceof tf.Tensor) {
-    if (tokens.rank !== 2) {
-      throw new RangeError(
-        `tokens: expected rank 2 [batch, seq], received shape [${tokens.shape.join(", ")}]`,
-      );
-    }
-    if (tokens.dtype !== "int32") {
-      throw new TypeError(`tokens: expected dtype int32, received ${tokens.dtype}`);
-    }
-    return tokens;
-  }
-  if (!Array.isArray(tokens) || tokens.length === 0 || !Array.isArray(tokens[0])) {
-    throw new TypeError(`tokens: expected an int32 tensor or a non-empty array of arrays [batch, seq]`);
-  }
-  const seq = tokens[0].length;
-  tokens.forEach((row, i) => {
-    if (row.length !== seq) {
-      throw new RangeError(`tokens[${i}]: expected ${seq} tokens (as tokens[0]), received ${row.length}`);
-    }
-    row.forEach((id: number, j: number) => {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new RangeError(
-          `tokens[${i}][${j}]: expected an integer in [0, ${vocabSize - 1}], received ${id}`,
-        );
-      }
-    });
-  });
-  return tf.tensor2d(tokens as number[][], [tokens.length, seq], "int32");
 }
 
 /**

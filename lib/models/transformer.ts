@@ -514,7 +514,22 @@ function mlpHidden(x: tf.Tensor3D, w: LlamaBlockWeights): tf.Tensor3D {
   return tf.mul(tf.mul(gate, tf.sigmoid(gate)), linear(x, w.wUp));
 }
 
-function toTokens(tokens: TokenInput, config: LlamaConfig): tf.Tensor2D {
+/**
+ * Tokens as an int32 tensor `[batch, seq]`, checking nested arrays (equal
+ * lengths, ids in `[0, vocabSize)`) and tensors (rank 2, int32).
+ *
+ * @throws RangeError or TypeError naming the offending row or id
+ *
+ * @example
+ * ```ts
+ * import { tokenTensor } from "./transformer.ts";
+ * console.assert(tokenTensor([[1, 2], [3, 4]], 5).dtype === "int32");
+ * let message = "";
+ * try { tokenTensor([[1, 2], [3]], 5); } catch (e) { message = (e as Error).message; }
+ * console.assert(message === "tokens[1]: expected 2 tokens (as tokens[0]), received 1");
+ * ```
+ */
+export function tokenTensor(tokens: TokenInput, vocabSize: number): tf.Tensor2D {
   if (tokens instanceof tf.Tensor) {
     if (tokens.rank !== 2) {
       throw new RangeError(
@@ -535,9 +550,9 @@ function toTokens(tokens: TokenInput, config: LlamaConfig): tf.Tensor2D {
       throw new RangeError(`tokens[${i}]: expected ${seq} tokens (as tokens[0]), received ${row.length}`);
     }
     row.forEach((id: number, j: number) => {
-      if (!Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
         throw new RangeError(
-          `tokens[${i}][${j}]: expected an integer in [0, ${config.vocabSize - 1}], received ${id}`,
+          `tokens[${i}][${j}]: expected an integer in [0, ${vocabSize - 1}], received ${id}`,
         );
       }
     });
@@ -594,7 +609,7 @@ function run(
   const capture = new Set(options.capture ?? []);
   const replace = options.replace ?? {};
   return tidy(() => {
-    const tokens = toTokens(tokenInput, config);
+    const tokens = tokenTensor(tokenInput, config.vocabSize);
     const [batch, seq] = tokens.shape;
     const past = cache?.length ?? 0;
     if (seq < 1 || past + seq > config.maxSeq) {

@@ -17,7 +17,7 @@ import {
   TrainConfigSchema,
 } from "../config.ts";
 import { prepareSource } from "./sources.ts";
-import { latestCheckpoint, loadCheckpoint } from "../io/checkpoint.ts";
+import { latestCheckpoint, loadCheckpoint, readCheckpointConfig } from "../io/checkpoint.ts";
 import type { TrainState } from "../train/state.ts";
 import { createProgress } from "./progress.ts";
 import { type LogRecord, train } from "./runner.ts";
@@ -118,7 +118,7 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
 
   let config: TrainConfig;
   let input: TrainConfigInput;
-  let resume;
+  let resumeFrom: string | undefined;
   let out = values.out as string | undefined;
   if (typeof values.resume === "string") {
     const dir = values.resume;
@@ -128,8 +128,7 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
         `--resume ${dir}: expected a run folder with checkpoints/step-*/state.json, found none`,
       );
     }
-    const loaded = await loadCheckpoint<TrainState>(path);
-    const saved = parseConfig(loaded.config);
+    const saved = parseConfig(await readCheckpointConfig(path));
     for (const field of Object.keys(overrides)) {
       if (!RESUMABLE_OVERRIDES.has(field)) {
         throw new RangeError(
@@ -141,9 +140,8 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     }
     input = { ...saved, ...overrides };
     config = parseConfig(input);
-    resume = { ...loaded, config };
+    resumeFrom = path;
     out ??= dir;
-    disposeAll(loaded.state);
   } else {
     const base: TrainConfigInput = typeof values.config === "string"
       ? (await readJson(values.config, "--config")) as TrainConfigInput
@@ -163,11 +161,11 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
       backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""
     }\n`,
   );
-  if (resume !== undefined) {
-    // Reload on the chosen backend so that every tensor lives there.
-    const path = (await latestCheckpoint(values.resume as string))!;
-    resume = { ...(await loadCheckpoint<TrainState>(path)), config };
-    write(`saekit: resuming ${path} at step ${resume.step}\n`);
+  let resume;
+  if (resumeFrom !== undefined) {
+    // Loaded once the backend is chosen, so that every tensor lives there.
+    resume = { ...(await loadCheckpoint<TrainState>(resumeFrom)), config };
+    write(`saekit: resuming ${resumeFrom} at step ${resume.step}\n`);
   }
 
   const prepared = await prepareSource(config, input);
