@@ -1,11 +1,13 @@
 /**
- * The forward pass of the original's SAE, for every component at once:
+ * The forward pass of an SAE, for every component at once. The original's:
  *
  * ```
- * x̄ = x − bDec
+ * x̄ = x − bDec          (x itself when the bias is not tied, as in transcoders)
  * f = ReLU(x̄ · wEnc + bEnc)
  * x̂ = f · wDec + bDec
  * ```
+ *
+ * and the activations of the newer architectures in place of the ReLU.
  *
  * @module
  */
@@ -14,11 +16,25 @@ import type { SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
 
 /**
- * The activation function of the encoder: the original's ReLU, or TopK
- * (Gao et al., 2024): of the ReLU'd pre-activations, only the `k` largest of
- * each item are kept. (Ties at the k-th value keep every tied feature.)
+ * The activation function of the encoder, with `pre = x̄ · wEnc + bEnc`:
+ *
+ * - `relu`: the original's `ReLU(pre)`;
+ * - `topk` (Gao et al., 2024): of the positive pre-activations, only the `k` largest of each item are
+ *   kept;
+ * - `batchtopk` (Bussmann et al., 2024): the `k · batch` largest positive pre-activations of the whole
+ *   batch (per component) are kept, so items share a budget of `k` on average;
+ * - `jumprelu` (Rajamanoharan et al., 2024): `pre · [pre > θ]` with the parameter `threshold` θ (also how
+ *   a BatchTopK SAE encodes at inference, with its learned threshold);
+ * - `gated` (Rajamanoharan et al., 2024): `[x̄·wEnc + bEnc > 0] · ReLU((x̄·wEnc) ⊙ exp(rMag) + bMag)`.
+ *
+ * For TopK and BatchTopK, ties at the k-th value keep every tied feature.
  */
-export type SaeActivation = { readonly kind: "relu" } | { readonly kind: "topk"; readonly k: number };
+export type SaeActivation =
+  | { readonly kind: "relu" }
+  | { readonly kind: "topk"; readonly k: number }
+  | { readonly kind: "batchtopk"; readonly k: number }
+  | { readonly kind: "jumprelu" }
+  | { readonly kind: "gated" };
 
 /** The original's activation. */
 export const RELU: SaeActivation = { kind: "relu" };
@@ -38,33 +54,76 @@ export const RELU: SaeActivation = { kind: "relu" };
  * console.assert(mask.dataSync().join() === "1,0,1,0");
  * ```
  */
-export function activationMask(pre: tf.Tensor3D, activation: SaeActivation): tf.Tensor3D {
+export function activationMask(
+  pre: tf.Tensor3D,
+  activation: SaeActivation,
+  threshold?: tf.Tensor2D,
+): tf.Tensor3D {
   return tidy(() => {
     const positive = tf.step(pre, 0) as tf.Tensor3D;
-    if (activation.kind === "relu") return positive;
-    const m = pre.shape[2];
-    if (!Number.isInteger(activation.k) || activation.k < 1 || activation.k > m) {
-      throw new RangeError(`k: expected an integer in [1, ${m}] (dSae), received ${activation.k}`);
+    switch (activation.kind) {
+      case "relu":
+        return positive;
+      case "jumprelu": {
+        if (threshold === undefined) {
+          throw new TypeError(
+            "threshold: expected a [component, dSae] tensor for jumprelu, received nothing",
+          );
+        }
+        return tf.cast(tf.greater(pre, tf.expandDims(threshold, 1)), "float32") as tf.Tensor3D;
+      }
+      case "gated":
+        throw new TypeError("activation: the gated activation has no single mask of pre; use forward()");
+      case "topk": {
+        const m = pre.shape[2];
+        checkK(activation.k, m);
+        const kth = tf.min(tf.topk(pre, activation.k).values, -1, true);
+        return tf.mul(positive, tf.cast(tf.greaterEqual(pre, kth), "float32")) as tf.Tensor3D;
+      }
+      case "batchtopk": {
+        const [c, b, m] = pre.shape;
+        checkK(activation.k, m);
+        const flat = tf.reshape(pre, [c, b * m]);
+        const kth = tf.min(tf.topk(flat, activation.k * b).values, -1, true);
+        const kept = tf.reshape(tf.greaterEqual(flat, kth), [c, b, m]);
+        return tf.mul(positive, tf.cast(kept, "float32")) as tf.Tensor3D;
+      }
     }
-    const kth = tf.min(tf.topk(pre, activation.k).values, -1, true);
-    return tf.mul(positive, tf.cast(tf.greaterEqual(pre, kth), "float32")) as tf.Tensor3D;
   });
+}
+
+function checkK(k: number, m: number): void {
+  if (!Number.isInteger(k) || k < 1 || k > m) {
+    throw new RangeError(`k: expected an integer in [1, ${m}] (dSae), received ${k}`);
+  }
 }
 
 /** The result of {@linkcode forward}. */
 export type ForwardResult = {
-  /** Pre-activations `[component, batch, dSae]`. */
+  /** Pre-activations `x̄ · wEnc + bEnc` (the gate's, for gated SAEs), `[component, batch, dSae]`. */
   readonly pre: tf.Tensor3D;
   /** Learned feature activations `f`, `[component, batch, dSae]`. */
   readonly f: tf.Tensor3D;
-  /** Where `f` may be non-zero (the activation's derivative), `[component, batch, dSae]`. */
+  /**
+   * Where `f` may be non-zero, `[component, batch, dSae]`: `∂f/∂pre` for ReLU, TopK and BatchTopK, the
+   * straight-through part `∂f/∂pre` of JumpReLU, and for gated SAEs where both paths are open.
+   */
   readonly mask: tf.Tensor3D;
   /** Reconstruction `x̂`, `[component, batch, dIn]`. */
   readonly xHat: tf.Tensor3D;
 };
 
+/** Options of {@linkcode forward} and {@linkcode encode}. */
+export type ForwardOptions = {
+  /**
+   * Subtract `bDec` from the input before encoding (the original's tied bias; default `true`). Transcoders,
+   * whose input and output live in different spaces, do not.
+   */
+  readonly tiedBias?: boolean;
+};
+
 function checkInput(params: SaeParams, x: tf.Tensor3D): void {
-  const [c, n] = params.bDec.shape;
+  const [c, n] = [params.wEnc.shape[0], params.wEnc.shape[1]];
   if (x.rank !== 3 || x.shape[0] !== c || x.shape[2] !== n) {
     throw new RangeError(
       `x: expected shape [${c}, batch, ${n}] ([component, batch, dIn]), received [${x.shape.join(", ")}]`,
@@ -90,17 +149,48 @@ function checkInput(params: SaeParams, x: tf.Tensor3D): void {
  * console.assert(f.dataSync().join() === "2,0");
  * ```
  */
-export function encode(params: SaeParams, x: tf.Tensor3D, activation: SaeActivation = RELU): tf.Tensor3D {
+export function encode(
+  params: SaeParams,
+  x: tf.Tensor3D,
+  activation: SaeActivation = RELU,
+  options: ForwardOptions = {},
+): tf.Tensor3D {
   checkInput(params, x);
-  return tidy(() => {
-    const pre = preActivations(params, x);
-    return activation.kind === "relu" ? tf.relu(pre) : tf.mul(pre, activationMask(pre, activation));
-  });
+  return tidy(() => activate(params, encoderProduct(params, x, options), activation).f);
 }
 
-function preActivations(params: SaeParams, x: tf.Tensor3D): tf.Tensor3D {
-  const xBar = tf.sub(x, tf.expandDims(params.bDec, 1)) as tf.Tensor3D;
-  return tf.add(bmm(xBar, params.wEnc), tf.expandDims(params.bEnc, 1));
+/** `x̄ · wEnc`, `[component, batch, dSae]`. */
+function encoderProduct(params: SaeParams, x: tf.Tensor3D, options: ForwardOptions): tf.Tensor3D {
+  const xBar = options.tiedBias === false ? x : tf.sub(x, tf.expandDims(params.bDec, 1)) as tf.Tensor3D;
+  return bmm(xBar, params.wEnc);
+}
+
+function required(params: SaeParams, key: "threshold" | "rMag" | "bMag", kind: string): tf.Tensor2D {
+  const value = params[key];
+  if (value === undefined) {
+    throw new TypeError(`params.${key}: expected a [component, dSae] tensor for ${kind}, received nothing`);
+  }
+  return value;
+}
+
+/** The activation applied to the encoder product `z = x̄ · wEnc`. */
+function activate(
+  params: SaeParams,
+  z: tf.Tensor3D,
+  activation: SaeActivation,
+): { pre: tf.Tensor3D; f: tf.Tensor3D; mask: tf.Tensor3D } {
+  const pre = tf.add(z, tf.expandDims(params.bEnc, 1)) as tf.Tensor3D;
+  if (activation.kind === "gated") {
+    const rMag = required(params, "rMag", "gated"), bMag = required(params, "bMag", "gated");
+    const mag = tf.add(tf.mul(z, tf.expandDims(tf.exp(rMag), 1)), tf.expandDims(bMag, 1));
+    const open = tf.step(pre, 0);
+    const mask = tf.mul(open, tf.step(mag, 0)) as tf.Tensor3D;
+    return { pre, f: tf.mul(tf.relu(mag), open) as tf.Tensor3D, mask };
+  }
+  const threshold = activation.kind === "jumprelu" ? required(params, "threshold", "jumprelu") : undefined;
+  const mask = activationMask(pre, activation, threshold);
+  const f = activation.kind === "relu" ? tf.relu(pre) : tf.mul(pre, mask) as tf.Tensor3D;
+  return { pre, f, mask };
 }
 
 /**
@@ -128,13 +218,15 @@ export function decode(params: SaeParams, f: tf.Tensor3D): tf.Tensor3D {
  * console.assert(f.shape.join() === "2,5,6" && xHat.shape.join() === "2,5,3");
  * ```
  */
-export function forward(params: SaeParams, x: tf.Tensor3D, activation: SaeActivation = RELU): ForwardResult {
+export function forward(
+  params: SaeParams,
+  x: tf.Tensor3D,
+  activation: SaeActivation = RELU,
+  options: ForwardOptions = {},
+): ForwardResult {
   checkInput(params, x);
   return tidy(() => {
-    const pre = preActivations(params, x);
-    const mask = activationMask(pre, activation);
-    const f = activation.kind === "relu" ? tf.relu(pre) : tf.mul(pre, mask) as tf.Tensor3D;
-    const xHat = decode(params, f);
-    return { pre, f, mask, xHat };
+    const { pre, f, mask } = activate(params, encoderProduct(params, x, options), activation);
+    return { pre, f, mask, xHat: decode(params, f) };
   });
 }

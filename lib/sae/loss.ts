@@ -13,12 +13,14 @@ import { tf, tidy } from "../tf.ts";
 
 /** Per-item loss terms, each `[component, batch]`. */
 export type LossTerms = {
-  /** `Σⱼ |fⱼ|`, before the coefficient. */
+  /** The sparsity penalty before its coefficient: `Σⱼ |fⱼ|` for the original's SAE. */
   readonly l1: tf.Tensor2D;
-  /** `mean_i (x̂ᵢ − xᵢ)²`. */
+  /** `mean_i (x̂ᵢ − xᵢ)²` of the whole dictionary's reconstruction. */
   readonly l2: tf.Tensor2D;
-  /** `l1Coefficient · l1 + l2`. */
+  /** The whole per-item loss: `l1Coefficient · l1 + l2` for the original's SAE. */
   readonly total: tf.Tensor2D;
+  /** AuxK's reconstruction of the residual by dead features, `mse(ê, y − x̂)`, before its coefficient. */
+  readonly aux?: tf.Tensor2D;
 };
 
 /**

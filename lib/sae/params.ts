@@ -25,6 +25,15 @@ export type SaeParams = {
   readonly wDec: tf.Tensor3D;
   /** `[component, dIn]` */
   readonly bDec: tf.Tensor2D;
+  /**
+   * `[component, dSae]`: JumpReLU's threshold θ (a raw parameter, trained), or BatchTopK's inference
+   * threshold (not trained: an average of the smallest kept activation). Absent for other architectures.
+   */
+  readonly threshold?: tf.Tensor2D;
+  /** Gated: `[component, dSae]`, the log-scale of the magnitude path, `wMag = wEnc ⊙ exp(rMag)`. */
+  readonly rMag?: tf.Tensor2D;
+  /** Gated: `[component, dSae]`, the bias of the magnitude path (`bEnc` is the gate's bias). */
+  readonly bMag?: tf.Tensor2D;
 };
 
 /** Options of {@linkcode initParams}. */
@@ -39,9 +48,21 @@ export type InitParamsOptions = {
    * the original's scale with a component axis (`fan_in = dSae·dIn` for the
    * weight and `dSae` for the bias, its defect B2).
    */
-  readonly encoderInit?: "fan-in" | "original";
-  /** Initial tied bias `[component, dIn]`; zeros when absent (copied). */
+  readonly encoderInit?: "fan-in" | "original" | "transpose";
+  /**
+   * Norm of every dictionary vector at initialisation (1 by default). With `encoderInit: "transpose"`
+   * the encoder starts as the decoder's transpose, `wEnc = wDecᵀ`, and `bEnc` at 0 (Anthropic's April-2024
+   * update, OpenAI's TopK paper).
+   */
+  readonly decoderInitNorm?: number;
+  /** Width of the reconstruction when it differs from the input (transcoders); `dIn` by default. */
+  readonly dOut?: number;
+  /** Initial decoder bias `[component, dOut]`; zeros when absent (copied). */
   readonly bDec?: tf.Tensor2D;
+  /** Adds a `threshold` `[component, dSae]` filled with this value (JumpReLU, BatchTopK). */
+  readonly threshold?: number;
+  /** Adds the gated architecture's `rMag` and `bMag`, both 0. */
+  readonly gated?: boolean;
 };
 
 /**
@@ -78,33 +99,54 @@ export function unitNormRows<T extends tf.Tensor>(w: T): T {
  */
 export function initParams(options: InitParamsOptions): SaeParams {
   const { nComponents: c, dIn: n, dSae: m, seed } = options;
-  for (const [field, value] of Object.entries({ nComponents: c, dIn: n, dSae: m })) {
+  const dOut = options.dOut ?? n;
+  for (const [field, value] of Object.entries({ nComponents: c, dIn: n, dSae: m, dOut })) {
     if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(`${field}: expected a positive integer, received ${value}`);
     }
   }
-  return tidy(() => {
-    const original = options.encoderInit === "original";
-    const weightFanIn = original ? m * n : n;
-    const biasFanIn = original ? m : n;
-    const wBound = Math.sqrt(6 / weightFanIn);
-    const bBound = 1 / Math.sqrt(biasFanIn);
-    const wEnc = tf.randomUniform([c, n, m], -wBound, wBound, "float32", deriveSeed(seed, 0, 1));
-    const bEnc = tf.randomUniform([c, m], -bBound, bBound, "float32", deriveSeed(seed, 0, 2));
-    const wDec = unitNormRows(
-      tf.randomNormal([c, m, n], 0, 1, "float32", deriveSeed(seed, 0, 3)),
+  const norm = options.decoderInitNorm ?? 1;
+  if (!(norm > 0)) throw new RangeError(`decoderInitNorm: expected a positive number, received ${norm}`);
+  if (options.encoderInit === "transpose" && dOut !== n) {
+    throw new RangeError(
+      `encoderInit: "transpose" needs dOut = dIn (${n}), received dOut ${dOut}; use "fan-in" for transcoders of unequal widths`,
     );
+  }
+  return tidy(() => {
+    const wDec = tf.mul(
+      unitNormRows(tf.randomNormal([c, m, dOut], 0, 1, "float32", deriveSeed(seed, 0, 3))),
+      norm,
+    ) as tf.Tensor3D;
+    let wEnc: tf.Tensor3D, bEnc: tf.Tensor2D;
+    if (options.encoderInit === "transpose") {
+      wEnc = tf.transpose(wDec, [0, 2, 1]);
+      bEnc = tf.zeros([c, m]);
+    } else {
+      const original = options.encoderInit === "original";
+      const weightFanIn = original ? m * n : n;
+      const biasFanIn = original ? m : n;
+      const wBound = Math.sqrt(6 / weightFanIn);
+      const bBound = 1 / Math.sqrt(biasFanIn);
+      wEnc = tf.randomUniform([c, n, m], -wBound, wBound, "float32", deriveSeed(seed, 0, 1));
+      bEnc = tf.randomUniform([c, m], -bBound, bBound, "float32", deriveSeed(seed, 0, 2));
+    }
     let bDec: tf.Tensor2D;
     if (options.bDec !== undefined) {
-      if (options.bDec.shape[0] !== c || options.bDec.shape[1] !== n) {
+      if (options.bDec.shape[0] !== c || options.bDec.shape[1] !== dOut) {
         throw new RangeError(
-          `bDec: expected shape [${c}, ${n}], received [${options.bDec.shape.join(", ")}]`,
+          `bDec: expected shape [${c}, ${dOut}], received [${options.bDec.shape.join(", ")}]`,
         );
       }
       bDec = options.bDec.clone();
     } else {
-      bDec = tf.zeros([c, n]);
+      bDec = tf.zeros([c, dOut]);
     }
-    return { wEnc, bEnc, wDec, bDec } as SaeParams;
+    const extra: { threshold?: tf.Tensor2D; rMag?: tf.Tensor2D; bMag?: tf.Tensor2D } = {};
+    if (options.threshold !== undefined) extra.threshold = tf.fill([c, m], options.threshold) as tf.Tensor2D;
+    if (options.gated) {
+      extra.rMag = tf.zeros([c, m]);
+      extra.bMag = tf.zeros([c, m]);
+    }
+    return { wEnc, bEnc, wDec, bDec, ...extra } as SaeParams;
   });
 }
