@@ -127,6 +127,121 @@ Deno.test({
   },
 });
 
+/** Every output of `saeLossAndGrads` (fired as float32), in the kernel's order. */
+function allOutputs(r: ReturnType<typeof saeLossAndGrads>): tf.Tensor[] {
+  return [
+    r.forward.f,
+    r.forward.xHat,
+    r.terms.l1,
+    r.terms.l2,
+    r.terms.total,
+    r.loss,
+    r.grads.wEnc,
+    r.grads.bEnc,
+    r.grads.wDec,
+    r.grads.bDec,
+    r.stats.l0,
+    tf.cast(r.stats.fired, "float32"),
+    r.stats.sst,
+  ];
+}
+
+const OUTPUT_NAMES = [
+  "f",
+  "xHat",
+  "l1",
+  "l2",
+  "total",
+  "loss",
+  "wEnc",
+  "bEnc",
+  "wDec",
+  "bDec",
+  "l0",
+  "fired",
+  "sst",
+];
+
+/**
+ * Small integers everywhere the encoder looks (x, wEnc, bEnc, bDec), so that
+ * every pre-activation is an exact integer whatever the order of the sums:
+ * many ties, and rows with few positive values.
+ */
+function integerParams(c: number, n: number, m: number, seed: number): SaeParams {
+  const int = (shape: number[], s: number) => tf.round(tf.randomUniform(shape, -2.5, 2.5, "float32", s));
+  return {
+    wEnc: int([c, n, m], seed) as tf.Tensor3D,
+    bEnc: int([c, m], seed + 1) as tf.Tensor2D,
+    wDec: tf.randomNormal([c, m, n], 0, 0.3, "float32", seed + 2) as tf.Tensor3D,
+    bDec: int([c, n], seed + 3) as tf.Tensor2D,
+  };
+}
+
+Deno.test({
+  name: "the fused TopK kernel matches the composed ops: ties, k = dSae, rows with fewer than k positives",
+  ignore: noBlas !== undefined,
+  async fn() {
+    // 300 rows over two components: a block of 256 and a remainder of 44 (the kernel's blocks).
+    const cases: { what: string; k: number; l1: number; integer: boolean; keep: number; m: number }[] = [
+      { what: "random, k 5", k: 5, l1: 0, integer: false, keep: 300, m: 40 },
+      { what: "random, k 5, L1, keepRows 270", k: 5, l1: 0.02, integer: false, keep: 270, m: 40 },
+      { what: "integer ties, k 3", k: 3, l1: 0, integer: true, keep: 300, m: 40 },
+      { what: "integer ties, k 1", k: 1, l1: 0, integer: true, keep: 300, m: 40 },
+      {
+        what: "integer, k 30 (rows with fewer than k positives)",
+        k: 30,
+        l1: 0,
+        integer: true,
+        keep: 300,
+        m: 40,
+      },
+      { what: "integer, k = dSae", k: 40, l1: 0.01, integer: true, keep: 300, m: 40 },
+      { what: "random, dSae 6 (fewer than 4k values)", k: 4, l1: 0, integer: false, keep: 300, m: 6 },
+      { what: "random, dSae 203, k 7", k: 7, l1: 0, integer: false, keep: 300, m: 203 },
+      { what: "integer ties, dSae 203, k 7", k: 7, l1: 0, integer: true, keep: 300, m: 203 },
+    ];
+    for (const { what, k, l1, integer, keep, m } of cases) {
+      const activation: SaeActivation = { kind: "topk", k };
+      const run = (fused: boolean) => () => {
+        const p = integer ? integerParams(2, 12, m, 7) : params(2, 12, m, 5);
+        const x = (integer
+          ? tf.round(tf.randomUniform([2, 300, 12], -2.5, 2.5, "float32", 8))
+          : tf.randomNormal([2, 300, 12], 0, 1, "float32", 6)) as tf.Tensor3D;
+        const out = allOutputs(
+          fused ? saeLossAndGrads(p, x, l1, keep, activation) : composedLossAndGrads(p, x, l1, activation),
+        );
+        if (!fused && keep < 300) {
+          out[0] = tf.slice(out[0], [0, 0, 0], [-1, keep, -1]);
+        }
+        return out;
+      };
+      const expected = await on("cpu", run(false));
+      const fused = await on("blas", run(true));
+      const l0 = expected[10];
+      // the cases do what they say: ties keep more than k, some rows have fewer than k positives
+      if (what.includes("ties")) {
+        assert.ok(
+          l0.some((v) =>
+            v > k
+          ),
+          `${what}: no row with a tie at the k-th value`,
+        );
+      }
+      if (what.includes("fewer")) {
+        assert.ok(l0.some((v) => v < k), `${what}: no row with fewer than k positives`);
+      }
+      OUTPUT_NAMES.forEach((name, i) =>
+        assertClose(
+          fused[i],
+          expected[i],
+          2e-5 * Math.max(1, ...expected[i].map(Math.abs)),
+          `${what}: ${name}`,
+        )
+      );
+    }
+  },
+});
+
 Deno.test({
   name: "the blas backend's matMul, binary ops, Adam and decoder kernels match tfjs's cpu kernels",
   ignore: noBlas !== undefined,
