@@ -129,12 +129,16 @@ export {
   observe,
   observeCapacity,
   resampleDead,
+  trackThreshold,
 } from "./lib/train/steps.ts";
 export {
   defaultPipeline,
+  foldedParams,
   initTrainState,
   learningRateSchedule,
+  needsInitSample,
   optimizerFor,
+  prepareBatch,
   resampleOptionsFor,
   resetMetrics,
 } from "./lib/train/pipeline.ts";
@@ -157,7 +161,7 @@ export {
   type LoadedCheckpoint,
   saveCheckpoint,
 } from "./lib/io/checkpoint.ts";
-export { exportSaes } from "./lib/io/export.ts";
+export { type ExportOptions, exportSaes, saelensArchitecture } from "./lib/io/export.ts";
 
 export { collectTensors, disposeAll, disposeReplaced } from "./lib/run/dispose.ts";
 export { createProgress, type Progress } from "./lib/run/progress.ts";
@@ -267,6 +271,7 @@ export {
   type SplicedLosses,
   splicedLosses,
   type SplicedTotals,
+  type SpliceOptions,
   validationRecord,
 } from "./lib/metrics/reconstruction.ts";
 export {
@@ -336,4 +341,27 @@ export {
   isHubModelId,
   parseHubModelId,
 } from "./lib/models/load/hub.ts";
-export { activationFor } from "./lib/config.ts";
+export {
+  type ArchName,
+  decoderInitNormFor,
+  defaultPrefixes,
+  encoderInitFor,
+  isTranscoder,
+  specFor,
+} from "./lib/config.ts";
+export {
+  ARCH_NAMES,
+  extraParamsOf,
+  hasUnitNormDecoder,
+  inferenceActivation,
+  isTopKFamily,
+  type JumpReluOptions,
+  makeSpec,
+  prefixesOf,
+  type SaeSpec,
+  trainingActivation,
+  trainsThreshold,
+} from "./lib/sae/architecture.ts";
+export { lossAndGradsFor, type ObjectiveContext, type ObjectiveResult } from "./lib/sae/objective.ts";
+export { expectedNormScale, foldScale, type InputScale, unitScale } from "./lib/sae/normalization.ts";
+export { geometricMedian } from "./lib/sae/geometric_median.ts";

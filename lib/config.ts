@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { BACKEND_NAMES } from "./tf.ts";
-import type { SaeActivation } from "./sae/forward.ts";
+import { ARCH_NAMES, type ArchName, isTopKFamily, type SaeSpec } from "./sae/architecture.ts";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -71,14 +71,69 @@ export const TrainConfigSchema = z.strictObject({
   /** Toy source: rows generated per chunk (the unit of random access). */
   toyChunkRows: positiveInt.default(4096),
 
-  /** Encoder activation: `relu` (the original, with the L1 penalty) or `topk` (the k largest per item). */
-  architecture: z.enum(["relu", "topk"]).default("relu"),
-  /** TopK: active features per item. */
+  /**
+   * Architecture: `relu` (the original: L1, unit-norm decoder), `relu-april` (Anthropic's April-2024
+   * update: L1 weighted by decoder norms, free decoder, encoder initialised as the decoder's transpose),
+   * `topk`, `batchtopk`, `matryoshka` (BatchTopK with nested dictionaries), `jumprelu`, `gated`.
+   */
+  arch: z.enum(ARCH_NAMES).default("relu"),
+  /** TopK family (`topk`, `batchtopk`, `matryoshka`): active features per item (on average for the batch variants). */
   k: positiveInt.default(32),
-  /** Sparsity coefficient of the L1 penalty (the original's default 1e-3; not used by `topk`). */
+  /**
+   * Sparsity coefficient λ: of the L1 penalty (`relu`, `gated`; the original's default 1e-3), of the
+   * decoder-norm-weighted L1 (`relu-april`), of the L0 or tanh penalty (`jumprelu`). Not used by the TopK
+   * family. The reconstruction term is a mean over the `dIn` dimensions, as in the original.
+   */
   l1Coefficient: z.number().nonnegative().default(1e-3),
-  /** Encoder initialisation: `fan-in` uses each component's own fan-in; `original` reproduces the original's multi-component scale (defect B2). */
-  encoderInit: z.enum(["fan-in", "original"]).default("fan-in"),
+  /** Linear warm-up of the sparsity coefficient from 0 over this many steps (0: none). */
+  sparsityWarmupSteps: nonNegativeInt.default(0),
+  /**
+   * Encoder initialisation: `fan-in` uses each component's own fan-in; `original` reproduces the
+   * original's multi-component scale (defect B2); `transpose` starts the encoder as the decoder's
+   * transpose with `bEnc = 0`. `null`: `fan-in` for `relu`, `transpose` for every other architecture.
+   */
+  encoderInit: z.enum(["fan-in", "original", "transpose"]).nullable().default(null),
+  /** Norm of each dictionary vector at initialisation; `null`: 0.1 where the decoder is free, else 1. */
+  decoderInitNorm: z.number().positive().nullable().default(null),
+  /**
+   * Initial decoder bias: `zeros` (the original), the `mean` or the `geometric-median` of the first
+   * `initSample` activations (OpenAI's TopK and Anthropic's 2023 recipe use the geometric median).
+   */
+  bDecInit: z.enum(["zeros", "mean", "geometric-median"]).default("zeros"),
+  /**
+   * Scale each component's activations by one constant so that `E‖x‖ = √dIn` (estimated on the first
+   * `initSample` activations); the scale is folded back into the exported weights, so the saved SAEs
+   * read raw activations. `none` trains on the activations as they are.
+   */
+  normalizeActivations: z.enum(["none", "expected-norm"]).default("none"),
+  /** Activations (from the first batches, which are then trained on) that estimate the scale and `bDec`. */
+  initSample: positiveInt.default(4096),
+  /** JumpReLU: `step` (L0 through straight-through gradients, GDM) or `tanh` (Anthropic, January 2025). */
+  jumpreluPenalty: z.enum(["step", "tanh"]).default("step"),
+  /** JumpReLU: width ε of the rectangle kernel of the straight-through gradients. */
+  jumpreluBandwidth: z.number().positive().default(0.05),
+  /** JumpReLU: initial threshold θ of every feature. */
+  jumpreluInitThreshold: z.number().nonnegative().default(0.05),
+  /** JumpReLU `tanh`: the scale `c` in `tanh(c · f · ‖wDec‖)`. */
+  jumpreluTanhScale: z.number().positive().default(4),
+  /** JumpReLU: coefficient of the pre-activation loss `Σ ReLU(θ − pre)·‖wDec‖` (Anthropic: 3e-6; 0: off). */
+  preActCoefficient: z.number().nonnegative().default(0),
+  /** BatchTopK, Matryoshka: decay of the running average of the smallest kept activation (the inference threshold). */
+  thresholdDecay: z.number().min(0).lt(1).default(0.99),
+  /** Matryoshka: widths of the nested dictionaries, the last equal to dSae; `null`: dSae/16, /8, /4, /2, 1. */
+  matryoshkaPrefixes: z.array(positiveInt).min(1).nullable().default(null),
+  /** Matryoshka: weight of each prefix's reconstruction loss; `null`: equal weights summing to 1. */
+  matryoshkaWeights: z.array(z.number().nonnegative()).min(1).nullable().default(null),
+  /** AuxK (TopK family): dead features that reconstruct the residual; `null`: dIn / 2. */
+  auxK: positiveInt.nullable().default(null),
+  /** AuxK: coefficient of the auxiliary loss (OpenAI: 1/32); 0 turns AuxK off. */
+  auxkCoefficient: z.number().nonnegative().default(1 / 32),
+  /** AuxK: a feature is dead after this many activations without firing (OpenAI: 10M tokens). */
+  deadActivations: positiveInt.default(10_000_000),
+  /** Transcoder: the hook point each transcoder reads (e.g. `blocks.0.ln2.hook_normalized`). */
+  transcoderFrom: z.array(z.string().min(1)).min(1).nullable().default(null),
+  /** Transcoder: the hook point each transcoder reconstructs (e.g. `blocks.0.hook_mlp_out`). */
+  transcoderTo: z.array(z.string().min(1)).min(1).nullable().default(null),
 
   /** Peak learning rate. */
   lr: z.number().positive().default(1e-3),
@@ -90,11 +145,16 @@ export const TrainConfigSchema = z.strictObject({
   adamEps: z.number().positive().default(1e-8),
   /** L2-style weight decay added to the gradient before Adam (the original's default 0). */
   weightDecay: z.number().nonnegative().default(0),
-  /** Learning-rate schedule over the run. */
+  /**
+   * Learning-rate schedule over the run: `constant`; `warmup` (linear warm-up over `lrWarmupSteps`, then
+   * constant, then linear decay to `lr · lrMinRatio` over the last `lrDecaySteps`); `cosine`.
+   */
   lrSchedule: z.enum(["constant", "warmup", "cosine"]).default("constant"),
   /** Steps of linear warm-up from 0 (for `warmup` and `cosine`). */
   lrWarmupSteps: nonNegativeInt.default(0),
-  /** Final learning rate of the cosine schedule, as a fraction of `lr`. */
+  /** `warmup` schedule: steps of linear decay at the end of the run (Anthropic's April-2024 recipe: the last 20%). */
+  lrDecaySteps: nonNegativeInt.default(0),
+  /** Final learning rate of the cosine schedule and of the linear decay, as a fraction of `lr`. */
   lrMinRatio: z.number().min(0).max(1).default(0),
   /** Clip gradients to this global L2 norm; 0 turns clipping off (the original had none). */
   gradClipNorm: z.number().nonnegative().default(0),
@@ -138,10 +198,66 @@ export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 /** A resolved configuration: every field present, defaults filled in. */
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
 
-/** The encoder activation a configuration asks for. */
-export function activationFor(config: TrainConfig): SaeActivation {
-  return config.architecture === "topk" ? { kind: "topk", k: config.k } : { kind: "relu" };
+/** Whether a configuration trains transcoders (input and target at different hook points). */
+export function isTranscoder(config: TrainConfig): boolean {
+  return config.transcoderFrom !== null;
 }
+
+/** The default Matryoshka prefixes of a dictionary of `dSae`: dSae/16, /8, /4, /2 and dSae itself. */
+export function defaultPrefixes(dSae: number): number[] {
+  const prefixes = [16, 8, 4, 2, 1].map((d) => Math.max(1, Math.floor(dSae / d)));
+  return prefixes.filter((p, i) => i === 0 || p > prefixes[i - 1]);
+}
+
+/**
+ * The architecture's spec for the loss and its gradients.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, specFor } from "./config.ts";
+ * const spec = specFor(parseConfig({ arch: "matryoshka", dIn: 8, dSae: 64, k: 4 }));
+ * console.assert(spec.prefixes.join() === "4,8,16,32,64" && spec.auxK === 4);
+ * ```
+ */
+export function specFor(config: TrainConfig): SaeSpec {
+  const { dSae } = resolveSizes(config);
+  const prefixes = config.arch === "matryoshka" ? config.matryoshkaPrefixes ?? defaultPrefixes(dSae) : [dSae];
+  const weights = config.arch === "matryoshka"
+    ? config.matryoshkaWeights ?? prefixes.map(() => 1 / prefixes.length)
+    : [1];
+  const topK = isTopKFamily(config.arch);
+  return {
+    arch: config.arch,
+    k: config.k,
+    sparsityCoefficient: topK ? 0 : config.l1Coefficient,
+    jumprelu: {
+      penalty: config.jumpreluPenalty,
+      bandwidth: config.jumpreluBandwidth,
+      tanhScale: config.jumpreluTanhScale,
+      preActCoefficient: config.preActCoefficient,
+    },
+    prefixes,
+    prefixWeights: weights,
+    auxK: topK ? Math.min(config.auxK ?? Math.max(1, Math.floor(config.dIn / 2)), dSae) : 0,
+    auxkCoefficient: topK ? config.auxkCoefficient : 0,
+    tiedBias: !isTranscoder(config),
+  };
+}
+
+/** The encoder initialisation a configuration asks for, with the architecture's default. */
+export function encoderInitFor(config: TrainConfig): "fan-in" | "original" | "transpose" {
+  return config.encoderInit ?? (config.arch === "relu" || isTranscoder(config) ? "fan-in" : "transpose");
+}
+
+/** The initial norm of the dictionary vectors, with the architecture's default. */
+export function decoderInitNormFor(config: TrainConfig): number {
+  const free = config.arch === "relu-april" ||
+    (config.arch === "jumprelu" && config.jumpreluPenalty === "tanh");
+  return config.decoderInitNorm ?? (free ? 0.1 : 1);
+}
+
+/** Re-exported for configuration code: the architecture names. */
+export type { ArchName };
 
 /** Sizes derived from a {@linkcode TrainConfig}. */
 export type ResolvedSizes = {
@@ -166,7 +282,9 @@ export function resolveSizes(config: TrainConfig): ResolvedSizes {
   const dSae = config.dSae ?? Math.round(config.expansionFactor * config.dIn);
   const steps = config.steps ?? Math.floor(config.maxActivations / config.batchSize);
   const componentNames = config.componentNames ??
-    (config.source === "model" && config.hooks !== null
+    (config.transcoderFrom !== null && config.transcoderTo !== null
+      ? config.transcoderFrom.map((from, i) => `${from}->${config.transcoderTo![i]}`)
+      : config.source === "model" && config.hooks !== null
       ? config.hooks
       : Array.from({ length: config.nComponents }, (_, i) => `component_${i}`));
   const reservoir = config.resampleReservoir ?? Math.min(dSae, config.resampleDatasetSize);
@@ -233,8 +351,55 @@ export function parseConfig(input: unknown): TrainConfig {
       `storeSize: expected a multiple of batchSize (${config.batchSize}), received ${config.storeSize}`,
     );
   }
-  if (config.architecture === "topk" && config.k > resolveSizes(config).dSae) {
-    problems.push(`k: expected at most dSae (${resolveSizes(config).dSae}), received ${config.k}`);
+  const { dSae } = resolveSizes(config);
+  if (isTopKFamily(config.arch) && config.k > dSae) {
+    problems.push(`k: expected at most dSae (${dSae}), received ${config.k}`);
+  }
+  if (config.arch === "matryoshka") {
+    const prefixes = config.matryoshkaPrefixes ?? defaultPrefixes(dSae);
+    if (prefixes.some((p, i) => i > 0 && p <= prefixes[i - 1]) || prefixes.at(-1) !== dSae) {
+      problems.push(
+        `matryoshkaPrefixes: expected increasing widths ending at dSae (${dSae}), received ${
+          describe(prefixes)
+        }`,
+      );
+    }
+    if (config.matryoshkaWeights !== null && config.matryoshkaWeights.length !== prefixes.length) {
+      problems.push(
+        `matryoshkaWeights: expected ${prefixes.length} weights (one per prefix), received ${config.matryoshkaWeights.length}`,
+      );
+    }
+  }
+  if ((config.transcoderFrom === null) !== (config.transcoderTo === null)) {
+    problems.push(
+      `transcoderTo: expected both transcoderFrom and transcoderTo (or neither), received ${
+        describe(config.transcoderTo)
+      } with transcoderFrom ${describe(config.transcoderFrom)}`,
+    );
+  } else if (config.transcoderFrom !== null && config.transcoderTo !== null) {
+    if (config.transcoderFrom.length !== config.transcoderTo.length) {
+      problems.push(
+        `transcoderTo: expected ${config.transcoderFrom.length} hooks (one per transcoderFrom), received ${config.transcoderTo.length}`,
+      );
+    }
+    if (config.source !== "model") {
+      problems.push(`source: expected "model" for transcoders, received ${describe(config.source)}`);
+    }
+    if (config.hooks !== null) {
+      problems.push(
+        `hooks: expected null with transcoderFrom/transcoderTo, received ${describe(config.hooks)}`,
+      );
+    }
+    if (config.encoderInit === "transpose") {
+      problems.push(`encoderInit: expected "fan-in" or "original" for transcoders, received "transpose"`);
+    }
+  }
+  if (config.lrDecaySteps > 0 && config.lrSchedule !== "warmup") {
+    problems.push(
+      `lrDecaySteps: expected 0 unless lrSchedule is "warmup", received ${config.lrDecaySteps} with ${
+        describe(config.lrSchedule)
+      }`,
+    );
   }
   if (config.resampleCollate > config.resampleInterval) {
     problems.push(
@@ -246,7 +411,9 @@ export function parseConfig(input: unknown): TrainConfig {
       `resampleDatasetSize: expected at most resampleInterval (${config.resampleInterval}), received ${config.resampleDatasetSize}`,
     );
   }
-  const components = config.source === "model" && config.hooks !== null
+  const components = config.transcoderFrom !== null
+    ? config.transcoderFrom.length
+    : config.source === "model" && config.hooks !== null
     ? config.hooks.length
     : config.nComponents;
   if (config.componentNames !== null && config.componentNames.length !== components) {
@@ -268,6 +435,13 @@ export function parseConfig(input: unknown): TrainConfig {
   if (config.lrSchedule !== "constant" && config.lrWarmupSteps > steps) {
     problems.push(
       `lrWarmupSteps: expected at most the number of steps (${steps}), received ${config.lrWarmupSteps}`,
+    );
+  }
+  if (config.lrWarmupSteps + config.lrDecaySteps > steps) {
+    problems.push(
+      `lrDecaySteps: expected at most the steps after the warm-up (${
+        Math.max(0, steps - config.lrWarmupSteps)
+      }), received ${config.lrDecaySteps}`,
     );
   }
   if (problems.length > 0) {
@@ -332,7 +506,11 @@ function readFlagValue(schema: z.ZodType, text: string): unknown {
     const value = Number(text.replaceAll("_", ""));
     return text.trim() === "" || Number.isNaN(value) ? text : value;
   }
-  if (inner instanceof z.ZodArray) return text.split(",").map((part) => part.trim());
+  if (inner instanceof z.ZodArray) {
+    const parts = text.split(",").map((part) => part.trim());
+    if (!(innerType(inner.element as z.ZodType) instanceof z.ZodNumber)) return parts;
+    return parts.map((part) => (part === "" || Number.isNaN(Number(part)) ? part : Number(part)));
+  }
   if (inner instanceof z.ZodBoolean) return text === "true" ? true : text === "false" ? false : text;
   return text;
 }

@@ -79,7 +79,7 @@ Deno.test("parseConfig() rejects impossible combinations, naming the field", () 
     /lrWarmupSteps: expected at most the number of steps \(10\), received 20/,
   );
   assert.throws(
-    () => parseConfig({ architecture: "topk", k: 300, dIn: 64, expansionFactor: 4 }),
+    () => parseConfig({ arch: "topk", k: 300, dIn: 64, expansionFactor: 4 }),
     /k: expected at most dSae \(256\), received 300/,
   );
   assert.throws(

@@ -24,6 +24,8 @@ export type MetricsState = {
   readonly l1Sum: tf.Tensor1D;
   /** Σ over items of `mean_i (x̂ᵢ − xᵢ)²`, `[component]`. */
   readonly l2Sum: tf.Tensor1D;
+  /** Σ over items of AuxK's auxiliary loss (before its coefficient), `[component]`. */
+  readonly auxSum: tf.Tensor1D;
   /** Σ over items of the number of non-zero features, `[component]`. */
   readonly l0Sum: tf.Tensor1D;
   /** Σ ‖x − x̂‖², `[component]`. */
@@ -55,6 +57,7 @@ export function initMetrics(nComponents: number, dSae: number): MetricsState {
     lossSum: tf.zeros([nComponents]),
     l1Sum: tf.zeros([nComponents]),
     l2Sum: tf.zeros([nComponents]),
+    auxSum: tf.zeros([nComponents]),
     l0Sum: tf.zeros([nComponents]),
     sseSum: tf.zeros([nComponents]),
     sstSum: tf.zeros([nComponents]),
@@ -84,6 +87,7 @@ export function accumulate(
     lossSum: tf.add(metrics.lossSum, tf.sum(terms.total, 1)),
     l1Sum: tf.add(metrics.l1Sum, tf.sum(terms.l1, 1)),
     l2Sum: tf.add(metrics.l2Sum, tf.sum(terms.l2, 1)),
+    auxSum: terms.aux === undefined ? tf.clone(metrics.auxSum) : tf.add(metrics.auxSum, tf.sum(terms.aux, 1)),
     l0Sum: tf.add(metrics.l0Sum, tf.sum(stats.l0, 1)),
     sseSum: tf.add(metrics.sseSum, tf.mul(tf.sum(terms.l2, 1), dIn)),
     sstSum: tf.add(metrics.sstSum, stats.sst),

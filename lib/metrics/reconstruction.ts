@@ -33,13 +33,24 @@ export type SplicedLosses = {
 
 /** Component `k` of multi-component parameters, still with a component axis of 1. */
 export function componentParams(params: SaeParams, k: number): SaeParams {
-  return {
-    wEnc: tf.slice(params.wEnc, [k, 0, 0], [1, -1, -1]),
-    bEnc: tf.slice(params.bEnc, [k, 0], [1, -1]),
-    wDec: tf.slice(params.wDec, [k, 0, 0], [1, -1, -1]),
-    bDec: tf.slice(params.bDec, [k, 0], [1, -1]),
-  };
+  const out: Record<string, tf.Tensor> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined) out[key] = tf.slice(value, [k], [1]);
+  }
+  return out as SaeParams;
 }
+
+/** Options of {@linkcode splicedLosses} and {@linkcode reconstructActivation}. */
+export type SpliceOptions = {
+  /** The encoder's activation at inference (ReLU by default). */
+  readonly activation?: SaeActivation;
+  /**
+   * Transcoders: the hook point each component reads; its output replaces the component's hook in
+   * `hooks` (which must come later in the forward pass). Absent for SAEs, which read and replace the
+   * same hook.
+   */
+  readonly inputHooks?: readonly string[];
+};
 
 /**
  * An activation `[batch, seq, d]` passed through one component's SAE.
@@ -48,11 +59,12 @@ export function reconstructActivation(
   params: SaeParams,
   value: tf.Tensor3D,
   activation: SaeActivation = RELU,
+  tiedBias = true,
 ): tf.Tensor3D {
   return tidy(() => {
     const [b, s, d] = value.shape;
-    const { xHat } = forward(params, tf.reshape(value, [1, b * s, d]), activation);
-    return tf.reshape(xHat, [b, s, d]);
+    const { xHat } = forward(params, tf.reshape(value, [1, b * s, d]), activation, { tiedBias });
+    return tf.reshape(xHat, [b, s, xHat.shape[2]]);
   });
 }
 
@@ -96,8 +108,9 @@ export function splicedLosses(
   params: SaeParams,
   hooks: readonly string[],
   tokens: tf.Tensor2D,
-  activation: SaeActivation = RELU,
+  options: SaeActivation | SpliceOptions = {},
 ): SplicedLosses {
+  const { activation = RELU, inputHooks } = "kind" in options ? { activation: options } : options;
   const [b, s] = tokens.shape;
   if (s < 2) throw new RangeError(`tokens: expected at least 2 positions, received ${s}`);
   if (hooks.length !== params.wEnc.shape[0]) {
@@ -113,11 +126,25 @@ export function splicedLosses(
     const recon: tf.Scalar[] = [], zero: tf.Scalar[] = [], kl: tf.Scalar[] = [];
     hooks.forEach((hook, k) => {
       const own = componentParams(params, k);
-      const spliced = nextTokenLogProbs(
-        model.forward(tokens, {
-          replace: { [hook]: (value) => reconstructActivation(own, value, activation) },
-        }).logits!,
-      );
+      let replace: Record<string, (value: tf.Tensor3D) => tf.Tensor3D>;
+      if (inputHooks === undefined) {
+        replace = { [hook]: (value) => reconstructActivation(own, value, activation) };
+      } else {
+        // A transcoder: keep its input as the pass goes by, and replace its target with its output.
+        let input: tf.Tensor3D | undefined;
+        replace = {
+          [inputHooks[k]]: (value) => (input = value),
+          [hook]: () => {
+            if (input === undefined) {
+              throw new RangeError(
+                `inputHooks: expected ${inputHooks[k]} to run before ${hook} in the forward pass, it did not`,
+              );
+            }
+            return reconstructActivation(own, input, activation, false);
+          },
+        };
+      }
+      const spliced = nextTokenLogProbs(model.forward(tokens, { replace }).logits!);
       recon.push(crossEntropySum(spliced, targets));
       kl.push(tf.sum(tf.mul(cleanProbs, tf.sub(cleanLogProbs, spliced))));
       const ablated = nextTokenLogProbs(

@@ -14,6 +14,8 @@ export type MetricsSnapshot = {
   readonly lossSum: ArrayLike<number>;
   readonly l1Sum: ArrayLike<number>;
   readonly l2Sum: ArrayLike<number>;
+  /** Σ of AuxK's auxiliary loss; logged as `loss/aux` when present. */
+  readonly auxSum?: ArrayLike<number>;
   readonly l0Sum: ArrayLike<number>;
   readonly sseSum: ArrayLike<number>;
   readonly sstSum: ArrayLike<number>;
@@ -30,6 +32,8 @@ export type SummarizeOptions = {
   readonly l1Coefficient: number;
   /** A feature is dead when it fired on at most this fraction of the vectors. */
   readonly deadThreshold?: number;
+  /** A feature is dense when it fired on more than this fraction of the vectors (0.1 by default). */
+  readonly denseThreshold?: number;
 };
 
 /** Log10 firing-frequency bins of the density histogram: `(-∞, −7]`, `(−7, −6]`, …, `(−1, 0]`. */
@@ -40,7 +44,9 @@ export const DENSITY_BIN_EDGES: readonly number[] = [-7, -6, -5, -4, -3, -2, -1,
  *
  * Keys: `loss/total`, `loss/l1_learned_activations` (before the coefficient),
  * `loss/l2_reconstruction`, `train/l0_norm`, `train/neuron_activity` (dead
- * count), `train/dead_fraction`, `train/explained_variance`,
+ * count), `train/dead_fraction`, `train/dense_fraction` (fired on more than
+ * `denseThreshold` of the vectors), `train/explained_variance`, `loss/aux`
+ * (AuxK, when accumulated),
  * `train/capacity`, and `train/feature_density_histogram` (counts of features
  * per log10-density bin; never-fired features in the first bin).
  *
@@ -69,12 +75,15 @@ export function summarizeMetrics(
     put("loss/total", snapshot.lossSum[k] / n);
     put("loss/l1_learned_activations", snapshot.l1Sum[k] / n);
     put("loss/l2_reconstruction", snapshot.l2Sum[k] / n);
+    if (snapshot.auxSum !== undefined) put("loss/aux", snapshot.auxSum[k] / n);
     put("train/l0_norm", snapshot.l0Sum[k] / n);
-    let dead = 0;
+    let dead = 0, dense = 0;
+    const denseAbove = (options.denseThreshold ?? 0.1) * snapshot.n;
     const histogram = new Array(DENSITY_BIN_EDGES.length).fill(0);
     for (let j = 0; j < dSae; j++) {
       const count = snapshot.fired[k * dSae + j];
       if (count <= threshold) dead++;
+      if (count > denseAbove) dense++;
       const logDensity = count > 0 ? Math.log10(count / n) : -Infinity;
       const bin = DENSITY_BIN_EDGES.findIndex((edge) => logDensity <= edge);
       histogram[bin === -1 ? DENSITY_BIN_EDGES.length - 1 : bin]++;
@@ -82,6 +91,7 @@ export function summarizeMetrics(
     histograms.push(histogram);
     put("train/neuron_activity", dead);
     put("train/dead_fraction", dead / dSae);
+    put("train/dense_fraction", dense / dSae);
     const sst = snapshot.sstSum[k];
     put("train/explained_variance", sst > 0 ? 1 - snapshot.sseSum[k] / sst : 0);
     if (snapshot.capacityBatches > 0) {

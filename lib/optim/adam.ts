@@ -91,8 +91,11 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
  */
 export type FeatureAxes = Readonly<Record<string, number>>;
 
-/** The feature axes of {@linkcode SaeParams}: `wEnc [c, n, m]`, `bEnc [c, m]`, `wDec [c, m, n]`. */
-export const SAE_FEATURE_AXES: FeatureAxes = { wEnc: 2, bEnc: 1, wDec: 1 };
+/**
+ * The feature axes of {@linkcode SaeParams}: `wEnc [c, n, m]`, `bEnc [c, m]`, `wDec [c, m, n]`, and the
+ * per-feature `threshold`, `rMag`, `bMag [c, m]` of the architectures that have them.
+ */
+export const SAE_FEATURE_AXES: FeatureAxes = { wEnc: 2, bEnc: 1, wDec: 1, threshold: 1, rMag: 1, bMag: 1 };
 
 function isAdamState(value: unknown): value is AdamState {
   return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "adam";

@@ -16,17 +16,38 @@ export function constantSchedule(value: number): Schedule {
 }
 
 /**
- * Linear warm-up from 0 to `peak` over `warmupSteps`, then constant.
+ * Linear warm-up from 0 to `peak` over `warmupSteps`, then constant, then (with `decay`) a linear
+ * decay over the last `decay.steps` of `decay.totalSteps`, reaching `peak · minRatio` at the last step
+ * (Anthropic's April-2024 recipe decays over the last 20%).
  *
  * @example
  * ```ts
  * import { warmupSchedule } from "./schedules.ts";
  * const s = warmupSchedule(1, 4);
  * console.assert(s(0) === 0.25 && s(3) === 1 && s(10) === 1);
+ * const d = warmupSchedule(1, 0, { steps: 4, totalSteps: 10 });
+ * console.assert(d(5) === 1 && d(6) === 0.75 && d(9) === 0);
  * ```
  */
-export function warmupSchedule(peak: number, warmupSteps: number): Schedule {
-  return (step) => warmupSteps > 0 && step < warmupSteps ? (peak * (step + 1)) / warmupSteps : peak;
+export function warmupSchedule(
+  peak: number,
+  warmupSteps: number,
+  decay: { readonly steps: number; readonly totalSteps: number; readonly minRatio?: number } = {
+    steps: 0,
+    totalSteps: 0,
+  },
+): Schedule {
+  const decayStart = decay.totalSteps - decay.steps;
+  const floor = peak * (decay.minRatio ?? 0);
+  return (step) => {
+    if (warmupSteps > 0 && step < warmupSteps) return (peak * (step + 1)) / warmupSteps;
+    if (decay.steps > 0 && step >= decayStart) {
+      // Linear from the peak at the first decay step to the floor at the last step of the run.
+      const progress = Math.min(1, (step - decayStart + 1) / decay.steps);
+      return peak + (floor - peak) * progress;
+    }
+    return peak;
+  };
 }
 
 /**

@@ -99,8 +99,10 @@ export async function measureStep(
     maxResamples: 0,
     capacitySample: 0,
     resampleDatasetSize: Math.min(819_200, size.batch),
-    architecture: size.architecture ?? "relu",
+    arch: size.architecture ?? "relu",
     k: size.k ?? 32,
+    // The reference step: PyTorch's baseline has no AuxK, and the library's dense-TopK equivalent is too.
+    auxkCoefficient: 0,
   });
   const { init, step } = defaultPipeline(config);
   let state = init(config);

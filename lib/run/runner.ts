@@ -7,14 +7,20 @@
  * @module
  */
 import { tf, tidy } from "../tf.ts";
-import { resolveSizes, type TrainConfig } from "../config.ts";
+import { isTranscoder, resolveSizes, specFor, type TrainConfig } from "../config.ts";
 import type { ActivationSource } from "../data/source.ts";
 import { shuffledBatches } from "../data/store.ts";
 import type { MetricsSnapshot } from "../metrics/summary.ts";
 import { summarizeMetrics } from "../metrics/summary.ts";
 import type { Pipeline } from "../train/compose.ts";
 import type { Batch, TrainState } from "../train/state.ts";
-import { defaultPipeline, learningRateSchedule, resetMetrics } from "../train/pipeline.ts";
+import {
+  defaultPipeline,
+  foldedParams,
+  learningRateSchedule,
+  needsInitSample,
+  resetMetrics,
+} from "../train/pipeline.ts";
 import { checkpointName, type LoadedCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { exportSaes } from "../io/export.ts";
 import { exists, writeTextAtomic } from "../io/files.ts";
@@ -66,16 +72,19 @@ export type TrainResult = {
   readonly seconds: number;
 };
 
-async function snapshot(state: TrainState): Promise<MetricsSnapshot> {
+async function snapshot(state: TrainState, withAux: boolean): Promise<MetricsSnapshot> {
   const m = state.metrics;
-  const [lossSum, l1Sum, l2Sum, l0Sum, sseSum, sstSum, fired, capacitySum] = await Promise.all(
-    [m.lossSum, m.l1Sum, m.l2Sum, m.l0Sum, m.sseSum, m.sstSum, m.fired, m.capacitySum].map((t) => t.data()),
+  const [lossSum, l1Sum, l2Sum, auxSum, l0Sum, sseSum, sstSum, fired, capacitySum] = await Promise.all(
+    [m.lossSum, m.l1Sum, m.l2Sum, m.auxSum, m.l0Sum, m.sseSum, m.sstSum, m.fired, m.capacitySum].map((t) =>
+      t.data()
+    ),
   );
   return {
     n: m.n,
     lossSum,
     l1Sum,
     l2Sum,
+    ...(withAux ? { auxSum } : {}),
     l0Sum,
     sseSum,
     sstSum,
@@ -120,15 +129,49 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { config, source, out, signal, evaluate } = options;
   const { steps, componentNames, dSae } = resolveSizes(config);
-  if (source.dIn !== config.dIn || source.nComponents !== config.nComponents) {
+  const sourceComponents = isTranscoder(config) ? 2 * config.nComponents : config.nComponents;
+  if (source.dIn !== config.dIn || source.nComponents !== sourceComponents) {
     throw new RangeError(
-      `source: expected ${config.nComponents} components of width ${config.dIn} (nComponents, dIn), received ${source.nComponents} of width ${source.dIn}`,
+      `source: expected ${sourceComponents} components of width ${config.dIn} (${
+        isTranscoder(config) ? "inputs then targets of nComponents transcoders" : "nComponents"
+      }, dIn), received ${source.nComponents} of width ${source.dIn}`,
     );
   }
+  const spec = specFor(config);
+  const withAux = spec.auxK > 0 && spec.auxkCoefficient > 0;
   const pipeline = options.pipeline ?? defaultPipeline(config);
   const schedule = learningRateSchedule(config);
-  let state: TrainState = options.resume?.state ?? pipeline.init(config);
   let position = options.resume?.position ?? 0;
+  const batches = shuffledBatches(source, {
+    storeSize: config.storeSize,
+    batchSize: config.batchSize,
+    seed: config.seed,
+    start: position,
+  })[Symbol.asyncIterator]();
+  const toTensor = (data: Float32Array, rows: number) =>
+    tf.tensor3d(data, [source.nComponents, rows, source.dIn]);
+  // Initialisations that look at data see the first batches of the run, which are then trained on.
+  const early: { data: Float32Array; rows: number; position: number }[] = [];
+  let state: TrainState;
+  if (options.resume !== undefined) {
+    state = options.resume.state;
+  } else if (needsInitSample(config)) {
+    let rows = 0;
+    while (rows < config.initSample) {
+      const next = await batches.next();
+      if (next.done) break;
+      early.push(next.value);
+      rows += next.value.rows;
+    }
+    if (early.length === 0) {
+      throw new RangeError("source: expected activations for the initial sample, received none");
+    }
+    const sample = tf.tidy(() => tf.concat(early.map((b) => toTensor(b.data, b.rows)), 1)) as tf.Tensor3D;
+    state = pipeline.init(config, { x: sample });
+    sample.dispose();
+  } else {
+    state = pipeline.init(config);
+  }
   const startStep = state.step;
   const metricsPath = out === undefined ? undefined : `${out}/metrics.jsonl`;
   if (out !== undefined) {
@@ -156,13 +199,36 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       step: state.step,
       activations: state.activations,
       lr: schedule(state.step - 1),
-      ...summarizeMetrics(await snapshot(state), {
+      ...summarizeMetrics(await snapshot(state, withAux), {
         componentNames,
         dSae,
         l1Coefficient: config.l1Coefficient,
         deadThreshold: config.deadThreshold,
       }),
     };
+    if (state.params.threshold !== undefined) {
+      const values = await state.params.threshold.data();
+      componentNames.forEach((name, k) => {
+        const own = values.subarray(k * dSae, (k + 1) * dSae);
+        let lo = Infinity, hi = -Infinity, sum = 0;
+        for (const v of own) {
+          lo = Math.min(lo, v);
+          hi = Math.max(hi, v);
+          sum += v;
+        }
+        record[`threshold/mean/${name}`] = sum / dSae;
+        record[`threshold/min/${name}`] = lo;
+        record[`threshold/max/${name}`] = hi;
+      });
+    }
+    if (withAux) {
+      const since = await state.sinceFired.data();
+      componentNames.forEach((name, k) => {
+        let dead = 0;
+        for (let j = 0; j < dSae; j++) if (since[k * dSae + j] >= config.deadActivations) dead++;
+        record[`train/auxk_dead_fraction/${name}`] = dead / dSae;
+      });
+    }
     if (state.resampler.resamples > resamplesLogged) {
       const counts = await state.resampler.lastResampled.data();
       componentNames.forEach((name, k) => (record[`resample/dead_neurons/${name}`] = counts[k]));
@@ -200,15 +266,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (state.step >= steps) {
       stopped = "completed";
     } else {
-      for await (
-        const batch of shuffledBatches(source, {
-          storeSize: config.storeSize,
-          batchSize: config.batchSize,
-          seed: config.seed,
-          start: position,
-        })
-      ) {
-        const x = tf.tensor3d(batch.data, [config.nComponents, batch.rows, config.dIn]);
+      const all = async function* () {
+        yield* early;
+        early.length = 0;
+        while (true) {
+          const next = await batches.next();
+          if (next.done) return;
+          yield next.value;
+        }
+      };
+      for await (const batch of all()) {
+        const x = toTensor(batch.data, batch.rows);
         const prev = state;
         const next = tidy(() => pipeline.step(prev, { x }));
         disposeReplaced(prev, next);
@@ -242,15 +310,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (out !== undefined && stopped !== "aborted") {
       const files: Record<string, string> = {};
       if (lastLog !== undefined) files["summary.json"] = JSON.stringify(lastLog, null, 2) + "\n";
-      await exportSaes(`${out}/final`, state.params, {
-        componentNames,
-        extra: {
-          ...(config.architecture === "topk" ? { architecture: "topk", k: config.k } : {}),
-          saekit_step: state.step,
-          saekit_activations: state.activations,
-        },
-        files,
-      });
+      const folded = foldedParams(state);
+      try {
+        await exportSaes(`${out}/final`, folded, {
+          componentNames,
+          arch: config.arch,
+          k: config.k,
+          transcoder: isTranscoder(config)
+            ? { from: config.transcoderFrom!, to: config.transcoderTo! }
+            : undefined,
+          extra: {
+            saekit_step: state.step,
+            saekit_activations: state.activations,
+            saekit_normalize_activations: config.normalizeActivations,
+          },
+          files,
+        });
+      } finally {
+        tf.dispose(folded as unknown as tf.TensorContainer);
+      }
     }
   } finally {
     metricsFile?.close();

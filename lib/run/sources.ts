@@ -7,12 +7,15 @@
  */
 import { tf } from "../tf.ts";
 import {
-  activationFor,
+  isTranscoder,
   parseConfig,
   resolveSizes,
+  specFor,
   type TrainConfig,
   type TrainConfigInput,
 } from "../config.ts";
+import { inferenceActivation } from "../sae/architecture.ts";
+import { foldedParams } from "../train/pipeline.ts";
 import { readActivationCache, writeActivationCache } from "../data/activation_cache.ts";
 import type { ActivationSource } from "../data/source.ts";
 import { toySource } from "../data/toy.ts";
@@ -66,20 +69,37 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
     };
   }
   const { model, tokenizer, description } = await loadModel(config.model, config.tokenizer ?? undefined);
-  const hooks = config.hooks ??
-    Array.from({ length: model.nLayers }, (_, l) => `blocks.${l}.hook_resid_post`);
+  const transcoder = isTranscoder(config);
+  // Transcoders read their inputs and targets as components of one source: inputs first, then targets.
+  const hooks = transcoder
+    ? [...config.transcoderFrom!, ...config.transcoderTo!]
+    : config.hooks ?? Array.from({ length: model.nLayers }, (_, l) => `blocks.${l}.hook_resid_post`);
   const dIn = model.hookDim(hooks[0]);
   if (input.dIn !== undefined && input.dIn !== dIn) {
     throw new RangeError(
       `dIn: expected the width of ${hooks[0]} in ${config.model} (${dIn}), received ${input.dIn}`,
     );
   }
-  if (input.nComponents !== undefined && input.nComponents !== hooks.length) {
+  for (const hook of hooks) {
+    if (model.hookDim(hook) !== dIn) {
+      throw new RangeError(
+        `${
+          transcoder ? "transcoderFrom/transcoderTo" : "hooks"
+        }: expected hook points of one width (${dIn}, the width of ${hooks[0]}), received ${hook} of width ${
+          model.hookDim(hook)
+        }`,
+      );
+    }
+  }
+  const nComponents = transcoder ? config.transcoderFrom!.length : hooks.length;
+  if (input.nComponents !== undefined && input.nComponents !== nComponents) {
     throw new RangeError(
-      `nComponents: expected ${hooks.length} (one per hook point), received ${input.nComponents}`,
+      `nComponents: expected ${nComponents} (one per ${
+        transcoder ? "transcoder" : "hook point"
+      }), received ${input.nComponents}`,
     );
   }
-  const completed = parseConfig({ ...config, dIn, nComponents: hooks.length, hooks });
+  const completed = parseConfig({ ...config, dIn, nComponents, hooks: transcoder ? null : hooks });
   const dataset = completed.dataset ?? BUILTIN_CORPUS_URL;
   const windowOptions = {
     contextSize: completed.contextSize,
@@ -125,15 +145,19 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
     cacheNote =
       `, activations cached in ${completed.activationCache} (${index.rows} rows, ${index.shards.length} shards)`;
   }
-  const names = completed.componentNames ?? hooks;
+  const names = resolveSizes(completed).componentNames;
+  const targets = transcoder ? completed.transcoderTo! : hooks;
+  const inputHooks = transcoder ? completed.transcoderFrom! : undefined;
+  const activation = inferenceActivation(specFor(completed));
   const validate = held === 0 ? undefined : async (state: TrainState) => {
     const totals = {
       clean: 0,
-      recon: hooks.map(() => 0),
-      zero: hooks.map(() => 0),
-      kl: hooks.map(() => 0),
+      recon: targets.map(() => 0),
+      zero: targets.map(() => 0),
+      kl: targets.map(() => 0),
       positions: 0,
     };
+    const params = foldedParams(state);
     let batch: Int32Array[] = [];
     const run = async () => {
       const tokens = new Int32Array(batch.length * completed.contextSize);
@@ -141,17 +165,17 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
       const r = tf.tidy(() =>
         splicedLosses(
           model,
-          state.params,
-          hooks,
+          params,
+          targets,
           tf.tensor2d(tokens, [batch.length, completed.contextSize], "int32"),
-          activationFor(completed),
+          { activation, inputHooks },
         ) as unknown as tf.TensorContainer
       ) as unknown as ReturnType<typeof splicedLosses>;
       const [clean, recon, zero, kl] = await Promise.all(
         [r.clean, r.recon, r.zero, r.kl].map((t) => t.data()),
       );
       totals.clean += clean[0];
-      hooks.forEach((_, k) => {
+      targets.forEach((_, k) => {
         totals.recon[k] += recon[k];
         totals.zero[k] += zero[k];
         totals.kl[k] += kl[k];
@@ -167,13 +191,16 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
       if (++seen === held) break;
     }
     if (batch.length > 0) await run();
+    tf.dispose(params as unknown as tf.TensorContainer);
     return validationRecord(totals, names);
   };
   return {
     config: completed,
     source: trainingSource,
     validate,
-    description: `${description}, hooks ${hooks.join(", ")}, text ${
+    description: `${description}, ${
+      transcoder ? `transcoders ${names.join(", ")}` : `hooks ${hooks.join(", ")}`
+    }, text ${
       completed.dataset ?? "shipped stories sampled from stories260K"
     } in windows of ${completed.contextSize}${cacheNote}`,
     dispose: () => {},

@@ -8,9 +8,12 @@
 /** A pure training step. */
 export type Step<S, B> = (state: S, batch: B) => S;
 
-/** A training pipeline: how to build the first state, and one step. */
+/**
+ * A training pipeline: how to build the first state (from the configuration and, for initialisations
+ * that look at data, a sample batch of the run's first activations), and one step.
+ */
 export type Pipeline<S, B, C> = {
-  readonly init: (config: C) => S;
+  readonly init: (config: C, sample?: B) => S;
   readonly step: Step<S, B>;
 };
 

@@ -15,9 +15,20 @@
  *
  * @module
  */
-import { tidy } from "../tf.ts";
-import { activationFor, resolveSizes, type TrainConfig } from "../config.ts";
+import { tf, tidy } from "../tf.ts";
+import {
+  decoderInitNormFor,
+  encoderInitFor,
+  isTranscoder,
+  resolveSizes,
+  specFor,
+  type TrainConfig,
+} from "../config.ts";
 import { initParams } from "../sae/params.ts";
+import { extraParamsOf, hasUnitNormDecoder } from "../sae/architecture.ts";
+import { expectedNormScale, foldScale, type InputScale, unitScale } from "../sae/normalization.ts";
+import type { SaeParams } from "../sae/params.ts";
+import { geometricMedian } from "../sae/geometric_median.ts";
 import { scaleByAdam } from "../optim/adam.ts";
 import { clipByGlobalNorm } from "../optim/clip.ts";
 import {
@@ -32,7 +43,15 @@ import { initMetrics } from "../metrics/accumulators.ts";
 import { initResampler, type ResampleOptions } from "../resample/resampler.ts";
 import { every, type Pipeline, pipeSteps, type Step } from "./compose.ts";
 import type { Batch, TrainState } from "./state.ts";
-import { collect, constrainDecoder, gradientStep, observe, observeCapacity, resampleDead } from "./steps.ts";
+import {
+  collect,
+  constrainDecoder,
+  gradientStep,
+  observe,
+  observeCapacity,
+  resampleDead,
+  trackThreshold,
+} from "./steps.ts";
 
 /** The learning-rate schedule a configuration asks for. */
 export function learningRateSchedule(config: TrainConfig): Schedule {
@@ -41,7 +60,11 @@ export function learningRateSchedule(config: TrainConfig): Schedule {
     case "constant":
       return constantSchedule(config.lr);
     case "warmup":
-      return warmupSchedule(config.lr, config.lrWarmupSteps);
+      return warmupSchedule(config.lr, config.lrWarmupSteps, {
+        steps: config.lrDecaySteps,
+        totalSteps: steps,
+        minRatio: config.lrMinRatio,
+      });
     case "cosine":
       return cosineSchedule(config.lr, config.lrWarmupSteps, steps, config.lrMinRatio);
   }
@@ -73,17 +96,81 @@ export function resampleOptionsFor(config: TrainConfig): ResampleOptions {
   };
 }
 
-/** The first state of a run: seeded parameters, fresh optimizer, empty accumulators. */
-export function initTrainState(config: TrainConfig): TrainState {
+/**
+ * Whether the first state of a configuration depends on data: the activation scale or a decoder bias at
+ * the mean or geometric median of a sample.
+ */
+export function needsInitSample(config: TrainConfig): boolean {
+  return config.normalizeActivations !== "none" || config.bDecInit !== "zeros";
+}
+
+/**
+ * A raw batch as the model or the store delivers it, made into what the SAEs train on: for transcoders
+ * the first half of the components is the input and the second the target; then the constant scales.
+ */
+export function prepareBatch(batch: Batch, scale: InputScale, transcoder: boolean): Batch {
+  return tidy(() => {
+    let x = batch.x, y = batch.y;
+    if (transcoder && y === undefined) {
+      const c = x.shape[0] / 2;
+      if (!Number.isInteger(c)) {
+        throw new RangeError(
+          `x: expected an even number of components for transcoders (inputs then targets), received ${
+            x.shape[0]
+          }`,
+        );
+      }
+      [x, y] = tf.split(x, 2, 0) as [tf.Tensor3D, tf.Tensor3D];
+    }
+    const sx = tf.reshape(scale.x, [-1, 1, 1]);
+    const xs = tf.mul(x, sx) as tf.Tensor3D;
+    if (y === undefined) return { x: xs };
+    return { x: xs, y: tf.mul(y, tf.reshape(scale.y, [-1, 1, 1])) as tf.Tensor3D };
+  });
+}
+
+/**
+ * The first state of a run: seeded parameters, fresh optimizer, empty accumulators. With a `sample`
+ * (raw activations of the run's first batches), the activation scale and the decoder bias that the
+ * configuration asks for are estimated on it.
+ */
+export function initTrainState(config: TrainConfig, sample?: Batch): TrainState {
   const { dSae, reservoir } = resolveSizes(config);
   const c = config.nComponents;
+  if (needsInitSample(config) && sample === undefined) {
+    throw new TypeError(
+      `sample: expected a batch of activations for normalizeActivations ${
+        JSON.stringify(config.normalizeActivations)
+      } and bDecInit ${JSON.stringify(config.bDecInit)}, received nothing`,
+    );
+  }
   return tidy(() => {
+    let scale = unitScale(c);
+    let bDec: tf.Tensor2D | undefined;
+    if (sample !== undefined && needsInitSample(config)) {
+      const raw = prepareBatch(sample, scale, isTranscoder(config));
+      const xRaw = raw.x, yRaw = raw.y ?? raw.x;
+      if (config.normalizeActivations === "expected-norm") {
+        const sx = expectedNormScale(xRaw);
+        scale = { x: sx, y: raw.y === undefined ? sx : expectedNormScale(yRaw) };
+      }
+      const y = tf.mul(yRaw, tf.reshape(scale.y, [-1, 1, 1])) as tf.Tensor3D;
+      if (config.bDecInit === "mean") bDec = tf.mean(y, 1) as tf.Tensor2D;
+      if (config.bDecInit === "geometric-median") bDec = geometricMedian(y);
+    }
+    const extra = extraParamsOf(config.arch);
     const params = initParams({
       nComponents: c,
       dIn: config.dIn,
       dSae,
       seed: config.seed,
-      encoderInit: config.encoderInit,
+      encoderInit: encoderInitFor(config),
+      decoderInitNorm: decoderInitNormFor(config),
+      bDec,
+      threshold: extra.threshold
+        ? (config.arch === "jumprelu" ? config.jumpreluInitThreshold : 0)
+        : undefined,
+      gated: extra.gated,
     });
     return {
       step: 0,
@@ -93,13 +180,17 @@ export function initTrainState(config: TrainConfig): TrainState {
       opt: optimizerFor(config).init(params),
       metrics: initMetrics(c, dSae),
       resampler: initResampler(c, config.dIn, dSae, reservoir),
+      sinceFired: tf.zeros([c, dSae], "int32") as tf.Tensor2D,
+      scale,
       outputs: null,
     };
   });
 }
 
 /**
- * The original's training step as a pipeline.
+ * The training step of a configuration as a pipeline: the original's for `relu`, and the same shape
+ * for every architecture (the decoder constraint only where the architecture has one, BatchTopK's
+ * threshold tracking where it has one).
  *
  * @example
  * ```ts
@@ -115,14 +206,20 @@ export function initTrainState(config: TrainConfig): TrainState {
 export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch, TrainConfig> {
   const tx = optimizerFor(config);
   const resample = resampleOptionsFor(config);
+  const spec = specFor(config);
+  const transcoder = isTranscoder(config);
   const steps: Step<TrainState, Batch>[] = [
-    gradientStep(tx, config.architecture === "topk" ? 0 : config.l1Coefficient, {
+    gradientStep(tx, spec, {
       keepActivations: config.capacitySample,
-      activation: activationFor(config),
+      sparsityWarmupSteps: config.sparsityWarmupSteps,
+      deadActivations: config.deadActivations,
     }),
-    constrainDecoder,
-    observe,
   ];
+  if (hasUnitNormDecoder(spec)) steps.push(constrainDecoder);
+  if (config.arch === "batchtopk" || config.arch === "matryoshka") {
+    steps.push(trackThreshold(config.thresholdDecay));
+  }
+  steps.push(observe);
   if (config.capacitySample > 0) {
     steps.push(
       every(config.logEvery, observeCapacity(config.capacitySample)),
@@ -134,11 +231,24 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
       resampleDead(resample),
     );
   }
-  return { init: initTrainState, step: pipeSteps(...steps) };
+  const inner = pipeSteps(...steps);
+  if (!transcoder && config.normalizeActivations === "none") return { init: initTrainState, step: inner };
+  return {
+    init: initTrainState,
+    step: (state, batch) => tidy(() => inner(state, prepareBatch(batch, state.scale, transcoder))),
+  };
 }
 
 /** The state with its metric accumulators emptied (after a log). */
 export function resetMetrics<S extends TrainState>(state: S): S {
   const [c, dSae] = state.metrics.fired.shape;
   return { ...state, metrics: initMetrics(c, dSae) };
+}
+
+/**
+ * The parameters of a state as they apply to raw activations: the activation scale folded into the
+ * weights (new tensors, owned by the caller). Export and validation use these.
+ */
+export function foldedParams(state: TrainState): SaeParams {
+  return foldScale(state.params, state.scale);
 }

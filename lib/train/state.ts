@@ -10,6 +10,7 @@ import type { BatchStats } from "../sae/grads.ts";
 import type { MetricsState } from "../metrics/accumulators.ts";
 import type { ResamplerState } from "../resample/resampler.ts";
 import type { ChainState } from "../optim/transform.ts";
+import type { InputScale } from "../sae/normalization.ts";
 
 /** The forward pass of the latest gradient step, borrowed by the steps after it. */
 export type StepOutputs = {
@@ -23,6 +24,8 @@ export type StepOutputs = {
   readonly loss: tf.Scalar;
   /** L0 per item, firing counts per feature and `Σ‖x − mean(x)‖²` of the batch. */
   readonly stats: BatchStats;
+  /** BatchTopK, Matryoshka: the smallest positive activation of the batch, `[component]`. */
+  readonly minActive?: tf.Tensor1D;
 };
 
 /**
@@ -41,11 +44,19 @@ export type TrainState<O = ChainState> = {
   readonly opt: O;
   readonly metrics: MetricsState;
   readonly resampler: ResamplerState;
+  /** Activations since each feature last fired, `[component, dSae]` int32 (AuxK's dead features). */
+  readonly sinceFired: tf.Tensor2D;
+  /** The constant scales of the input and target activations (ones without normalisation). */
+  readonly scale: InputScale;
   /** Outputs of the latest gradient step; `null` before the first and after a checkpoint load. */
   readonly outputs: StepOutputs | null;
 };
 
-/** A training batch: activations `[component, batch, dIn]`. */
+/**
+ * A training batch: activations `[component, batch, dIn]`, and for transcoders the targets
+ * `[component, batch, dOut]` read at another hook point (`x` itself when absent).
+ */
 export type Batch = {
   readonly x: tf.Tensor3D;
+  readonly y?: tf.Tensor3D;
 };

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { tidy } from "../tf.ts";
+import { tf, tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
 import type { SaeParams } from "../sae/params.ts";
-import { saeLossAndGrads } from "../sae/grads.ts";
-import type { SaeActivation } from "../sae/forward.ts";
+import { lossAndGradsFor } from "../sae/objective.ts";
+import { hasUnitNormDecoder, makeSpec, type SaeSpec } from "../sae/architecture.ts";
 import { normalizeDecoder, projectDecoderGrad } from "../sae/decoder.ts";
 import { applyUpdates, type GradientTransformation } from "../optim/transform.ts";
 import { accumulate, accumulateCapacity } from "../metrics/accumulators.ts";
@@ -23,41 +23,98 @@ export type GradientStepOptions = {
    * default pipeline keeps only the rows capacity is measured on.
    */
   readonly keepActivations?: number;
-  /** The encoder activation (ReLU by default). */
-  readonly activation?: SaeActivation;
+  /** Linear warm-up of the sparsity coefficient from 0 over this many steps (0: none). */
+  readonly sparsityWarmupSteps?: number;
+  /** AuxK: a feature is dead after this many activations without firing (10M by default). */
+  readonly deadActivations?: number;
 };
 
 /**
- * Loss, hand-derived gradients, projection of the decoder gradients, and one
- * optimizer update. Counts the step and the activations.
+ * Loss, hand-derived gradients, projection of the decoder gradients (for
+ * unit-norm architectures), and one optimizer update. Counts the step and
+ * the activations, and how long each feature has not fired.
  *
  * @param tx the optimizer, e.g. `chain(scaleByAdam(), scaleByLearningRate(schedule))`
+ * @param spec the architecture (a number is the original ReLU SAE with that L1 coefficient)
  */
 export function gradientStep<O>(
   tx: GradientTransformation<O>,
-  l1Coefficient: number,
+  spec: SaeSpec | number,
   options: GradientStepOptions = {},
 ): Step<TrainState<O>, Batch> {
+  const sae = typeof spec === "number" ? makeSpec("relu", { sparsityCoefficient: spec }) : spec;
+  const warmup = options.sparsityWarmupSteps ?? 0;
+  const deadAfter = options.deadActivations ?? 10_000_000;
+  const unitNorm = hasUnitNormDecoder(sae);
+  const withAux = sae.auxK > 0 && sae.auxkCoefficient > 0;
   return (state, batch) =>
     tidy(() => {
-      const { forward, terms, loss, grads, stats } = saeLossAndGrads(
-        state.params,
-        batch.x,
-        l1Coefficient,
-        options.keepActivations,
-        options.activation,
-      );
-      const projected = { ...grads, wDec: projectDecoderGrad(state.params.wDec, grads.wDec) };
+      const b = batch.x.shape[1];
+      // No feature can be dead before `deadAfter` activations: AuxK costs nothing until then.
+      const dead = withAux && state.activations >= deadAfter
+        ? tf.cast(tf.greaterEqual(state.sinceFired, deadAfter), "float32")
+        : undefined;
+      const result = lossAndGradsFor(sae, state.params, batch.x, batch.y ?? batch.x, {
+        sparsityScale: warmup > 0 ? Math.min(1, (state.step + 1) / warmup) : 1,
+        dead: dead as tf.Tensor2D | undefined,
+        keepActivations: options.keepActivations,
+      });
+      const { forward, terms, loss, grads, stats, minActive } = result;
+      const projected = unitNorm
+        ? { ...grads, wDec: projectDecoderGrad(state.params.wDec, grads.wDec) }
+        : grads;
       const [updates, opt] = tx.update(projected, state.opt, state.params);
       const params = applyUpdates(state.params, updates) as SaeParams;
+      const sinceFired = tf.where(
+        tf.greater(stats.fired, 0),
+        tf.zerosLike(state.sinceFired),
+        tf.add(state.sinceFired, b),
+      ) as tf.Tensor2D;
       return {
         ...state,
         step: state.step + 1,
-        activations: state.activations + batch.x.shape[1],
+        activations: state.activations + b,
         params,
         opt,
-        outputs: { f: forward.f, xHat: forward.xHat, terms, loss, stats },
+        sinceFired,
+        outputs: {
+          f: forward.f,
+          xHat: forward.xHat,
+          terms,
+          loss,
+          stats,
+          ...(minActive ? { minActive } : {}),
+        },
       };
+    });
+}
+
+/**
+ * BatchTopK's inference threshold: after the first step the smallest kept activation of the batch, then
+ * a running average `θ ← decay·θ + (1 − decay)·min f` (per component; a batch without any active feature
+ * leaves θ as it is).
+ */
+export function trackThreshold(decay: number): Step<TrainState, Batch> {
+  return (state) =>
+    tidy(() => {
+      const minActive = requireOutputs(state, "trackThreshold").minActive;
+      const threshold = state.params.threshold;
+      if (minActive === undefined || threshold === undefined) {
+        throw new TypeError(
+          "trackThreshold: expected params.threshold and the BatchTopK outputs' minActive, received neither",
+        );
+      }
+      const seen = tf.expandDims(minActive, 1);
+      const averaged = state.step <= 1 ? tf.broadcastTo(seen, threshold.shape) : tf.add(
+        tf.mul(threshold, decay),
+        tf.mul(seen, 1 - decay),
+      );
+      const next = tf.where(
+        tf.isFinite(tf.broadcastTo(seen, threshold.shape)),
+        averaged,
+        threshold,
+      ) as tf.Tensor2D;
+      return { ...state, params: { ...state.params, threshold: next } };
     });
 }
 
@@ -77,7 +134,7 @@ export const observe: Step<TrainState, Batch> = (state, batch) => {
   const outputs = requireOutputs(state, "observe");
   return {
     ...state,
-    metrics: accumulate(state.metrics, outputs.terms, outputs.stats, batch.x.shape[2]),
+    metrics: accumulate(state.metrics, outputs.terms, outputs.stats, (batch.y ?? batch.x).shape[2]),
   };
 };
 

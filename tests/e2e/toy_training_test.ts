@@ -70,7 +70,7 @@ Deno.test("training two toy SAEs recovers the ground-truth features (MMCS ≥ 0.
 });
 
 Deno.test("training TopK SAEs (k = 4) on toy data recovers the ground truth (MMCS ≥ 0.9) with L0 = k", async () => {
-  const logs = await trainToy({ architecture: "topk", k: 4 });
+  const logs = await trainToy({ arch: "topk", k: 4 });
   const last = logs[logs.length - 1];
   assertRecovered(last);
   // TopK keeps at most k features per item (fewer only when fewer pre-activations are positive)
