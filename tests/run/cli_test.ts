@@ -225,3 +225,100 @@ Deno.test("--activation-cache DIR generates the activations once, then trains fr
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("deno task train --arch NAME trains every architecture and exports it in SAELens's layout", async () => {
+  const expected: Record<string, { architecture: string; tensors: string[] }> = {
+    relu: { architecture: "standard", tensors: ["W_dec", "W_enc", "b_dec", "b_enc"] },
+    "relu-april": { architecture: "standard", tensors: ["W_dec", "W_enc", "b_dec", "b_enc"] },
+    topk: { architecture: "topk", tensors: ["W_dec", "W_enc", "b_dec", "b_enc"] },
+    batchtopk: { architecture: "jumprelu", tensors: ["W_dec", "W_enc", "b_dec", "b_enc", "threshold"] },
+    matryoshka: { architecture: "jumprelu", tensors: ["W_dec", "W_enc", "b_dec", "b_enc", "threshold"] },
+    jumprelu: { architecture: "jumprelu", tensors: ["W_dec", "W_enc", "b_dec", "b_enc", "threshold"] },
+    gated: { architecture: "gated", tensors: ["W_dec", "W_enc", "b_dec", "b_gate", "b_mag", "r_mag"] },
+  };
+  for (const [arch, want] of Object.entries(expected)) {
+    const out = await Deno.makeTempDir();
+    const code = await runTrainCommand(
+      [...small, "--arch", arch, "--k", "4", "--steps", "3", "--max-resamples", "0", "--out", out],
+      capture(),
+    );
+    assert.equal(code, 0, arch);
+    const cfg = JSON.parse(await Deno.readTextFile(`${out}/final/toy.0/cfg.json`));
+    assert.equal(cfg.architecture, want.architecture, arch);
+    assert.equal(cfg.saekit_architecture, arch);
+    const bytes = await Deno.readFile(`${out}/final/toy.0/sae_weights.safetensors`);
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    assert.deepEqual(Object.keys(header).filter((k) => k !== "__metadata__").sort(), want.tensors, arch);
+    await Deno.remove(out, { recursive: true });
+  }
+  await assert.rejects(
+    () => runTrainCommand([...small, "--arch", "sparse", "--steps", "1"], capture()),
+    /arch: .*"relu".*received "sparse"/,
+  );
+});
+
+Deno.test("deno task train --transcoder-from A --transcoder-to B trains a transcoder and validates it spliced in", async () => {
+  const out = await Deno.makeTempDir();
+  const io = capture();
+  const code = await runTrainCommand([
+    "--backend",
+    "cpu",
+    "--transcoder-from",
+    "blocks.1.ln2.hook_normalized",
+    "--transcoder-to",
+    "blocks.1.hook_mlp_out",
+    "--context-size",
+    "16",
+    "--windows-per-batch",
+    "8",
+    "--validation-windows",
+    "4",
+    "--batch-size",
+    "64",
+    "--store-size",
+    "128",
+    "--steps",
+    "4",
+    "--log-every",
+    "2",
+    "--max-resamples",
+    "0",
+    "--normalize-activations",
+    "expected-norm",
+    "--b-dec-init",
+    "mean",
+    "--init-sample",
+    "64",
+    "--out",
+    out,
+  ], io);
+  assert.equal(code, 0);
+  const name = "blocks.1.ln2.hook_normalized->blocks.1.hook_mlp_out";
+  assert.match(io.text(), /transcoders blocks\.1\.ln2\.hook_normalized->blocks\.1\.hook_mlp_out/);
+  const last = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+    .at(
+      -1,
+    );
+  assert.ok(Number.isFinite(last[`validate/reconstruction_score/${name}`]));
+  assert.ok(last[`validate/loss_zero/${name}`] > last[`validate/loss_clean/${name}`] - 1e-6);
+  const cfg = JSON.parse(
+    await Deno.readTextFile(`${out}/final/${name.replace(/[^A-Za-z0-9._-]/g, "_")}/cfg.json`),
+  );
+  assert.equal(cfg.hook_name, "blocks.1.ln2.hook_normalized");
+  assert.equal(cfg.hook_name_out, "blocks.1.hook_mlp_out");
+  assert.equal(cfg.apply_b_dec_to_input, false);
+  await assert.rejects(
+    () =>
+      runTrainCommand([
+        "--backend",
+        "cpu",
+        "--transcoder-from",
+        "blocks.1.ln2.hook_normalized",
+        "--steps",
+        "1",
+      ], capture()),
+    /transcoderTo: expected both transcoderFrom and transcoderTo/,
+  );
+  await Deno.remove(out, { recursive: true });
+});

@@ -110,3 +110,34 @@ Deno.test("learningRateSchedule() follows the configured schedule", () => {
   assertClose([cosine(0), cosine(3), cosine(39)], [3e-3 / 4, 3e-3, 0], 1e-12);
   assert.equal(learningRateSchedule(config)(17), 3e-3);
 });
+
+Deno.test("initTrainState() estimates the activation scale and the decoder bias on a sample", async () => {
+  const { initTrainState } = await import("../../lib/train/pipeline.ts");
+  // Two rows of norm 4 in 4 dimensions: scale √4/4 = 0.5; the mean of the scaled rows is [1, 0, 0, −1]·…
+  const sample = tf.tensor3d([[[4, 0, 0, 0], [0, 0, 0, -4]]]);
+  const config = parseConfig({
+    dIn: 4,
+    batchSize: 2,
+    storeSize: 2,
+    steps: 1,
+    normalizeActivations: "expected-norm",
+    bDecInit: "mean",
+  });
+  const state = initTrainState(config, { x: sample });
+  assert.deepEqual(Array.from(state.scale.x.dataSync()), [0.5]);
+  // scaled rows [2, 0, 0, 0] and [0, 0, 0, −2]: mean [1, 0, 0, −1]
+  assert.deepEqual(Array.from(state.params.bDec.dataSync()), [1, 0, 0, -1]);
+  assert.throws(() => initTrainState(config), /sample: expected a batch of activations/);
+});
+
+Deno.test("prepareBatch() splits transcoder batches into inputs and targets and scales each", async () => {
+  const { prepareBatch } = await import("../../lib/train/pipeline.ts");
+  const x = tf.tensor3d([[[1, 2]], [[3, 4]]]); // 2 source components: input hook, target hook
+  const out = prepareBatch({ x }, { x: tf.tensor1d([2]), y: tf.tensor1d([10]) }, true);
+  assert.deepEqual(Array.from(out.x.dataSync()), [2, 4]);
+  assert.deepEqual(Array.from(out.y!.dataSync()), [30, 40]);
+  assert.throws(
+    () => prepareBatch({ x: tf.zeros([3, 1, 2]) }, { x: tf.ones([1]), y: tf.ones([1]) }, true),
+    /even number of components/,
+  );
+});

@@ -66,3 +66,57 @@ Deno.test("resampleDead() resamples when due and leaves the state alone otherwis
   const early = collect(options)(grad(initTrainState(config), batch), batch);
   assert.equal(resampleDead(options)(early, batch), early);
 });
+
+Deno.test("gradientStep() warms the sparsity coefficient up linearly", () => {
+  // With sparsityWarmupSteps 4, step 0 uses λ/4: the logged total is l2 + (λ/4)·l1.
+  const config = parseConfig({ dIn: 4, batchSize: 8, storeSize: 8, steps: 5, l1Coefficient: 0.2 });
+  const state = initTrainState(config);
+  const x = tf.randomNormal([1, 8, 4], 0, 1, "float32", 3) as tf.Tensor3D;
+  const next = gradientStep(optimizerFor(config), 0.2, { sparsityWarmupSteps: 4 })(state, { x });
+  const { l1, l2, total } = next.outputs!.terms;
+  const expected = tf.add(l2, tf.mul(l1, 0.05));
+  assert.ok(tf.max(tf.abs(tf.sub(total, expected))).dataSync()[0] < 1e-6);
+});
+
+Deno.test("gradientStep() counts activations since each feature last fired", () => {
+  const config = parseConfig({ dIn: 4, dSae: 8, batchSize: 8, storeSize: 8, steps: 3 });
+  let state = initTrainState(config);
+  const x = tf.randomNormal([1, 8, 4], 0, 1, "float32", 3) as tf.Tensor3D;
+  const step = gradientStep(optimizerFor(config), 0.001);
+  state = step(state, { x });
+  state = step(state, { x });
+  const fired = state.outputs!.stats.fired.dataSync();
+  const since = state.sinceFired.dataSync();
+  // After two batches of 8: 0 where the feature fired on the second batch, else 8 or 16.
+  fired.forEach((count, j) => assert.ok(count > 0 ? since[j] === 0 : since[j] === 8 || since[j] === 16));
+});
+
+Deno.test("trackThreshold() takes the first batch's smallest activation, then a running average", async () => {
+  const { trackThreshold } = await import("../../lib/train/steps.ts");
+  const config = parseConfig({
+    arch: "batchtopk",
+    dIn: 4,
+    dSae: 3,
+    k: 1,
+    batchSize: 8,
+    storeSize: 8,
+    steps: 3,
+  });
+  const base = initTrainState(config);
+  const withMin = (step: number, threshold: number, minActive: number): TrainState => ({
+    ...base,
+    step,
+    params: { ...base.params, threshold: tf.fill([1, 3], threshold) as tf.Tensor2D },
+    outputs: { ...({} as NonNullable<TrainState["outputs"]>), minActive: tf.tensor1d([minActive]) },
+  });
+  const track = trackThreshold(0.9);
+  // step 1: θ = 2 (the first value seen); later: 0.9·2 + 0.1·3 = 2.1; a batch with no activation keeps θ.
+  assert.deepEqual(Array.from(track(withMin(1, 0, 2), {} as Batch).params.threshold!.dataSync()), [2, 2, 2]);
+  const later = Array.from(track(withMin(5, 2, 3), {} as Batch).params.threshold!.dataSync());
+  later.forEach((v) => assert.ok(Math.abs(v - 2.1) < 1e-6));
+  assert.deepEqual(Array.from(track(withMin(5, 2, Infinity), {} as Batch).params.threshold!.dataSync()), [
+    2,
+    2,
+    2,
+  ]);
+});
