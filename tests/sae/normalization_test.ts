@@ -1,4 +1,4 @@
-import { assert, assertClose, tf, values } from "../_helpers.ts";
+import { assertClose, tf, values } from "../_helpers.ts";
 import { expectedNormScale, foldScale } from "../../lib/sae/normalization.ts";
 import { geometricMedian } from "../../lib/sae/geometric_median.ts";
 import { forward } from "../../lib/sae/forward.ts";

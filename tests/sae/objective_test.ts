@@ -14,7 +14,6 @@ const mse = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.square(tf.sub(a, b)), -1)
 
 /** f = pre·[pre > θ] with ∂f/∂pre = [pre > θ] and ∂f/∂θ = −(θ/ε)·K((pre − θ)/ε). */
 function jumpReluSte(eps: number) {
-  // deno-lint-ignore no-explicit-any
   return tf.customGrad(
     ((pre: tf.Tensor, theta: tf.Tensor, save: tf.GradSaveFunc) => {
       save([pre, theta]);
@@ -28,13 +27,12 @@ function jumpReluSte(eps: number) {
           return [tf.mul(dy, tf.cast(tf.greater(p, t), "float32")), dTheta];
         },
       };
-    }) as any,
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
   ) as (pre: tf.Tensor, theta: tf.Tensor) => tf.Tensor;
 }
 
 /** H(pre − θ) with ∂/∂pre = 0 and ∂/∂θ = −(1/ε)·K((pre − θ)/ε). */
 function stepSte(eps: number) {
-  // deno-lint-ignore no-explicit-any
   return tf.customGrad(
     ((pre: tf.Tensor, theta: tf.Tensor, save: tf.GradSaveFunc) => {
       save([pre, theta]);
@@ -46,7 +44,7 @@ function stepSte(eps: number) {
           return [tf.zerosLike(p), tf.sum(tf.mul(dy, tf.mul(k, -1 / eps)), 1, true)];
         },
       };
-    }) as any,
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
   ) as (pre: tf.Tensor, theta: tf.Tensor) => tf.Tensor;
 }
 
