@@ -99,10 +99,8 @@ export function lossAndGradsFor(
     });
   }
   return tidy(() => {
-    const result = composedObjective(spec, params, x, y, lambda, context.keepActivations);
-    if (!withAux) return result;
-    const { pre, ...rest } = result;
-    return addAuxK(spec, params, x, y, pre, rest, context.dead!);
+    const { pre, ...result } = composedObjective(spec, params, x, y, lambda, context.keepActivations);
+    return withAux ? addAuxK(spec, params, x, y, pre, result, context.dead!) : result;
   });
 }
 
