@@ -14,12 +14,17 @@ const FLAGS = [
   "--target=wasm32",
   "-O3",
   "-msimd128",
+  "-matomics",
+  "-mbulk-memory",
   "-fassociative-math",
   "-fno-signed-zeros",
   "-fno-trapping-math",
   "-nostdlib",
   "-Wl,--no-entry",
   "-Wl,--import-memory",
+  // a shared memory, so that a worker thread can run kernels on the same buffers
+  "-Wl,--shared-memory",
+  "-Wl,--max-memory=4294967296",
 ];
 
 if (import.meta.main) {

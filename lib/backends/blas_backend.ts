@@ -25,6 +25,92 @@ type KernelArgs = {
   attrs?: Record<string, unknown>;
 };
 
+/** Arrays at least this long (256 KiB) are taken from and returned to the backend's pool. */
+const POOL_MIN_LENGTH = 1 << 16;
+/** The most bytes the pool keeps. */
+const POOL_MAX_BYTES = 512 * 2 ** 20;
+
+/**
+ * tfjs's CPU backend with a pool of the large float32 arrays that this
+ * backend's kernels allocate: a fresh array of megabytes costs a page fault
+ * per 4 KiB on its first write (about three times the cost of filling warm
+ * memory), and a training step allocates dozens of them. When a tensor whose
+ * values came from the pool is disposed, and no other tensor shares its
+ * buffer (tfjs's `Slice` shares with `subarray`), the array goes back to the
+ * pool. An array that was ever read out (`dataSync`, `data`, `bufferSync`)
+ * may be held by the caller and is never reused.
+ */
+class PooledBackend extends MathBackendCPU {
+  private readonly free = new Map<number, Float32Array[]>();
+  private freeBytes = 0;
+  /** Pool arrays by buffer, with the number of live tensors whose values lie in that buffer. */
+  private readonly owned = new WeakMap<ArrayBufferLike, { array: Float32Array; holders: number }>();
+  private readonly escaped = new WeakSet<ArrayBufferLike>();
+
+  /** A float32 array of `length` values with undefined contents (zeroed when `zero`). */
+  alloc(length: number, zero = false): Float32Array {
+    if (length < POOL_MIN_LENGTH) return new Float32Array(length);
+    const array = this.free.get(length)?.pop();
+    if (array === undefined) {
+      const fresh = new Float32Array(length);
+      this.owned.set(fresh.buffer, { array: fresh, holders: 0 });
+      return fresh;
+    }
+    this.freeBytes -= array.byteLength;
+    if (zero) array.fill(0);
+    return array;
+  }
+
+  private hold(values: unknown): void {
+    if (ArrayBuffer.isView(values)) {
+      const entry = this.owned.get(values.buffer);
+      if (entry !== undefined) entry.holders++;
+    }
+  }
+
+  override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): tf.DataId {
+    this.hold(values);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(
+    dataId: tf.DataId,
+    values: tf.backend_util.BackendValues,
+    shape: number[],
+    dtype: tf.DataType,
+    refCount: number,
+  ): void {
+    this.hold(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  override readSync(dataId: tf.DataId): tf.backend_util.BackendValues {
+    const values = this.data.get(dataId)?.values;
+    if (ArrayBuffer.isView(values)) this.escaped.add(values.buffer);
+    return super.readSync(dataId);
+  }
+
+  override disposeData(dataId: tf.DataId, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const released = super.disposeData(dataId, force);
+    if (!released || !ArrayBuffer.isView(values) || this.data.has(dataId)) return released;
+    const entry = this.owned.get(values.buffer);
+    if (entry === undefined || --entry.holders > 0 || this.escaped.has(values.buffer)) return released;
+    const array = entry.array;
+    if (this.freeBytes + array.byteLength > POOL_MAX_BYTES) return released;
+    const list = this.free.get(array.length) ?? [];
+    list.push(array);
+    this.free.set(array.length, list);
+    this.freeBytes += array.byteLength;
+    return released;
+  }
+}
+
+/** A float32 output array: from the pool of a pooled backend, else new (zeroed either way when `zero`). */
+function output(backend: MathBackendCPU, length: number, zero = false): Float32Array {
+  return backend instanceof PooledBackend ? backend.alloc(length, zero) : new Float32Array(length);
+}
+
 function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
   return backend.data.get(t.dataId).values as Float32Array;
 }
@@ -60,7 +146,7 @@ function batchMatMul(blas: Blas, fallback: tf.KernelFunc) {
     }
     const batch = Math.max(batchA, batchB);
     const outBatchShape = (batchA >= batchB ? a : b).shape.slice(0, -2);
-    const out = new Float32Array(batch * m * n);
+    const out = output(backend, batch * m * n, k === 0);
     const av = valuesOf(backend, a), bv = valuesOf(backend, b);
     if (m > 0 && n > 0 && k > 0) {
       for (let i = 0; i < batch; i++) {
@@ -92,16 +178,27 @@ export const SAE_BLOCK_ROWS = 256;
 
 const workspaces = new Map<string, SaeBlockWorkspace>();
 
-function workspaceFor(rows: number, dIn: number, dSae: number): SaeBlockWorkspace {
-  const key = `${rows}:${dIn}:${dSae}`;
+function workspaceFor(rows: number, dIn: number, dSae: number, batch: number, k: number): SaeBlockWorkspace {
+  const key = k > 0 ? `${rows}:${dIn}:${dSae}:${batch}:${k}` : `${rows}:${dIn}:${dSae}`;
   let ws = workspaces.get(key);
   if (ws === undefined) {
     // One workspace of each shape is enough: steps run one at a time.
+    for (const old of workspaces.values()) old.topk?.dispose();
     workspaces.clear();
-    ws = saeBlockWorkspace(rows, dIn, dSae);
+    ws = saeBlockWorkspace(rows, dIn, dSae, k > 0 ? { batch, k } : undefined);
     workspaces.set(key, ws);
   }
   return ws;
+}
+
+/**
+ * Whether the TopK step's workspace (the last one made) has a worker thread
+ * running, for tests and diagnostics: the worker starts in the background
+ * when the workspace is made, and the kernel does its work alone until then.
+ */
+export function topkWorkerReady(): boolean {
+  for (const ws of workspaces.values()) if (ws.topk?.threaded) return true;
+  return false;
 }
 
 /**
@@ -125,13 +222,14 @@ function saeReluLossAndGrads(blas: Blas) {
     const errScale = (2 * s) / n;
     const sl1 = s * l1c;
     const R = Math.min(SAE_BLOCK_ROWS, B);
-    const ws = workspaceFor(R, n, m);
-    const f = new Float32Array(c * keep * m);
-    const xHat = new Float32Array(c * B * n);
+    const ws = workspaceFor(R, n, m, B, topK);
+    if (topK > 0) return topkLossAndGrads(blas, backend, args, ws);
+    const f = output(backend, c * keep * m);
+    const xHat = output(backend, c * B * n);
     const l1 = new Float32Array(c * B), l2 = new Float32Array(c * B), total = new Float32Array(c * B);
     const l0 = new Float32Array(c * B);
-    const gwEnc = new Float32Array(c * n * m), gbEnc = new Float32Array(c * m);
-    const gwDec = new Float32Array(c * m * n), gbDec = new Float32Array(c * n);
+    const gwEnc = output(backend, c * n * m, B === 0), gbEnc = new Float32Array(c * m);
+    const gwDec = output(backend, c * m * n, B === 0), gbDec = new Float32Array(c * n);
     const fired = new Int32Array(c * m);
     const sst = new Float32Array(c);
     const sumX = new Float64Array(n), sqX = new Float64Array(n), sumDX = new Float64Array(n);
@@ -146,11 +244,6 @@ function saeReluLossAndGrads(blas: Blas) {
       ws.bEnc.set(bEv.subarray(k * m, (k + 1) * m));
       ws.bDec.set(bDv.subarray(k * n, (k + 1) * n));
       ws.fired.fill(0);
-      if (topK > 0) {
-        ws.wDec.set(wDk);
-        ws.gwDec.fill(0);
-        ws.gwEncT.fill(0);
-      }
       sumX.fill(0);
       sqX.fill(0);
       sumDX.fill(0);
@@ -164,27 +257,20 @@ function saeReluLossAndGrads(blas: Blas) {
         ws.center(rows);
         // f = ReLU(x̄ · wEnc + bEnc)
         blas.sgemm(false, false, rows, m, n, 1, ws.xBar, n, wEk, m, 0, ws.f, m);
-        if (topK > 0) ws.topkBias(rows, topK);
-        else ws.reluBias(rows);
+        ws.reluBias(rows);
         if (r0 < keep) f.set(ws.f.subarray(0, Math.min(rows, keep - r0) * m), (k * keep + r0) * m);
         // x̂ = f · wDec + bDec; ∂L/∂x̂ = (2s/n)(x̂ − x)
-        if (topK > 0) ws.sparseDecode(rows);
-        else blas.sgemm(false, false, rows, n, m, 1, ws.f, m, wDk, n, 0, ws.xHat, n);
+        blas.sgemm(false, false, rows, n, m, 1, ws.f, m, wDk, n, 0, ws.xHat, n);
         ws.colSumDX.fill(0);
         ws.reconstructionGrad(rows, errScale);
         xHat.set(ws.xHat.subarray(0, rows * n), (k * B + r0) * n);
         ws.colSumDPre.fill(0);
-        if (topK > 0) {
-          // Only the k features of each row carry gradient: sparse products into the workspace.
-          ws.sparseBackward(rows, sl1);
-        } else {
-          // ∂L/∂pre = (∂L/∂x̂ · wDecᵀ + s·l1) ⊙ [f > 0]
-          blas.sgemm(false, true, rows, m, n, 1, ws.dX, n, wDk, n, 0, ws.dPre, m);
-          ws.reluGrad(rows, sl1);
-          // ∂L/∂wDec += fᵀ · ∂L/∂x̂; ∂L/∂wEnc += x̄ᵀ · ∂L/∂pre
-          blas.sgemm(true, false, m, n, rows, 1, ws.f, m, ws.dX, n, first, gwDk, n);
-          blas.sgemm(true, false, n, m, rows, 1, ws.xBar, n, ws.dPre, m, first, gwEk, m);
-        }
+        // ∂L/∂pre = (∂L/∂x̂ · wDecᵀ + s·l1) ⊙ [f > 0]
+        blas.sgemm(false, true, rows, m, n, 1, ws.dX, n, wDk, n, 0, ws.dPre, m);
+        ws.reluGrad(rows, sl1);
+        // ∂L/∂wDec += fᵀ · ∂L/∂x̂; ∂L/∂wEnc += x̄ᵀ · ∂L/∂pre
+        blas.sgemm(true, false, m, n, rows, 1, ws.f, m, ws.dX, n, first, gwDk, n);
+        blas.sgemm(true, false, n, m, rows, 1, ws.xBar, n, ws.dPre, m, first, gwEk, m);
         for (let i = 0; i < n; i++) {
           sumX[i] += ws.colSumX[i];
           sqX[i] += ws.colSqX[i];
@@ -201,12 +287,6 @@ function saeReluLossAndGrads(blas: Blas) {
         }
       }
       fired.set(ws.fired, k * m);
-      if (topK > 0) {
-        gwDk.set(ws.gwDec);
-        for (let j = 0; j < m; j++) {
-          for (let i = 0; i < n; i++) gwEk[i * m + j] = ws.gwEncT[j * n + i];
-        }
-      }
       let sq = 0;
       for (let i = 0; i < n; i++) sq += sqX[i] - (sumX[i] * sumX[i]) / B;
       sst[k] = Math.max(sq, 0);
@@ -236,6 +316,142 @@ function saeReluLossAndGrads(blas: Blas) {
   };
 }
 
+/**
+ * The fused SAE step for TopK: the encoder product is dense (BLAS, by blocks of rows), everything after it
+ * works on each row's list of active features in WebAssembly: selection, decoder, `∂L/∂pre`, and the
+ * weight gradients gathered feature by feature over the whole batch.
+ */
+function topkLossAndGrads(
+  blas: Blas,
+  backend: MathBackendCPU,
+  args: KernelArgs,
+  ws: SaeBlockWorkspace,
+): tf.TensorInfo[] {
+  const { x, wEnc, bEnc, wDec, bDec } = args.inputs;
+  const tk = ws.topk!;
+  const l1c = Number(args.attrs?.l1Coefficient ?? 0);
+  const [c, B, n] = x.shape;
+  const keep = Math.min(B, Number(args.attrs?.keepRows ?? B));
+  const m = bEnc.shape[1];
+  const xv = valuesOf(backend, x), wEv = valuesOf(backend, wEnc), bEv = valuesOf(backend, bEnc);
+  const wDv = valuesOf(backend, wDec), bDv = valuesOf(backend, bDec);
+  const s = 1 / (c * B);
+  const errScale = (2 * s) / n;
+  const sl1 = s * l1c;
+  const R = ws.rows;
+  const f = output(backend, c * keep * m, true);
+  const xHat = output(backend, c * B * n);
+  const l1 = new Float32Array(c * B), l2 = new Float32Array(c * B), total = new Float32Array(c * B);
+  const l0 = new Float32Array(c * B);
+  const gwEnc = output(backend, c * n * m), gbEnc = new Float32Array(c * m);
+  const gwDec = output(backend, c * m * n), gbDec = new Float32Array(c * n);
+  const fired = new Int32Array(c * m);
+  const sst = new Float32Array(c);
+  const sumX = new Float64Array(n), sqX = new Float64Array(n), sumDX = new Float64Array(n);
+  const { rs, re, idx, val } = tk;
+  let lossSum = 0;
+  for (let k = 0; k < c; k++) {
+    const xk = xv.subarray(k * B * n, (k + 1) * B * n);
+    const wEk = wEv.subarray(k * n * m, (k + 1) * n * m);
+    ws.bEnc.set(bEv.subarray(k * m, (k + 1) * m));
+    ws.bDec.set(bDv.subarray(k * n, (k + 1) * n));
+    tk.wDec.set(wDv.subarray(k * m * n, (k + 1) * m * n));
+    for (const counts of tk.fired) counts.fill(0);
+    tk.clear();
+    sumX.fill(0);
+    sqX.fill(0);
+    sumDX.fill(0);
+    // The entry lists are emptied into the weight gradients when full (rarely: many ties) and at the end.
+    let flushed = false;
+    const flush = () => {
+      // features split where the entries seen so far are halved
+      let total = 0;
+      for (let j = 0; j < m; j++) total += tk.fired[0][j] + tk.fired[1][j];
+      let split = 0;
+      for (let sum = 0; split < m && 2 * sum < total; split++) sum += tk.fired[0][split] + tk.fired[1][split];
+      tk.weightGrads(total === 0 ? m >> 1 : split, flushed);
+      flushed = true;
+      tk.clear();
+    };
+    for (let r0 = 0; r0 < B; r0 += R) {
+      const rows = Math.min(R, B - r0);
+      ws.x.set(xk.subarray(r0 * n, (r0 + rows) * n));
+      ws.colSumX.fill(0);
+      ws.colSqX.fill(0);
+      for (const sums of tk.colSumDX) sums.fill(0);
+      tk.center(rows, r0);
+      // pre = x̄ · wEnc (the bias is added in the selection)
+      blas.sgemm(false, false, rows, m, n, 1, tk.xBar.subarray(r0 * n), n, wEk, m, 0, ws.f, m);
+      // the block's rows: [0, half) on lane 0, [half, rows) on lane 1
+      const half = Math.ceil(rows / 2);
+      let done0 = 0, done1 = 0;
+      for (;;) {
+        const from0 = done0, from1 = half + done1;
+        const [got0, got1] = tk.rows(
+          [{ from: from0, count: half - done0 }, { from: from1, count: rows - half - done1 }],
+          r0,
+          errScale,
+          sl1,
+        );
+        for (const [from, got] of [[from0, got0], [from1, got1]]) {
+          for (let r = r0 + from; r < Math.min(r0 + from + got, keep); r++) {
+            const row = (k * keep + r) * m;
+            for (let e = rs[r]; e < re[r]; e++) f[row + idx[e]] = val[e];
+          }
+        }
+        done0 += got0;
+        done1 += got1;
+        if (done0 === half && done1 === rows - half) break;
+        flush();
+      }
+      xHat.set(ws.xHat.subarray(0, rows * n), (k * B + r0) * n);
+      for (let i = 0; i < n; i++) {
+        sumX[i] += ws.colSumX[i];
+        sqX[i] += ws.colSqX[i];
+        sumDX[i] += tk.colSumDX[0][i] + tk.colSumDX[1][i];
+      }
+      for (let r = 0; r < rows; r++) {
+        const item = k * B + r0 + r;
+        l1[item] = ws.l1[r];
+        l0[item] = ws.l0[r];
+        l2[item] = ws.l2[r];
+        total[item] = l1c * ws.l1[r] + ws.l2[r];
+        lossSum += total[item];
+      }
+    }
+    flush();
+    const firedK = fired.subarray(k * m, (k + 1) * m);
+    for (let j = 0; j < m; j++) firedK[j] = tk.fired[0][j] + tk.fired[1][j];
+    gwDec.set(tk.gwDec, k * m * n);
+    gwEnc.set(tk.gwEnc, k * n * m);
+    const gbEk = gbEnc.subarray(k * m, (k + 1) * m);
+    gbEk.set(tk.gbEnc);
+    let sq = 0;
+    for (let i = 0; i < n; i++) sq += sqX[i] - (sumX[i] * sumX[i]) / B;
+    sst[k] = Math.max(sq, 0);
+    // ∂L/∂bDec = Σ_b ∂L/∂x̂ − (∂L/∂bEnc) · wEncᵀ
+    const gbDk = gbDec.subarray(k * n, (k + 1) * n);
+    blas.sgemm(false, true, 1, n, m, -1, gbEk, m, wEk, m, 0, gbDk, n);
+    for (let i = 0; i < n; i++) gbDk[i] += sumDX[i];
+  }
+  const loss = new Float32Array([lossSum / (c * B)]);
+  return [
+    backend.makeTensorInfo([c, keep, m], "float32", f),
+    backend.makeTensorInfo([c, B, n], "float32", xHat),
+    backend.makeTensorInfo([c, B], "float32", l1),
+    backend.makeTensorInfo([c, B], "float32", l2),
+    backend.makeTensorInfo([c, B], "float32", total),
+    backend.makeTensorInfo([], "float32", loss),
+    backend.makeTensorInfo([c, n, m], "float32", gwEnc),
+    backend.makeTensorInfo([c, m], "float32", gbEnc),
+    backend.makeTensorInfo([c, m, n], "float32", gwDec),
+    backend.makeTensorInfo([c, n], "float32", gbDec),
+    backend.makeTensorInfo([c, B], "float32", l0),
+    backend.makeTensorInfo([c, m], "int32", fired),
+    backend.makeTensorInfo([c], "float32", sst),
+  ];
+}
+
 /** One fused Adam update of one tensor (see `ADAM_KERNEL` in `lib/optim/adam.ts`). */
 function adamMoments(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as MathBackendCPU;
@@ -243,7 +459,7 @@ function adamMoments(args: KernelArgs): tf.TensorInfo[] {
   const { b1, b2, eps, c1, c2 } = args.attrs as Record<string, number>;
   const gv = valuesOf(backend, g), mv = valuesOf(backend, mu), vv = valuesOf(backend, nu);
   const len = gv.length;
-  const m2 = new Float32Array(len), v2 = new Float32Array(len), u = new Float32Array(len);
+  const m2 = output(backend, len), v2 = output(backend, len), u = output(backend, len);
   const a1 = 1 - b1, a2 = 1 - b2;
   for (let i = 0; i < len; i++) {
     const gi = gv[i];
@@ -266,7 +482,7 @@ function projectRows(args: KernelArgs): tf.TensorInfo {
   const { w, g } = args.inputs;
   const wv = valuesOf(backend, w), gv = valuesOf(backend, g);
   const cols = w.shape[w.shape.length - 1];
-  const out = new Float32Array(gv.length);
+  const out = output(backend, gv.length);
   for (let o = 0; o < wv.length; o += cols) {
     let sq = 0, dot = 0;
     for (let i = 0; i < cols; i++) {
@@ -286,7 +502,7 @@ function normalizeRows(args: KernelArgs): tf.TensorInfo {
   const { w } = args.inputs;
   const wv = valuesOf(backend, w);
   const cols = w.shape[w.shape.length - 1];
-  const out = new Float32Array(wv.length);
+  const out = output(backend, wv.length);
   for (let o = 0; o < wv.length; o += cols) {
     let sq = 0;
     for (let i = 0; i < cols; i++) sq += wv[o + i] * wv[o + i];
@@ -397,7 +613,7 @@ function binaryOp(kernelName: string, fallback: tf.KernelFunc) {
     const av = valuesOf(backend, a), bv = valuesOf(backend, b);
     if (sameShape || sizeA === 1 || sizeB === 1) {
       const shape = broadcastShape(a.shape, b.shape)!;
-      const out = new Float32Array(Math.max(sizeA, sizeB));
+      const out = output(backend, Math.max(sizeA, sizeB));
       loop(av, bv, out, sizeA === 1 ? 0 : 1, sizeB === 1 ? 0 : 1);
       return backend.makeTensorInfo(shape, "float32", out);
     }
@@ -408,7 +624,7 @@ function binaryOp(kernelName: string, fallback: tf.KernelFunc) {
     const sa = broadcastStrides(a.shape, shape), sb = broadcastStrides(b.shape, shape);
     const rank = shape.length, inner = shape[rank - 1];
     const ia = sa[rank - 1], ib = sb[rank - 1];
-    const out = new Float32Array(size(shape));
+    const out = output(backend, size(shape));
     const index = new Array(rank - 1).fill(0);
     let offA = 0, offB = 0;
     for (let o = 0; o < out.length; o += inner) {
@@ -448,7 +664,7 @@ function splitV(fallback: tf.KernelFunc) {
     const outs: tf.TensorInfo[] = [];
     let start = 0;
     for (const piece of sizes) {
-      const out = new Float32Array(outer * piece * inner);
+      const out = output(backend, outer * piece * inner);
       const run = piece * inner;
       for (let o = 0; o < outer; o++) {
         const from = (o * dim + start) * inner;
@@ -475,7 +691,7 @@ function softmax(args: KernelArgs): tf.TensorInfo {
     );
   }
   const x = valuesOf(backend, logits);
-  const out = new Float32Array(x.length);
+  const out = output(backend, x.length);
   softmaxRows(x, out, cols);
   return backend.makeTensorInfo(logits.shape, "float32", out);
 }
@@ -498,7 +714,7 @@ function transpose(fallback: tf.KernelFunc) {
     const shape = perm.map((p) => x.shape[p]);
     const strides = perm.map((p) => inStrides[p]);
     const xv = backend.data.get(x.dataId).values as Float32Array | Int32Array;
-    const out = x.dtype === "float32" ? new Float32Array(xv.length) : new Int32Array(xv.length);
+    const out = x.dtype === "float32" ? output(backend, xv.length) : new Int32Array(xv.length);
     if (rank === 0 || out.length === 0) return backend.makeTensorInfo(shape, x.dtype, out);
     const inner = shape[rank - 1], step = strides[rank - 1];
     const index = new Array(rank - 1).fill(0);
@@ -526,7 +742,7 @@ let registered = false;
 export function registerBlasBackend(blas: Blas): void {
   if (registered) return;
   registered = true;
-  tf.registerBackend(BLAS_BACKEND, () => new MathBackendCPU(), 0);
+  tf.registerBackend(BLAS_BACKEND, () => new PooledBackend(), 0);
   for (const config of tf.getKernelsForBackend("cpu")) {
     if (config.kernelName === "BatchMatMul") {
       tf.registerKernel({

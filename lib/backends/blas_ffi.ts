@@ -73,6 +73,26 @@ const SGEMM_SIGNATURE = {
   result: "void",
 } as const;
 
+/**
+ * OpenBLAS's idle threads spin (calling `sched_yield`) for about 2^28 cycles
+ * after each product before they sleep, so between products they hold the
+ * cores that the fused kernels' own worker thread needs (on two cores the
+ * TopK step's sparse half runs no faster with the worker than without).
+ * `OPENBLAS_THREAD_TIMEOUT=4` makes them sleep after 2^4; it is read when the
+ * library loads, so it is set here (where Deno may set the environment and
+ * the user has not set it).
+ */
+function quietOpenBlasThreads(): void {
+  try {
+    if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return;
+    if (Deno.env.get("OPENBLAS_THREAD_TIMEOUT") !== undefined) return;
+    if (Deno.env.get("GOTO_THREAD_TIMEOUT") !== undefined) return;
+    Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
+  } catch {
+    // no environment to set: the threads spin
+  }
+}
+
 /** Why a BLAS could not be loaded, or the loaded BLAS. */
 export type BlasLoad = { readonly blas: Blas } | { readonly reason: string };
 
@@ -91,6 +111,7 @@ export function loadBlas(candidates: readonly string[] = BLAS_CANDIDATES): BlasL
   if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
     return { reason: "FFI is not permitted (run Deno with --allow-ffi)" };
   }
+  quietOpenBlasThreads();
   const failures: string[] = [];
   for (const library of candidates) {
     let lib;

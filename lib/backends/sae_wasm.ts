@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { Worker } from "node:worker_threads";
 import { SAE_KERNELS_WASM_BASE64 } from "./wasm/sae_kernels_wasm.ts";
 
 type Exports = {
@@ -19,17 +20,6 @@ type Exports = {
     sq: number,
   ): void;
   relu_bias(p: number, bias: number, rows: number, cols: number, l1: number, l0: number, fired: number): void;
-  topk_bias(
-    p: number,
-    bias: number,
-    rows: number,
-    cols: number,
-    k: number,
-    l1: number,
-    l0: number,
-    fired: number,
-    scratch: number,
-  ): void;
   reconstruction_grad(
     xhat: number,
     x: number,
@@ -43,20 +33,20 @@ type Exports = {
   ): void;
   relu_grad(dpre: number, f: number, rows: number, cols: number, add: number, colsum: number): void;
   softmax_rows(x: number, out: number, rows: number, cols: number): void;
-  sparse_decode(f: number, wdec: number, xhat: number, rows: number, m: number, n: number): void;
-  sparse_backward(
-    f: number,
-    dx: number,
-    xbar: number,
-    wdec: number,
-    gwdec: number,
-    gwencT: number,
+  topk_rows(
+    lane: number,
+    p: number,
+    x: number,
+    xhat: number,
+    l1: number,
+    l0: number,
+    l2: number,
+    row0: number,
     rows: number,
-    m: number,
-    n: number,
+    scale: number,
     add: number,
-    colsum: number,
-  ): void;
+  ): number;
+  topk_weight_grads(lane: number, j0: number, j1: number, accumulate: number): void;
 };
 
 /** Buffers of one block of `rows` rows, as views on the module's memory. */
@@ -90,22 +80,67 @@ export type SaeBlockWorkspace = {
   center(rows: number): void;
   /** `f ← max(f + bEnc, 0)`; L1, L0 per row; firing counts added to `fired`. */
   reluBias(rows: number): void;
-  /** As `reluBias`, keeping only the `k` largest values of each row (ties at the k-th kept). */
-  topkBias(rows: number, k: number): void;
-  /** TopK: the component's decoder `[dSae, dIn]`, copied in once per component. */
-  readonly wDec: Float32Array;
-  /** TopK: `∂L/∂wDec` `[dSae, dIn]`, accumulated over blocks. */
-  readonly gwDec: Float32Array;
-  /** TopK: `(∂L/∂wEnc)ᵀ` `[dSae, dIn]`, accumulated over blocks. */
-  readonly gwEncT: Float32Array;
-  /** TopK: `x̂ ← Σ_j f_j wDec_j` over the non-zero features (no bias). */
-  sparseDecode(rows: number): void;
-  /** TopK: the backward pass at the non-zero features (gradients accumulate; column sums of ∂L/∂pre). */
-  sparseBackward(rows: number, add: number): void;
+  /** TopK buffers and kernels, when the workspace was made for TopK. */
+  readonly topk?: TopkWorkspace;
   /** `x̂ ← x̂ + bDec`; `dX ← scale·(x̂ − x)`; L2 per row; column sums of `dX`. */
   reconstructionGrad(rows: number, scale: number): void;
   /** `dPre ← (dPre + add)·[f > 0]`; column sums of `dPre`. */
   reluGrad(rows: number, add: number): void;
+};
+
+/**
+ * The TopK step's buffers for a whole batch of one component: the active features of each row as lists of
+ * entries (feature, f value, ∂L/∂pre), `x̄` and `∂L/∂x̂` of every row, and the weight gradients. The rows of a
+ * block are split between two lanes, and the features of the weight gradients too; a worker thread runs
+ * lane 1 while the calling thread runs lane 0, or the calling thread runs both (until the worker has
+ * started, or where none can). The split depends only on the data, so the results do not depend on which
+ * thread ran a lane.
+ */
+export type TopkWorkspace = {
+  readonly batch: number;
+  readonly k: number;
+  /** `x − bDec` of every row `[batch, dIn]` (a block centres into its rows, then the encoder reads them). */
+  readonly xBar: Float32Array;
+  /** Row r's entries are `[rs[r], re[r])` of `idx` and `val`. */
+  readonly rs: Int32Array;
+  readonly re: Int32Array;
+  readonly idx: Int32Array;
+  readonly val: Float32Array;
+  /** The component's decoder `[dSae, dIn]`, copied in once per component. */
+  readonly wDec: Float32Array;
+  /** `∂L/∂wDec` `[dSae, dIn]`. */
+  readonly gwDec: Float32Array;
+  /** `∂L/∂wEnc` `[dIn, dSae]`. */
+  readonly gwEnc: Float32Array;
+  /** `∂L/∂bEnc` `[dSae]`. */
+  readonly gbEnc: Float32Array;
+  /** Each lane's firing counts `[dSae]` and column sums of `∂L/∂x̂` `[dIn]` (the caller zeroes them). */
+  readonly fired: readonly [Int32Array, Int32Array];
+  readonly colSumDX: readonly [Float32Array, Float32Array];
+  /** As the block's `center`, writing `x̄` into this batch's rows from `row0`. */
+  center(rows: number, row0: number): void;
+  /** Empties the entry lists: every row without entries, both lanes' shares free. */
+  clear(): void;
+  /**
+   * Selection (`f = TopK(pre + bEnc)`), decoder, `∂L/∂x̂` and `∂L/∂pre` for block rows `[from, from + count)` of
+   * each lane (global rows from `row0 + from`), lanes in parallel. Returns the rows each lane did: fewer when
+   * its share of the entry lists is full (empty them into the gradients, `clear`, and go on).
+   */
+  rows(
+    lanes: readonly [{ from: number; count: number }, { from: number; count: number }],
+    row0: number,
+    scale: number,
+    add: number,
+  ): [number, number];
+  /**
+   * Weight gradients from the entries of every row, features `[0, split)` on lane 0 and `[split, dSae)` on
+   * lane 1, added to the gradients when `accumulate`.
+   */
+  weightGrads(split: number, accumulate: boolean): void;
+  /** Whether a worker thread runs lane 1 now. */
+  readonly threaded: boolean;
+  /** Stops the worker. */
+  dispose(): void;
 };
 
 let module: WebAssembly.Module | undefined;
@@ -121,10 +156,90 @@ function compiled(): WebAssembly.Module {
 }
 
 /**
- * A workspace for blocks of up to `rows` rows of an SAE with `dIn` inputs
- * and `dSae` features.
+ * The module imports a shared memory (so that a worker thread can run kernels on the same buffers); it
+ * never grows.
  */
-export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeBlockWorkspace {
+function sharedMemory(bytes: number): WebAssembly.Memory {
+  const pages = Math.ceil(bytes / 65536);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+/** Fields of a lane, in the order of `lane_t` in sae_kernels.c, all 4 bytes. */
+const LANE_FIELDS = [
+  "m",
+  "n",
+  "k",
+  "batch",
+  "bias",
+  "bdec",
+  "wdec",
+  "rs",
+  "re",
+  "idx",
+  "val",
+  "dval",
+  "cursor",
+  "end",
+  "fired",
+  "colsum",
+  "candIdx",
+  "candVal",
+  "heap",
+  "dx",
+  "xbar",
+  "start",
+  "crow",
+  "cval",
+  "cd",
+  "gwdec",
+  "gwenc",
+  "gbenc",
+] as const;
+
+/**
+ * A workspace for blocks of up to `rows` rows of an SAE with `dIn` inputs
+ * and `dSae` features; with `topk`, also the TopK step's buffers for a batch
+ * of `topk.batch` rows.
+ */
+export function saeBlockWorkspace(
+  rows: number,
+  dIn: number,
+  dSae: number,
+  topk?: { readonly batch: number; readonly k: number },
+): SaeBlockWorkspace {
+  // A lane's share of the entry lists: k entries for each of its rows (at most half of each block, rounded
+  // up) and a quarter more (ties), and one whole row beyond that, so that an empty share always takes a row.
+  const batch = topk?.batch ?? 0;
+  const laneRows = Math.ceil(batch / 2) + Math.ceil(batch / rows);
+  const share = topk === undefined ? 0 : Math.ceil(1.25 * laneRows * topk.k) + dSae;
+  const lane = (i: number): [string, number][] => [
+    [`lane${i}`, LANE_FIELDS.length],
+    [`fired${i}`, dSae],
+    [`colsum${i}`, dIn],
+    [`candIdx${i}`, dSae],
+    [`candVal${i}`, dSae],
+    [`heap${i}`, dSae],
+    [`start${i}`, dSae + 1],
+    [`crow${i}`, 2 * share],
+    [`cval${i}`, 2 * share],
+    [`cd${i}`, 2 * share],
+  ];
+  const topkLayout: [string, number][] = topk === undefined ? [] : [
+    ["control", CONTROL_INTS],
+    ["xBarAll", batch * dIn],
+    ["dXAll", batch * dIn],
+    ["rs", batch],
+    ["re", batch],
+    ["idx", 2 * share],
+    ["val", 2 * share],
+    ["dval", 2 * share],
+    ["wDec", dSae * dIn],
+    ["gwDec", dSae * dIn],
+    ["gwEnc", dSae * dIn],
+    ["gbEnc", dSae],
+    ...lane(0),
+    ...lane(1),
+  ];
   const layout: [string, number][] = [
     ["x", rows * dIn],
     ["xBar", rows * dIn],
@@ -142,22 +257,20 @@ export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeB
     ["colSqX", dIn],
     ["colSumDX", dIn],
     ["colSumDPre", dSae],
-    ["scratch", dSae],
-    ["wDec", dSae * dIn],
-    ["gwDec", dSae * dIn],
-    ["gwEncT", dSae * dIn],
+    ...topkLayout,
   ];
   const offsets: Record<string, number> = {};
   // The module's own stack and data sit in its first pages (2 when built): start well past them.
   let bytes = 1 << 20;
   for (const [name, length] of layout) {
     offsets[name] = bytes;
-    bytes += Math.ceil((length * 4) / 16) * 16;
+    bytes += Math.ceil((length * 4) / 64) * 64;
   }
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) });
+  const memory = sharedMemory(bytes);
   const instance = new WebAssembly.Instance(compiled(), { env: { memory } });
   const k = instance.exports as unknown as Exports;
   const view = (name: string, length: number) => new Float32Array(memory.buffer, offsets[name], length);
+  const ints = (name: string, length: number) => new Int32Array(memory.buffer, offsets[name], length);
   const o = offsets;
   return {
     rows,
@@ -174,23 +287,222 @@ export function saeBlockWorkspace(rows: number, dIn: number, dSae: number): SaeB
     l1: view("l1", rows),
     l0: view("l0", rows),
     l2: view("l2", rows),
-    fired: new Int32Array(memory.buffer, offsets.fired, dSae),
+    fired: ints("fired", dSae),
     colSumX: view("colSumX", dIn),
     colSqX: view("colSqX", dIn),
     colSumDX: view("colSumDX", dIn),
     colSumDPre: view("colSumDPre", dSae),
     center: (r) => k.center_rows(o.x, o.bDec, o.xBar, r, dIn, o.colSumX, o.colSqX),
     reluBias: (r) => k.relu_bias(o.f, o.bEnc, r, dSae, o.l1, o.l0, o.fired),
-    topkBias: (r, topK) => k.topk_bias(o.f, o.bEnc, r, dSae, topK, o.l1, o.l0, o.fired, o.scratch),
-    wDec: view("wDec", dSae * dIn),
-    gwDec: view("gwDec", dSae * dIn),
-    gwEncT: view("gwEncT", dSae * dIn),
-    sparseDecode: (r) => k.sparse_decode(o.f, o.wDec, o.xHat, r, dSae, dIn),
-    sparseBackward: (r, add) =>
-      k.sparse_backward(o.f, o.dX, o.xBar, o.wDec, o.gwDec, o.gwEncT, r, dSae, dIn, add, o.colSumDPre),
     reconstructionGrad: (r, scale) =>
       k.reconstruction_grad(o.xHat, o.x, o.bDec, o.dX, r, dIn, scale, o.l2, o.colSumDX),
     reluGrad: (r, add) => k.relu_grad(o.dPre, o.f, r, dSae, add, o.colSumDPre),
+    topk: topk === undefined
+      ? undefined
+      : topkWorkspace(memory, k, offsets, dIn, dSae, topk.batch, topk.k, share),
+  };
+}
+
+/**
+ * The control block that the calling thread and the worker share: ints [command, ready, done, result,
+ * error], then the arguments as float64 from byte 64.
+ */
+const CONTROL_INTS = 64;
+const COMMAND = 0, READY = 1, DONE = 2, RESULT = 3, ERROR = 4, ARGS_BYTE = 64;
+const WORKER_TOPK_ROWS = 1, WORKER_TOPK_WEIGHT_GRADS = 2, WORKER_EXIT = -1;
+
+/** A worker thread that runs kernels on a workspace's memory. */
+type KernelWorker = {
+  /** Whether it has started (until then, and if it failed, the calling thread does its work). */
+  ready(): boolean;
+  /** Starts `command` with `args`; `wait` for it before the next. */
+  post(command: number, args: readonly number[]): void;
+  /** Blocks until the command is done; its result. */
+  wait(): number;
+  stop(): void;
+};
+
+/**
+ * Starts a worker thread for a workspace (`node:worker_threads`, unref'd so that it never keeps the process
+ * alive), or `undefined` where there is one core or no worker can start. It starts in the background: the
+ * kernels do not wait for it.
+ */
+function startWorker(memory: WebAssembly.Memory, control: number): KernelWorker | undefined {
+  if ((navigator.hardwareConcurrency ?? 1) < 2) return undefined;
+  const ctl = new Int32Array(memory.buffer, control, CONTROL_INTS);
+  const args = new Float64Array(memory.buffer, control + ARGS_BYTE, (CONTROL_INTS * 4 - ARGS_BYTE) / 8);
+  let failed = false;
+  let worker: Worker;
+  try {
+    worker = new Worker(new URL("./sae_worker.ts", import.meta.url));
+    worker.unref();
+    worker.on("error", () => (failed = true));
+    worker.postMessage({ memory, control });
+  } catch {
+    return undefined;
+  }
+  return {
+    ready: () => !failed && Atomics.load(ctl, READY) === 1,
+    post(command, values) {
+      args.set(values);
+      Atomics.store(ctl, DONE, 0);
+      Atomics.store(ctl, COMMAND, command);
+      Atomics.notify(ctl, COMMAND);
+    },
+    wait() {
+      while (Atomics.load(ctl, DONE) === 0) Atomics.wait(ctl, DONE, 0);
+      if (ctl[ERROR] !== 0) {
+        failed = true;
+        throw new Error("saekit: a TopK kernel failed on the worker thread");
+      }
+      return ctl[RESULT];
+    },
+    stop() {
+      failed = true;
+      Atomics.store(ctl, COMMAND, WORKER_EXIT);
+      Atomics.notify(ctl, COMMAND);
+      worker.terminate();
+    },
+  };
+}
+
+/**
+ * The worker thread's side (run by sae_worker.ts): instantiates the kernels on the workspace's shared
+ * memory, says it is ready, then runs each command it is given until told to exit.
+ */
+export function serveKernels(message: { memory: WebAssembly.Memory; control: number }): void {
+  const { memory, control } = message;
+  const k = new WebAssembly.Instance(compiled(), { env: { memory } }).exports as unknown as Exports;
+  const ctl = new Int32Array(memory.buffer, control, CONTROL_INTS);
+  const a = new Float64Array(memory.buffer, control + ARGS_BYTE, (CONTROL_INTS * 4 - ARGS_BYTE) / 8);
+  Atomics.store(ctl, READY, 1);
+  for (;;) {
+    Atomics.wait(ctl, COMMAND, 0);
+    const command = Atomics.load(ctl, COMMAND);
+    if (command === 0) continue;
+    if (command === WORKER_EXIT) return;
+    try {
+      ctl[RESULT] = command === WORKER_TOPK_ROWS
+        ? k.topk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10])
+        : (k.topk_weight_grads(a[0], a[1], a[2], a[3]), 0);
+      ctl[ERROR] = 0;
+    } catch {
+      ctl[ERROR] = 1;
+    }
+    Atomics.store(ctl, COMMAND, 0);
+    Atomics.store(ctl, DONE, 1);
+    Atomics.notify(ctl, DONE);
+  }
+}
+
+function topkWorkspace(
+  memory: WebAssembly.Memory,
+  k: Exports,
+  o: Record<string, number>,
+  dIn: number,
+  dSae: number,
+  batch: number,
+  topK: number,
+  share: number,
+): TopkWorkspace {
+  const view = (name: string, length: number) => new Float32Array(memory.buffer, o[name], length);
+  const ints = (name: string, length: number) => new Int32Array(memory.buffer, o[name], length);
+  const lanes = [0, 1].map((i) => {
+    const fields: Record<(typeof LANE_FIELDS)[number], number> = {
+      m: dSae,
+      n: dIn,
+      k: topK,
+      batch,
+      bias: o.bEnc,
+      bdec: o.bDec,
+      wdec: o.wDec,
+      rs: o.rs,
+      re: o.re,
+      idx: o.idx,
+      val: o.val,
+      dval: o.dval,
+      cursor: i * share,
+      end: (i + 1) * share,
+      fired: o[`fired${i}`],
+      colsum: o[`colsum${i}`],
+      candIdx: o[`candIdx${i}`],
+      candVal: o[`candVal${i}`],
+      heap: o[`heap${i}`],
+      dx: o.dXAll,
+      xbar: o.xBarAll,
+      start: o[`start${i}`],
+      crow: o[`crow${i}`],
+      cval: o[`cval${i}`],
+      cd: o[`cd${i}`],
+      gwdec: o.gwDec,
+      gwenc: o.gwEnc,
+      gbenc: o.gbEnc,
+    };
+    const struct = ints(`lane${i}`, LANE_FIELDS.length);
+    LANE_FIELDS.forEach((name, f) => (struct[f] = fields[name]));
+    return { struct, address: o[`lane${i}`], cursorField: LANE_FIELDS.indexOf("cursor") };
+  });
+  const worker = startWorker(memory, o.control);
+  const rowsArgs = (lane: number, from: number, count: number, row0: number, scale: number, add: number) =>
+    [
+      lanes[lane].address,
+      o.f + 4 * from * dSae,
+      o.x + 4 * from * dIn,
+      o.xHat + 4 * from * dIn,
+      o.l1 + 4 * from,
+      o.l0 + 4 * from,
+      o.l2 + 4 * from,
+      row0 + from,
+      count,
+      scale,
+      add,
+    ] as const;
+  const rsView = ints("rs", batch), reView = ints("re", batch);
+  return {
+    batch,
+    k: topK,
+    xBar: view("xBarAll", batch * dIn),
+    rs: rsView,
+    re: reView,
+    idx: ints("idx", 2 * share),
+    val: view("val", 2 * share),
+    wDec: view("wDec", dSae * dIn),
+    gwDec: view("gwDec", dSae * dIn),
+    gwEnc: view("gwEnc", dSae * dIn),
+    gbEnc: view("gbEnc", dSae),
+    fired: [ints("fired0", dSae), ints("fired1", dSae)],
+    colSumDX: [view("colsum0", dIn), view("colsum1", dIn)],
+    center: (r, row0) => k.center_rows(o.x, o.bDec, o.xBarAll + 4 * row0 * dIn, r, dIn, o.colSumX, o.colSqX),
+    clear() {
+      rsView.fill(0);
+      reView.fill(0);
+      for (const [i, lane] of lanes.entries()) lane.struct[lane.cursorField] = i * share;
+    },
+    rows([a, b], row0, scale, add) {
+      const args0 = rowsArgs(0, a.from, a.count, row0, scale, add);
+      const args1 = rowsArgs(1, b.from, b.count, row0, scale, add);
+      if (worker?.ready() && b.count > 0) {
+        worker.post(WORKER_TOPK_ROWS, args1);
+        const done0 = k.topk_rows(...args0);
+        return [done0, worker.wait()];
+      }
+      return [k.topk_rows(...args0), k.topk_rows(...args1)];
+    },
+    weightGrads(split, accumulate) {
+      const acc = accumulate ? 1 : 0;
+      if (worker?.ready() && split < dSae) {
+        worker.post(WORKER_TOPK_WEIGHT_GRADS, [lanes[1].address, split, dSae, acc]);
+        k.topk_weight_grads(lanes[0].address, 0, split, acc);
+        worker.wait();
+      } else {
+        k.topk_weight_grads(lanes[0].address, 0, split, acc);
+        k.topk_weight_grads(lanes[1].address, split, dSae, acc);
+      }
+    },
+    get threaded() {
+      return worker?.ready() ?? false;
+    },
+    dispose: () => worker?.stop(),
   };
 }
 
@@ -204,7 +516,7 @@ let softmaxKernel: { run: (x: Float32Array, out: Float32Array, cols: number) => 
 export function softmaxRows(x: Float32Array, out: Float32Array, cols: number): void {
   if (softmaxKernel === undefined) {
     const base = 1 << 20;
-    const memory = new WebAssembly.Memory({ initial: Math.ceil((base + 8 * SOFTMAX_BUFFER_FLOATS) / 65536) });
+    const memory = sharedMemory(base + 8 * SOFTMAX_BUFFER_FLOATS);
     const k = new WebAssembly.Instance(compiled(), { env: { memory } }).exports as unknown as Exports;
     const input = new Float32Array(memory.buffer, base, SOFTMAX_BUFFER_FLOATS);
     const output = new Float32Array(memory.buffer, base + 4 * SOFTMAX_BUFFER_FLOATS, SOFTMAX_BUFFER_FLOATS);

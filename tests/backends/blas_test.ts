@@ -5,6 +5,7 @@
  */
 import { assert, assertClose, tf } from "../_helpers.ts";
 import { loadBlas } from "../../lib/backends/blas_ffi.ts";
+import { topkWorkerReady } from "../../lib/backends/blas_backend.ts";
 import { selectBackend } from "../../lib/tf.ts";
 import { composedLossAndGrads, saeLossAndGrads } from "../../lib/sae/grads.ts";
 import { RELU, type SaeActivation } from "../../lib/sae/forward.ts";
@@ -177,67 +178,150 @@ function integerParams(c: number, n: number, m: number, seed: number): SaeParams
   };
 }
 
+type TopkCase = {
+  what: string;
+  k: number;
+  l1: number;
+  integer: boolean;
+  keep: number;
+  n: number;
+  m: number;
+  /** Every feature the same encoder column: a row keeps all its features or none. */
+  allTied?: boolean;
+};
+
+/** Outputs of `saeLossAndGrads` (fused) or of the composed ops for a TopK case: 300 rows, two components. */
+const topkRun = ({ k, l1, integer, keep, n, m, allTied }: TopkCase, fused: boolean) => () => {
+  const activation: SaeActivation = { kind: "topk", k };
+  let p = integer ? integerParams(2, n, m, 7) : params(2, n, m, 5);
+  if (allTied) {
+    p = {
+      ...p,
+      wEnc: tf.tile(tf.slice(p.wEnc, [0, 0, 0], [-1, -1, 1]), [1, 1, m]),
+      bEnc: tf.zerosLike(p.bEnc),
+    };
+  }
+  const x =
+    (integer
+      ? tf.round(tf.randomUniform([2, 300, n], -2.5, 2.5, "float32", 8))
+      : tf.randomNormal([2, 300, n], 0, 1, "float32", 6)) as tf.Tensor3D;
+  const out = allOutputs(
+    fused ? saeLossAndGrads(p, x, l1, keep, activation) : composedLossAndGrads(p, x, l1, activation),
+  );
+  if (!fused && keep < 300) out[0] = tf.slice(out[0], [0, 0, 0], [-1, keep, -1]);
+  return out;
+};
+
+function assertTopkClose(fused: Float32Array[], expected: Float32Array[], what: string): void {
+  OUTPUT_NAMES.forEach((name, i) =>
+    assertClose(fused[i], expected[i], 2e-5 * Math.max(1, ...expected[i].map(Math.abs)), `${what}: ${name}`)
+  );
+}
+
 Deno.test({
   name: "the fused TopK kernel matches the composed ops: ties, k = dSae, rows with fewer than k positives",
   ignore: noBlas !== undefined,
   async fn() {
-    // 300 rows over two components: a block of 256 and a remainder of 44 (the kernel's blocks).
-    const cases: { what: string; k: number; l1: number; integer: boolean; keep: number; m: number }[] = [
-      { what: "random, k 5", k: 5, l1: 0, integer: false, keep: 300, m: 40 },
-      { what: "random, k 5, L1, keepRows 270", k: 5, l1: 0.02, integer: false, keep: 270, m: 40 },
-      { what: "integer ties, k 3", k: 3, l1: 0, integer: true, keep: 300, m: 40 },
-      { what: "integer ties, k 1", k: 1, l1: 0, integer: true, keep: 300, m: 40 },
+    // 300 rows: a block of 256 and a remainder of 44 (the kernel's blocks), each split in two lanes; dIn 37
+    // takes every path of the SIMD loops (32 columns at a time, then 4, then 1).
+    const cases: TopkCase[] = [
+      { what: "random, k 5", k: 5, l1: 0, integer: false, keep: 300, n: 37, m: 40 },
+      { what: "random, k 5, L1, keepRows 270", k: 5, l1: 0.02, integer: false, keep: 270, n: 12, m: 40 },
+      { what: "integer ties, k 3", k: 3, l1: 0, integer: true, keep: 300, n: 37, m: 40 },
+      { what: "integer ties, k 1", k: 1, l1: 0, integer: true, keep: 300, n: 12, m: 40 },
+      {
+        what: "all features tied, k 1 (the entry lists fill up and are emptied many times)",
+        k: 1,
+        l1: 0.01,
+        integer: true,
+        keep: 280,
+        n: 37,
+        m: 40,
+        allTied: true,
+      },
       {
         what: "integer, k 30 (rows with fewer than k positives)",
         k: 30,
         l1: 0,
         integer: true,
         keep: 300,
+        n: 12,
         m: 40,
       },
-      { what: "integer, k = dSae", k: 40, l1: 0.01, integer: true, keep: 300, m: 40 },
-      { what: "random, dSae 6 (fewer than 4k values)", k: 4, l1: 0, integer: false, keep: 300, m: 6 },
-      { what: "random, dSae 203, k 7", k: 7, l1: 0, integer: false, keep: 300, m: 203 },
-      { what: "integer ties, dSae 203, k 7", k: 7, l1: 0, integer: true, keep: 300, m: 203 },
+      { what: "integer, k = dSae", k: 40, l1: 0.01, integer: true, keep: 300, n: 37, m: 40 },
+      { what: "random, dSae 6 (fewer than 4k values)", k: 4, l1: 0, integer: false, keep: 300, n: 12, m: 6 },
+      { what: "random, dSae 203, k 7", k: 7, l1: 0, integer: false, keep: 300, n: 64, m: 203 },
+      { what: "integer ties, dSae 203, k 7", k: 7, l1: 0, integer: true, keep: 300, n: 12, m: 203 },
     ];
-    for (const { what, k, l1, integer, keep, m } of cases) {
-      const activation: SaeActivation = { kind: "topk", k };
-      const run = (fused: boolean) => () => {
-        const p = integer ? integerParams(2, 12, m, 7) : params(2, 12, m, 5);
-        const x = (integer
-          ? tf.round(tf.randomUniform([2, 300, 12], -2.5, 2.5, "float32", 8))
-          : tf.randomNormal([2, 300, 12], 0, 1, "float32", 6)) as tf.Tensor3D;
-        const out = allOutputs(
-          fused ? saeLossAndGrads(p, x, l1, keep, activation) : composedLossAndGrads(p, x, l1, activation),
-        );
-        if (!fused && keep < 300) {
-          out[0] = tf.slice(out[0], [0, 0, 0], [-1, keep, -1]);
-        }
-        return out;
-      };
-      const expected = await on("cpu", run(false));
-      const fused = await on("blas", run(true));
+    for (const c of cases) {
+      const expected = await on("cpu", topkRun(c, false));
+      const fused = await on("blas", topkRun(c, true));
       const l0 = expected[10];
       // the cases do what they say: ties keep more than k, some rows have fewer than k positives
-      if (what.includes("ties")) {
-        assert.ok(
-          l0.some((v) =>
-            v > k
-          ),
-          `${what}: no row with a tie at the k-th value`,
-        );
-      }
-      if (what.includes("fewer")) {
-        assert.ok(l0.some((v) => v < k), `${what}: no row with fewer than k positives`);
-      }
-      OUTPUT_NAMES.forEach((name, i) =>
-        assertClose(
-          fused[i],
-          expected[i],
-          2e-5 * Math.max(1, ...expected[i].map(Math.abs)),
-          `${what}: ${name}`,
-        )
+      if (c.what.includes("tie")) assert.ok(l0.some((v) => v > c.k), `${c.what}: no row with a tie`);
+      if (c.what.includes("fewer")) assert.ok(l0.some((v) => v < c.k), `${c.what}: no row with fewer than k`);
+      assertTopkClose(fused, expected, c.what);
+    }
+  },
+});
+
+Deno.test({
+  name: "the fused TopK kernel gives the same results with its worker thread as without",
+  ignore: noBlas !== undefined || navigator.hardwareConcurrency < 2,
+  async fn() {
+    const cases: TopkCase[] = [
+      { what: "ties, k 2", k: 2, l1: 0.01, integer: true, keep: 300, n: 37, m: 203 },
+      { what: "all tied, k 1", k: 1, l1: 0, integer: true, keep: 300, n: 37, m: 40, allTied: true },
+    ];
+    for (const c of cases) {
+      const expected = await on("cpu", topkRun(c, false));
+      // The first call makes the workspace, whose worker starts in the background; the kernel does not wait.
+      const first = await on("blas", topkRun(c, true));
+      for (let i = 0; i < 100 && !topkWorkerReady(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(topkWorkerReady(), "the worker thread did not start within 5 s");
+      const threaded = await on("blas", topkRun(c, true));
+      assertTopkClose(threaded, expected, `${c.what}, with the worker`);
+      // The lanes split the work by data, not by thread: the same numbers, bit for bit.
+      threaded.forEach((t, i) =>
+        assert.deepEqual(t, first[i], `${c.what}: ${OUTPUT_NAMES[i]} with and without`)
       );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the blas backend reuses the arrays of disposed outputs, but never one that was read out or is shared",
+  ignore: noBlas !== undefined,
+  async fn() {
+    await selectBackend("blas");
+    try {
+      const x = tf.randomNormal([512, 256], 0, 1, "float32", 9); // 131072 values: pooled sizes
+      // read out, then disposed: the caller may still hold the array
+      const a = tf.add(x, 1);
+      const read = a.dataSync();
+      const copy = read.slice();
+      a.dispose();
+      // shared: tfjs's Slice returns a view of its input's array
+      const b = tf.add(x, 2);
+      const view = tf.slice(b, [0, 0], [256, 256]);
+      b.dispose();
+      // freed and never read: reused by the next outputs of the same size
+      const c = tf.add(x, 3);
+      c.dispose();
+      const outs = [tf.mul(x, 4), tf.sub(x, 5), tf.div(x, 6)];
+      const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+        a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
+      assert.ok(same(read, copy), "an array that was read out was reused");
+      const xv = x.dataSync();
+      const viewExpected = Float32Array.from(xv.subarray(0, 256 * 256), (v) => v + 2);
+      assert.ok(same(view.dataSync(), viewExpected), "an array shared with a live slice was reused");
+      assertClose(outs[0].dataSync(), xv.map((v) => v * 4), 1e-5, "mul");
+      assertClose(outs[1].dataSync(), xv.map((v) => v - 5), 1e-5, "sub");
+      assertClose(outs[2].dataSync(), xv.map((v) => v / 6), 1e-6, "div");
+      tf.dispose([x, view, ...outs]);
+    } finally {
+      await selectBackend("cpu");
     }
   },
 });

@@ -1,10 +1,12 @@
-// Element-wise kernels of saekit's fused SAE step, compiled to WebAssembly
-// with SIMD (see tasks/build_wasm.ts). Each works in place on one block of
-// rows that lives in the module's memory, between two BLAS products.
+// Kernels of saekit's fused SAE step, compiled to WebAssembly with SIMD (see
+// tasks/build_wasm.ts). The element-wise ones work in place on one block of
+// rows that lives in the module's memory, between two BLAS products; the TopK
+// ones do everything after the encoder product on lists of active features.
 //
-// Build: clang --target=wasm32 -O3 -msimd128 -fassociative-math -fno-signed-zeros -fno-trapping-math
-// -nostdlib (no libc is used). Column sums are float: the caller adds each
-// block's sums (a few hundred rows) into double accumulators.
+// Build: clang --target=wasm32 -O3 -msimd128 -matomics -mbulk-memory -fassociative-math -fno-signed-zeros
+// -fno-trapping-math -nostdlib (no libc is used), linked with a shared imported memory so that a worker
+// thread can run kernels on the same buffers. Column sums are float: the caller adds each block's sums
+// (a few hundred rows) into double accumulators.
 
 #include <wasm_simd128.h>
 
@@ -79,31 +81,6 @@ static float kth_largest(const float *v, int n, int k, float *heap) {
   return heap[0];
 }
 
-// TopK: f[r, j] = p[r, j] + bias[j] where that is positive and among the k largest of its row (ties at the
-// k-th value all kept), else 0; l1, l0 and fired as relu_bias. scratch holds at least k floats.
-EXPORT(topk_bias)
-void topk_bias(float *restrict p, const float *restrict bias, int rows, int cols, int k, float *restrict l1,
-               float *restrict l0, int *restrict fired, float *restrict scratch) {
-  for (int r = 0; r < rows; r++) {
-    float *pr = p + (long)r * cols;
-    for (int j = 0; j < cols; j++) pr[j] += bias[j];
-    float kth = kth_largest(pr, cols, k, scratch);
-    float abs = 0.0f;
-    int count = 0;
-    for (int j = 0; j < cols; j++) {
-      float v = pr[j];
-      int on = (v > 0.0f) & (v >= kth);
-      v = on ? v : 0.0f;
-      pr[j] = v;
-      abs += v;
-      count += on;
-      fired[j] += on;
-    }
-    l1[r] = abs;
-    l0[r] = (float)count;
-  }
-}
-
 // xhat += bias; e = xhat - x; dx = scale * e; l2[r] = mean_i e^2; colsum[i] += dx.
 EXPORT(reconstruction_grad)
 void reconstruction_grad(float *restrict xhat, const float *restrict x, const float *restrict bias, float *restrict dx,
@@ -164,48 +141,374 @@ static inline float exp1(float x) {
   return wasm_f32x4_extract_lane(exp4(wasm_f32x4_splat(x)), 0);
 }
 
-// TopK, sparse decoder: xhat[r] = sum over the non-zero f[r, j] of f[r, j] * wdec[j] (no bias).
-EXPORT(sparse_decode)
-void sparse_decode(const float *restrict f, const float *restrict wdec, float *restrict xhat, int rows, int m,
-                   int n) {
-  for (int r = 0; r < rows; r++) {
-    const float *fr = f + (long)r * m;
-    float *out = xhat + (long)r * n;
-    for (int i = 0; i < n; i++) out[i] = 0.0f;
-    for (int j = 0; j < m; j++) {
-      float v = fr[j];
-      if (v == 0.0f) continue;
-      const float *w = wdec + (long)j * n;
-      for (int i = 0; i < n; i++) out[i] += v * w[i];
+// ---- TopK: the step at the active features only ----------------------------------------------------------
+//
+// A row's active features are kept as a list of entries (feature index, f value, ∂L/∂pre); row r's entries
+// are [rs[r], re[r]) of the entry arrays. Only the encoder product is dense. The rows of each block are
+// split between two lanes, each with its own share of the entry arrays and its own scratch, so that two
+// threads can run them at once on this module's shared memory; the weight gradients are split by feature.
+// (None of these functions may use the shadow stack, which the threads would share: no local arrays.)
+
+// A lane's buffers and sizes; sae_wasm.ts writes the same fields in this order (LANE_FIELDS).
+typedef struct {
+  int m, n, k, batch;
+  const float *bias;  // bEnc [m]
+  const float *bdec;  // [n]
+  const float *wdec;  // [m, n]
+  int *rs, *re;       // [batch]
+  int *idx;           // the entry arrays, shared by the lanes
+  float *val, *dval;
+  int cursor, end;    // this lane's next free entry and the end of its share
+  int *fired;         // [m], this lane's count
+  float *colsum;      // [n], this lane's column sums of dx
+  int *cand_idx;      // [m] scratch
+  float *cand_val;    // [m] scratch
+  float *heap;        // [m] scratch
+  float *dx;          // ∂L/∂x̂ of every row [batch, n]
+  float *xbar;        // x − bDec of every row [batch, n]
+  int *start;         // [m + 1] scratch of the feature sort
+  int *crow;          // the entries sorted by feature: row offset, f value, ∂L/∂pre (as long as all entries)
+  float *cval, *cd;
+  float *gwdec;       // [m, n]
+  float *gwenc;       // [n, m]
+  float *gbenc;       // [m]
+} lane_t;
+
+static inline float hmax4(v128_t v) {
+  float a = wasm_f32x4_extract_lane(v, 0), b = wasm_f32x4_extract_lane(v, 1);
+  float c = wasm_f32x4_extract_lane(v, 2), d = wasm_f32x4_extract_lane(v, 3);
+  a = a > b ? a : b;
+  c = c > d ? c : d;
+  return a > c ? a : c;
+}
+
+static inline float hsum4(v128_t v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+         (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+// The positive values v = p + bias of a row that are ≥ t, in feature order, into cand_idx/cand_val; their count.
+static int collect(const float *restrict p, const float *restrict bias, int cols, float t, int *restrict cand_idx,
+                   float *restrict cand_val) {
+  int vec = cols & ~3, count = 0;
+  v128_t t4 = wasm_f32x4_splat(t), zero = wasm_f32x4_splat(0.0f);
+  for (int j = 0; j < vec; j += 4) {
+    v128_t v = wasm_f32x4_add(wasm_v128_load(p + j), wasm_v128_load(bias + j));
+    v128_t on = wasm_v128_and(wasm_f32x4_ge(v, t4), wasm_f32x4_gt(v, zero));
+    if (!wasm_v128_any_true(on)) continue;
+    unsigned bits = wasm_i32x4_bitmask(on);
+    while (bits) {
+      int b = __builtin_ctz(bits);
+      cand_idx[count] = j + b;
+      cand_val[count] = p[j + b] + bias[j + b];
+      count++;
+      bits &= bits - 1;
     }
+  }
+  for (int j = vec; j < cols; j++) {
+    float v = p[j] + bias[j];
+    if (v >= t && v > 0.0f) {
+      cand_idx[count] = j;
+      cand_val[count] = v;
+      count++;
+    }
+  }
+  return count;
+}
+
+// A lower bound of the k-th largest of v = p + bias: split the row into k groups; every group holds a value
+// equal to its maximum, so at least k values are ≥ the smallest group maximum. -inf when the row has fewer
+// than 4k values.
+static float kth_lower_bound(const float *restrict p, const float *restrict bias, int cols, int k) {
+  int vec = cols & ~3, nvec = cols >> 2;
+  if (nvec < k) return -__builtin_inff();
+  float tmin = __builtin_inff();
+  int j = 0;
+  for (int g = 0; g < k; g++) {
+    int end = (int)(((long long)(g + 1) * nvec) / k) * 4;
+    v128_t mx = wasm_f32x4_splat(-__builtin_inff());
+    for (; j < end; j += 4) mx = wasm_f32x4_pmax(mx, wasm_f32x4_add(wasm_v128_load(p + j), wasm_v128_load(bias + j)));
+    float gm = hmax4(mx);
+    if (g == k - 1) {
+      for (int i = vec; i < cols; i++) {
+        float v = p[i] + bias[i];
+        gm = v > gm ? v : gm;
+      }
+    }
+    tmin = gm < tmin ? gm : tmin;
+  }
+  return tmin;
+}
+
+// TopK selection with the encoder bias, then the decoder and the backward pass up to ∂L/∂pre, for `rows`
+// rows of pre-activations p [rows, m] (global rows row0…; x, xhat, l1, l0, l2 point at the first of them).
+//
+// Selection: for each row, the entries of the positive v = p + bias that are among the row's k largest (ties
+// at the k-th value all kept), in feature order, go to the lane's share of the entry arrays; l1 = sum of the
+// kept values, l0 = their count, fired[j] += 1 for each. Stops before a row whose entries might not fit in
+// the lane's share. One pass collects the candidates: the positive values ≥ a guess g of the row's k-th
+// largest, namely the 2k-th largest of an earlier row. When there are at least k of them, the k-th largest
+// is ≥ g and a k-element min-heap finds it among the candidates; when g ≤ 0, the candidates are all the
+// positive values, and with fewer than k of them all are kept. Otherwise a pass finds a lower bound of the
+// k-th largest (kth_lower_bound) and the candidates are collected again with it. The guess is renewed after
+// such a fallback, and when it lets through more than 4k candidates.
+//
+// Then, for each selected row (its decoder rows are read twice, the second time from cache):
+//   xhat = Σ_e val[e] · wdec[idx[e]] + bdec;  e = xhat − x;  dx = scale · e;  l2 = mean e²;  colsum += dx;
+//   dval[e] = dx · wdec[idx[e]] + add   (∂L/∂pre at the entry)
+// Returns the number of rows done.
+EXPORT(topk_rows)
+int topk_rows(lane_t *restrict L, const float *restrict p, const float *restrict x, float *restrict xhat,
+              float *restrict l1, float *restrict l0, float *restrict l2, int row0, int rows, float scale, float add) {
+  const int m = L->m, n = L->n, k = L->k;
+  const float *restrict bias = L->bias;
+  int *restrict cand_idx = L->cand_idx;
+  float *restrict cand_val = L->cand_val;
+  int *restrict idx = L->idx;
+  float *restrict val = L->val;
+  float guess = -__builtin_inff();
+  int k2 = 2 * k < m ? 2 * k : m;
+  int done = 0;
+  for (; done < rows; done++) {
+    const float *pr = p + (long)done * m;
+    int count = collect(pr, bias, m, guess, cand_idx, cand_val);
+    int renew = count > 4 * k;
+    if (count < k && guess > 0.0f) {
+      count = collect(pr, bias, m, kth_lower_bound(pr, bias, m, k), cand_idx, cand_val);
+      renew = 1;
+    }
+    int e = L->cursor;
+    if (e + count > L->end) break;
+    if (renew) guess = count >= k2 ? kth_largest(cand_val, count, k2, L->heap) : -__builtin_inff();
+    // Fewer than k positive candidates: the k-th largest is ≤ 0 and every positive value is kept.
+    float kth = count > k ? kth_largest(cand_val, count, k, L->heap) : 0.0f;
+    float abs = 0.0f;
+    int kept = 0;
+    for (int c = 0; c < count; c++) {
+      float v = cand_val[c];
+      if (!(v >= kth)) continue;
+      int j = cand_idx[c];
+      idx[e + kept] = j;
+      val[e + kept] = v;
+      abs += v;
+      L->fired[j] += 1;
+      kept++;
+    }
+    L->rs[row0 + done] = e;
+    L->re[row0 + done] = e + kept;
+    L->cursor = e + kept;
+    l1[done] = abs;
+    l0[done] = (float)kept;
+  }
+  const float *restrict wdec = L->wdec;
+  const float *restrict bdec = L->bdec;
+  float *restrict dval = L->dval;
+  float *restrict colsum = L->colsum;
+  for (int r = 0; r < done; r++) {
+    int e0 = L->rs[row0 + r], e1 = L->re[row0 + r];
+    float *hr = xhat + (long)r * n;
+    float *dr = L->dx + (long)(row0 + r) * n;
+    const float *xr = x + (long)r * n;
+    int c = 0;
+    for (; c + 32 <= n; c += 32) {
+      v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (int e = e0; e < e1; e++) {
+        const float *w = wdec + (long)idx[e] * n + c;
+        v128_t s = wasm_f32x4_splat(val[e]);
+        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(s, wasm_v128_load(w)));
+        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(s, wasm_v128_load(w + 4)));
+        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(s, wasm_v128_load(w + 8)));
+        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(s, wasm_v128_load(w + 12)));
+        a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(s, wasm_v128_load(w + 16)));
+        a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(s, wasm_v128_load(w + 20)));
+        a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(s, wasm_v128_load(w + 24)));
+        a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(s, wasm_v128_load(w + 28)));
+      }
+      wasm_v128_store(hr + c, a0);
+      wasm_v128_store(hr + c + 4, a1);
+      wasm_v128_store(hr + c + 8, a2);
+      wasm_v128_store(hr + c + 12, a3);
+      wasm_v128_store(hr + c + 16, a4);
+      wasm_v128_store(hr + c + 20, a5);
+      wasm_v128_store(hr + c + 24, a6);
+      wasm_v128_store(hr + c + 28, a7);
+    }
+    for (; c + 4 <= n; c += 4) {
+      v128_t a = wasm_f32x4_splat(0.0f);
+      for (int e = e0; e < e1; e++) {
+        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(val[e]), wasm_v128_load(wdec + (long)idx[e] * n + c)));
+      }
+      wasm_v128_store(hr + c, a);
+    }
+    for (; c < n; c++) {
+      float a = 0.0f;
+      for (int e = e0; e < e1; e++) a += val[e] * wdec[(long)idx[e] * n + c];
+      hr[c] = a;
+    }
+    float se = 0.0f;
+    for (int i = 0; i < n; i++) {
+      float v = hr[i] + bdec[i];
+      hr[i] = v;
+      float d = v - xr[i];
+      se += d * d;
+      float g = d * scale;
+      dr[i] = g;
+      colsum[i] += g;
+    }
+    l2[r] = se / (float)n;
+    int vec = n & ~15;
+    for (int e = e0; e < e1; e++) {
+      const float *w = wdec + (long)idx[e] * n;
+      v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
+      for (int i = 0; i < vec; i += 16) {
+        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(dr + i), wasm_v128_load(w + i)));
+        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(dr + i + 4), wasm_v128_load(w + i + 4)));
+        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(dr + i + 8), wasm_v128_load(w + i + 8)));
+        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(dr + i + 12), wasm_v128_load(w + i + 12)));
+      }
+      float dot = hsum4(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
+      for (int i = vec; i < n; i++) dot += dr[i] * w[i];
+      dval[e] = dot + add;
+    }
+  }
+  return done;
+}
+
+// Stores four lanes down a column of gwenc [n, m] (rows 4 apart by m), added when `accumulate`.
+static inline void store_column4(float *g, int m, v128_t v, int accumulate) {
+  float l0 = wasm_f32x4_extract_lane(v, 0), l1 = wasm_f32x4_extract_lane(v, 1);
+  float l2 = wasm_f32x4_extract_lane(v, 2), l3 = wasm_f32x4_extract_lane(v, 3);
+  if (accumulate) {
+    g[0] += l0;
+    g[m] += l1;
+    g[2 * m] += l2;
+    g[3 * m] += l3;
+  } else {
+    g[0] = l0;
+    g[m] = l1;
+    g[2 * m] = l2;
+    g[3 * m] = l3;
   }
 }
 
-// TopK, sparse backward, at the non-zero f[r, j] only:
-//   d = dx[r] · wdec[j] + add    (∂L/∂pre; zero elsewhere)
-//   colsum[j] += d;  gwdec[j] += f[r, j] * dx[r];  gwenc_t[j] += d * xbar[r]
-EXPORT(sparse_backward)
-void sparse_backward(const float *restrict f, const float *restrict dx, const float *restrict xbar,
-                     const float *restrict wdec, float *restrict gwdec, float *restrict gwenc_t, int rows, int m,
-                     int n, float add, float *restrict colsum) {
-  for (int r = 0; r < rows; r++) {
-    const float *fr = f + (long)r * m;
-    const float *dr = dx + (long)r * n;
-    const float *xr = xbar + (long)r * n;
-    for (int j = 0; j < m; j++) {
-      float v = fr[j];
-      if (v == 0.0f) continue;
-      const float *w = wdec + (long)j * n;
-      float dot = 0.0f;
-      for (int i = 0; i < n; i++) dot += dr[i] * w[i];
-      float d = dot + add;
-      colsum[j] += d;
-      float *gd = gwdec + (long)j * n;
-      float *ge = gwenc_t + (long)j * n;
-      for (int i = 0; i < n; i++) {
-        gd[i] += v * dr[i];
-        ge[i] += d * xr[i];
+// TopK, the weight gradients of features [j0, j1) from the entries of every row, gathered by feature:
+//   gwdec[j] = Σ_{entries (r, j)} val · dx[r]       [m, n]
+//   gwenc[:, j] = Σ_{entries (r, j)} dval · xbar[r]  [n, m] (the encoder's layout)
+//   gbenc[j] = Σ_{entries (r, j)} dval
+// (added to the outputs when `accumulate`, else written). The entries are first sorted by feature (a
+// counting sort into the lane's crow/cval/cd); then for each 32 columns, each feature's sums stay in
+// registers while its rows stream in from cache, and every output is written once.
+EXPORT(topk_weight_grads)
+void topk_weight_grads(lane_t *restrict L, int j0, int j1, int accumulate) {
+  const int n = L->n, m = L->m, batch = L->batch, w = j1 - j0;
+  const int *restrict idx = L->idx;
+  const int *restrict rs = L->rs;
+  const int *restrict re = L->re;
+  int *restrict start = L->start;
+  int *restrict crow = L->crow;
+  float *restrict cval = L->cval;
+  float *restrict cd = L->cd;
+  const float *restrict dx = L->dx;
+  const float *restrict xbar = L->xbar;
+  float *restrict gwdec = L->gwdec;
+  float *restrict gwenc = L->gwenc;
+  for (int j = 0; j <= w; j++) start[j] = 0;
+  for (int r = 0; r < batch; r++) {
+    for (int e = rs[r]; e < re[r]; e++) {
+      unsigned jj = (unsigned)(idx[e] - j0);
+      if (jj < (unsigned)w) start[jj + 1]++;
+    }
+  }
+  for (int j = 0; j < w; j++) start[j + 1] += start[j];
+  for (int r = 0; r < batch; r++) {
+    for (int e = rs[r]; e < re[r]; e++) {
+      unsigned jj = (unsigned)(idx[e] - j0);
+      if (jj >= (unsigned)w) continue;
+      int q = start[jj]++;
+      crow[q] = r * n;
+      cval[q] = L->val[e];
+      cd[q] = L->dval[e];
+    }
+  }
+  // start[jj] is now the end of feature j0 + jj's entries, and the beginning of the next one's.
+  for (int jj = 0; jj < w; jj++) {
+    float s = 0.0f;
+    for (int q = jj ? start[jj - 1] : 0; q < start[jj]; q++) s += cd[q];
+    L->gbenc[j0 + jj] = accumulate ? L->gbenc[j0 + jj] + s : s;
+  }
+  int c = 0;
+  for (; c + 32 <= n; c += 32) {
+    for (int jj = 0; jj < w; jj++) {
+      v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (int q = jj ? start[jj - 1] : 0; q < start[jj]; q++) {
+        const float *d = dx + crow[q] + c;
+        v128_t sv = wasm_f32x4_splat(cval[q]);
+        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(sv, wasm_v128_load(d)));
+        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(sv, wasm_v128_load(d + 4)));
+        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(sv, wasm_v128_load(d + 8)));
+        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(sv, wasm_v128_load(d + 12)));
+        a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(sv, wasm_v128_load(d + 16)));
+        a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(sv, wasm_v128_load(d + 20)));
+        a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(sv, wasm_v128_load(d + 24)));
+        a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(sv, wasm_v128_load(d + 28)));
       }
+      float *gd = gwdec + (long)(j0 + jj) * n + c;
+      if (accumulate) {
+        a0 = wasm_f32x4_add(a0, wasm_v128_load(gd));
+        a1 = wasm_f32x4_add(a1, wasm_v128_load(gd + 4));
+        a2 = wasm_f32x4_add(a2, wasm_v128_load(gd + 8));
+        a3 = wasm_f32x4_add(a3, wasm_v128_load(gd + 12));
+        a4 = wasm_f32x4_add(a4, wasm_v128_load(gd + 16));
+        a5 = wasm_f32x4_add(a5, wasm_v128_load(gd + 20));
+        a6 = wasm_f32x4_add(a6, wasm_v128_load(gd + 24));
+        a7 = wasm_f32x4_add(a7, wasm_v128_load(gd + 28));
+      }
+      wasm_v128_store(gd, a0);
+      wasm_v128_store(gd + 4, a1);
+      wasm_v128_store(gd + 8, a2);
+      wasm_v128_store(gd + 12, a3);
+      wasm_v128_store(gd + 16, a4);
+      wasm_v128_store(gd + 20, a5);
+      wasm_v128_store(gd + 24, a6);
+      wasm_v128_store(gd + 28, a7);
+    }
+    float *ge = gwenc + (long)c * m + j0;
+    for (int jj = 0; jj < w; jj++) {
+      v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (int q = jj ? start[jj - 1] : 0; q < start[jj]; q++) {
+        const float *xb = xbar + crow[q] + c;
+        v128_t sd = wasm_f32x4_splat(cd[q]);
+        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(sd, wasm_v128_load(xb)));
+        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(sd, wasm_v128_load(xb + 4)));
+        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(sd, wasm_v128_load(xb + 8)));
+        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(sd, wasm_v128_load(xb + 12)));
+        a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(sd, wasm_v128_load(xb + 16)));
+        a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(sd, wasm_v128_load(xb + 20)));
+        a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(sd, wasm_v128_load(xb + 24)));
+        a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(sd, wasm_v128_load(xb + 28)));
+      }
+      float *g = ge + jj;
+      store_column4(g, m, a0, accumulate);
+      store_column4(g + 4L * m, m, a1, accumulate);
+      store_column4(g + 8L * m, m, a2, accumulate);
+      store_column4(g + 12L * m, m, a3, accumulate);
+      store_column4(g + 16L * m, m, a4, accumulate);
+      store_column4(g + 20L * m, m, a5, accumulate);
+      store_column4(g + 24L * m, m, a6, accumulate);
+      store_column4(g + 28L * m, m, a7, accumulate);
+    }
+  }
+  for (; c < n; c++) {
+    for (int jj = 0; jj < w; jj++) {
+      float a = 0.0f, b = 0.0f;
+      for (int q = jj ? start[jj - 1] : 0; q < start[jj]; q++) {
+        a += cval[q] * dx[crow[q] + c];
+        b += cd[q] * xbar[crow[q] + c];
+      }
+      float *gd = gwdec + (long)(j0 + jj) * n + c;
+      float *ge = gwenc + (long)c * m + j0 + jj;
+      *gd = accumulate ? *gd + a : a;
+      *ge = accumulate ? *ge + b : b;
     }
   }
 }
