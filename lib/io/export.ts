@@ -1,17 +1,25 @@
 /**
- * The trained SAEs of a run, one folder per component, in SAELens's layout:
- * `cfg.json` and `sae_weights.safetensors` with `W_enc [d_in, d_sae]`,
- * `b_enc [d_sae]`, `W_dec [d_sae, d_in]` and `b_dec [d_in]`, plus
- * `threshold [d_sae]` for JumpReLU (and BatchTopK / Matryoshka, which encode
- * as JumpReLU at inference, as SAELens saves them), and for gated SAEs
- * `b_gate`, `r_mag`, `b_mag` in place of `b_enc`.
+ * The trained SAEs of a run, one folder per component, in SAELens's layout so
+ * that `SAE.load_from_disk(folder)` loads them: `cfg.json` and
+ * `sae_weights.safetensors` with `W_enc [d_in, d_sae]`, `b_enc [d_sae]`,
+ * `W_dec [d_sae, d_in]` and `b_dec [d_in]`, plus `threshold [d_sae]` for
+ * JumpReLU (and BatchTopK / Matryoshka, which encode as JumpReLU at inference,
+ * as SAELens saves them), and for gated SAEs `b_gate`, `r_mag`, `b_mag` in
+ * place of `b_enc`. Transcoders have `W_dec [d_sae, d_out]` and `b_dec [d_out]`.
  *
- * | saekit | SAELens `architecture` |
- * | --- | --- |
- * | `relu`, `relu-april` | `standard` |
- * | `topk` | `topk` (with `k`) |
- * | `batchtopk`, `matryoshka`, `jumprelu` | `jumprelu` |
- * | `gated` | `gated` |
+ * | saekit | SAELens `architecture` | transcoder |
+ * | --- | --- | --- |
+ * | `relu`, `relu-april` | `standard` | `transcoder` |
+ * | `topk` | `topk` (with `k`) | `topk` (no SAELens class) |
+ * | `batchtopk`, `matryoshka`, `jumprelu` | `jumprelu` | `jumprelu_transcoder` |
+ * | `gated` | `gated` | `gated` (no SAELens class) |
+ *
+ * `cfg.json` carries SAELens 6's fields (`d_in`, `d_sae`, `dtype`, `device`,
+ * `apply_b_dec_to_input`, `normalize_activations`, `reshape_activations`,
+ * `metadata {model_name, hook_name, ...}`), the same facts again as the
+ * top-level fields of SAELens before 6.0 (`model_name`, `hook_name`,
+ * `hook_layer`, `activation_fn_str`, ...), and saekit's own `saekit_*` fields,
+ * which SAELens ignores. See {@linkcode saelensConfig}.
  *
  * @module
  */
@@ -20,6 +28,23 @@ import type { SaeParams } from "../sae/params.ts";
 import type { ArchName } from "../sae/architecture.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { writeDirAtomic, writeFileAtomic, writeTextAtomic } from "./files.ts";
+
+/**
+ * What SAELens keeps about where an SAE's inputs come from (its `metadata`).
+ * Absent fields are written as `null`.
+ */
+export type SaelensMetadata = {
+  /** The model the activations come from (a Hub id, a path, or `stories260k`). */
+  readonly modelName?: string | null;
+  /** The hook each component reads, by component; default the component names. */
+  readonly hookNames?: readonly string[] | null;
+  /** Tokens per context window. */
+  readonly contextSize?: number | null;
+  /** Whether every window started with BOS. */
+  readonly prependBos?: boolean | null;
+  /** The dataset the activations were generated from. */
+  readonly datasetPath?: string | null;
+};
 
 /** Options of {@linkcode exportSaes}. */
 export type ExportOptions = {
@@ -30,37 +55,212 @@ export type ExportOptions = {
   readonly k?: number;
   /** Transcoders: the hook each component reads and the hook it reconstructs. */
   readonly transcoder?: { readonly from: readonly string[]; readonly to: readonly string[] };
+  /**
+   * SAELens's metadata. When absent and the folder's parent holds a run's `config.json` (as a run's
+   * `final/` does), it is read from there with {@linkcode saelensMetadataOf}.
+   */
+  readonly metadata?: SaelensMetadata;
   /** Extra fields for every `cfg.json` (e.g. the training configuration). */
   readonly extra?: Readonly<Record<string, unknown>>;
   /** Extra files for the top folder, by name (e.g. `summary.json`). */
   readonly files?: Readonly<Record<string, string>>;
 };
 
-/** A folder name for a component: its name with characters unsafe in paths replaced. */
+/**
+ * A folder name for a component: its name with characters unsafe in paths replaced.
+ *
+ * @example
+ * ```ts
+ * import { componentFolder } from "./export.ts";
+ * console.assert(componentFolder("a->b/c") === "a__b_c");
+ * ```
+ */
 export function componentFolder(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
-/** SAELens's name of a saekit architecture. */
-export function saelensArchitecture(arch: ArchName): string {
+/**
+ * SAELens's name of a saekit architecture (for transcoders, pass `transcoder`).
+ *
+ * @example
+ * ```ts
+ * import { saelensArchitecture } from "./export.ts";
+ * console.assert(saelensArchitecture("batchtopk") === "jumprelu");
+ * console.assert(saelensArchitecture("relu", true) === "transcoder");
+ * ```
+ */
+export function saelensArchitecture(arch: ArchName, transcoder = false): string {
   switch (arch) {
     case "relu":
     case "relu-april":
-      return "standard";
+      return transcoder ? "transcoder" : "standard";
     case "topk":
       return "topk";
     case "gated":
       return "gated";
     default:
-      return "jumprelu";
+      return transcoder ? "jumprelu_transcoder" : "jumprelu";
   }
 }
 
-/** Writes one SAELens-layout folder per component under `dir` (atomically). */
+/**
+ * The layer of a TransformerLens hook name (`blocks.3.hook_resid_post` → 3, `hook_embed` → 0), `null`
+ * when the name says none.
+ *
+ * @example
+ * ```ts
+ * import { hookLayer } from "./export.ts";
+ * console.assert(hookLayer("blocks.12.ln2.hook_normalized") === 12);
+ * console.assert(hookLayer("toy.0") === null);
+ * ```
+ */
+export function hookLayer(hookName: string): number | null {
+  const match = hookName.match(/^blocks\.(\d+)\./);
+  if (match !== null) return Number(match[1]);
+  return hookName === "hook_embed" || hookName === "hook_pos_embed" ? 0 : null;
+}
+
+/**
+ * SAELens's metadata from a run's resolved configuration (`config.json`): the model, the hooks, the
+ * context size, the BOS setting and the dataset for a language-model run; only the hooks (none) for
+ * the toy source, which has no model.
+ *
+ * @example
+ * ```ts
+ * import { saelensMetadataOf } from "./export.ts";
+ * const meta = saelensMetadataOf({ source: "model", model: "EleutherAI/pythia-70m", contextSize: 128 });
+ * console.assert(meta.modelName === "EleutherAI/pythia-70m" && meta.contextSize === 128);
+ * console.assert(saelensMetadataOf({ source: "toy" }).modelName === null);
+ * ```
+ */
+export function saelensMetadataOf(config: Readonly<Record<string, unknown>>): SaelensMetadata {
+  const text = (value: unknown) => (typeof value === "string" ? value : null);
+  if (config.source !== "model") return { modelName: null, datasetPath: null };
+  const from = config.transcoderFrom;
+  const hooks = Array.isArray(from) ? from : config.hooks;
+  return {
+    modelName: text(config.model),
+    hookNames: Array.isArray(hooks) && hooks.every((h) => typeof h === "string") ? hooks : null,
+    contextSize: typeof config.contextSize === "number" ? config.contextSize : null,
+    prependBos: typeof config.prependBos === "boolean" ? config.prependBos : null,
+    datasetPath: text(config.dataset),
+  };
+}
+
+/** What {@linkcode saelensConfig} needs about one component. */
+export type SaelensConfigOptions = {
+  readonly arch: ArchName;
+  readonly dIn: number;
+  readonly dSae: number;
+  /** Transcoders: the width of the output and the hook it reconstructs. */
+  readonly out?: { readonly dOut: number; readonly hookName: string };
+  /** TopK: active features per item. */
+  readonly k?: number;
+  /** The hook the component reads. */
+  readonly hookName: string;
+  readonly metadata?: SaelensMetadata;
+};
+
+/**
+ * The `cfg.json` of one component: SAELens 6's fields, the same facts as SAELens 5's top-level fields,
+ * and `saekit_architecture`. Weights are float32 with every normalisation folded in, so `dtype` is
+ * `float32`, `normalize_activations` `none` and `device` `cpu`. `sae_lens_version` is not written (this
+ * is not SAELens), so SAELens's loader reads the top-level fields (its path for configurations before
+ * 6.0), which hold the same values as `metadata`.
+ *
+ * @example
+ * ```ts
+ * import { saelensConfig } from "./export.ts";
+ * const cfg = saelensConfig({ arch: "topk", dIn: 4, dSae: 8, k: 2, hookName: "blocks.0.hook_resid_post" });
+ * console.assert(cfg.architecture === "topk" && cfg.k === 2);
+ * console.assert((cfg.metadata as { hook_name: string }).hook_name === "blocks.0.hook_resid_post");
+ * ```
+ */
+export function saelensConfig(options: SaelensConfigOptions): Record<string, unknown> {
+  const { arch, dIn, dSae, out, hookName } = options;
+  const meta = options.metadata ?? {};
+  const architecture = saelensArchitecture(arch, out !== undefined);
+  const topk = architecture === "topk";
+  const metadata = {
+    model_name: meta.modelName ?? null,
+    hook_name: hookName,
+    hook_layer: hookLayer(hookName),
+    hook_head_index: null,
+    prepend_bos: meta.prependBos ?? null,
+    context_size: meta.contextSize ?? null,
+    dataset_path: meta.datasetPath ?? null,
+  };
+  return {
+    architecture,
+    d_in: dIn,
+    d_sae: dSae,
+    dtype: "float32",
+    device: "cpu",
+    apply_b_dec_to_input: out === undefined,
+    normalize_activations: "none",
+    reshape_activations: "none",
+    ...(topk ? { k: options.k, rescale_acts_by_decoder_norm: false } : {}),
+    ...(out !== undefined
+      ? {
+        d_out: out.dOut,
+        hook_name_out: out.hookName,
+        hook_layer_out: hookLayer(out.hookName),
+        hook_head_index_out: null,
+      }
+      : {}),
+    metadata,
+    // The same facts as SAELens's fields before 6.0, which its loader still reads.
+    ...metadata,
+    dataset_trust_remote_code: false,
+    activation_fn_str: topk ? "topk" : "relu",
+    activation_fn_kwargs: topk ? { k: options.k } : {},
+    finetuning_scaling_factor: false,
+    sae_lens_training_version: null,
+    saekit_architecture: arch,
+  };
+}
+
+async function runMetadata(dir: string): Promise<SaelensMetadata | undefined> {
+  const parent = dir.replace(/\/+$/, "").replace(/\/[^/]*$/, "");
+  if (parent === dir || parent === "") return undefined;
+  try {
+    return saelensMetadataOf(JSON.parse(await Deno.readTextFile(`${parent}/config.json`)));
+  } catch {
+    return undefined; // no run beside it, or not a configuration: no metadata
+  }
+}
+
+/**
+ * Writes one SAELens-layout folder per component under `dir` (atomically: the folder appears complete
+ * or not at all, replacing an older one).
+ *
+ * @param params `[component, ...]` tensors, with any activation scale already folded in
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../tf.ts";
+ * import { exportSaes } from "./export.ts";
+ * const params = {
+ *   wEnc: tf.zeros([1, 2, 3]) as tf.Tensor3D, bEnc: tf.zeros([1, 3]) as tf.Tensor2D,
+ *   wDec: tf.zeros([1, 3, 2]) as tf.Tensor3D, bDec: tf.zeros([1, 2]) as tf.Tensor2D,
+ * };
+ * const dir = await Deno.makeTempDir();
+ * await exportSaes(`${dir}/final`, params, { componentNames: ["blocks.0.hook_resid_post"] });
+ * const cfg = JSON.parse(await Deno.readTextFile(`${dir}/final/blocks.0.hook_resid_post/cfg.json`));
+ * console.assert(cfg.architecture === "standard" && cfg.d_sae === 3);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export async function exportSaes(dir: string, params: SaeParams, options: ExportOptions): Promise<void> {
   const [c, dIn, dSae] = params.wEnc.shape;
   const dOut = params.wDec.shape[2];
   const arch = options.arch ?? "relu";
+  if (options.componentNames.length !== c) {
+    throw new RangeError(
+      `componentNames: expected ${c} names (one per component), received ${options.componentNames.length}`,
+    );
+  }
+  const metadata = options.metadata ?? await runMetadata(dir);
   const slices = async (t: tf.Tensor | undefined) => {
     if (t === undefined) return undefined;
     const data = (await t.data()) as Float32Array;
@@ -72,39 +272,43 @@ export async function exportSaes(dir: string, params: SaeParams, options: Export
       slices,
     ),
   );
-  const architecture = saelensArchitecture(arch);
+  const transcoder = options.transcoder;
+  const architecture = saelensArchitecture(arch, transcoder !== undefined);
+  const gated = architecture === "gated";
+  const jumprelu = architecture === "jumprelu" || architecture === "jumprelu_transcoder";
   await writeDirAtomic(dir, async (tmp) => {
     for (let k = 0; k < c; k++) {
       const folder = `${tmp}/${componentFolder(options.componentNames[k])}`;
       await Deno.mkdir(folder, { recursive: true });
       const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {
         W_enc: { dtype: "F32", shape: [dIn, dSae], data: wEnc![k] },
-        [architecture === "gated" ? "b_gate" : "b_enc"]: { dtype: "F32", shape: [dSae], data: bEnc![k] },
+        [gated ? "b_gate" : "b_enc"]: { dtype: "F32", shape: [dSae], data: bEnc![k] },
         W_dec: { dtype: "F32", shape: [dSae, dOut], data: wDec![k] },
         b_dec: { dtype: "F32", shape: [dOut], data: bDec![k] },
       };
-      if (architecture === "jumprelu" && threshold !== undefined) {
+      if (jumprelu && threshold !== undefined) {
         tensors.threshold = { dtype: "F32", shape: [dSae], data: threshold[k] };
       }
-      if (architecture === "gated" && rMag !== undefined && bMag !== undefined) {
+      if (gated && rMag !== undefined && bMag !== undefined) {
         tensors.r_mag = { dtype: "F32", shape: [dSae], data: rMag[k] };
         tensors.b_mag = { dtype: "F32", shape: [dSae], data: bMag[k] };
       }
       await writeFileAtomic(`${folder}/sae_weights.safetensors`, encodeSafetensors(tensors));
-      const transcoder = options.transcoder;
+      const hookName = transcoder !== undefined
+        ? transcoder.from[k]
+        : metadata?.hookNames?.[k] ?? options.componentNames[k];
       const cfg = {
-        architecture,
-        d_in: dIn,
-        d_sae: dSae,
-        ...(transcoder !== undefined ? { d_out: dOut } : {}),
-        dtype: "float32",
-        device: "cpu",
-        apply_b_dec_to_input: transcoder === undefined,
-        normalize_activations: "none",
-        hook_name: transcoder !== undefined ? transcoder.from[k] : options.componentNames[k],
-        ...(transcoder !== undefined ? { hook_name_out: transcoder.to[k] } : {}),
-        ...(architecture === "topk" ? { k: options.k } : {}),
-        saekit_architecture: arch,
+        ...saelensConfig({
+          arch,
+          dIn,
+          dSae,
+          k: options.k,
+          hookName,
+          metadata,
+          out: transcoder !== undefined ? { dOut, hookName: transcoder.to[k] } : undefined,
+        }),
+        saekit_component: options.componentNames[k],
+        saekit_component_index: k,
         ...options.extra,
       };
       await writeTextAtomic(`${folder}/cfg.json`, JSON.stringify(cfg, null, 2) + "\n");
