@@ -41,6 +41,13 @@ export type HookedModel = {
   readonly hookNames: readonly string[];
   /** Width of a hook point's activations (a RangeError for unknown names). */
   hookDim(name: string): number;
+  /**
+   * The logits that directions in the residual stream write straight through the unembedding,
+   * `[n, dModel]` → `[n, vocab]`: `(d ⊙ g) · W_U`, with `g` the final normalisation's gain (LayerNorm
+   * models centre `d` first). This is TransformerLens's `W_U` after `fold_ln`; the normalisation's scale
+   * is left out, so the values rank tokens but are not the logits of any one input.
+   */
+  directionLogits(directions: tf.Tensor2D): tf.Tensor2D;
   /** The forward pass: logits `[batch, seq, vocab]` (unless stopped early) and captured activations. */
   forward(
     tokens: TokenInput,
@@ -72,6 +79,8 @@ export function hookedLlama(model: LlamaModel): HookedModel {
     maxSeq: config.maxSeq,
     hookNames: llamaHookNames(config),
     hookDim: (name) => llamaHookDim(config, name),
+    directionLogits: (d) =>
+      tf.tidy(() => tf.matMul(tf.mul(d, weights.lnFinal), weights.unembed) as tf.Tensor2D),
     forward: (tokens, options = {}) => llamaForward(weights, config, tokens, options),
   };
 }
@@ -86,6 +95,7 @@ export function hookedGpt2(model: Gpt2Model): HookedModel {
     maxSeq: config.maxSeq,
     hookNames: gpt2HookNames(config),
     hookDim: (name) => gpt2HookDim(config, name),
+    directionLogits: (d) => centredDirectionLogits(d, weights.lnFinal, weights.unembed),
     forward: (tokens, options = {}) => gpt2Forward(weights, config, tokens, options),
   };
 }
@@ -100,8 +110,17 @@ export function hookedGptNeox(model: GptNeoxModel): HookedModel {
     maxSeq: config.maxSeq,
     hookNames: gptNeoxHookNames(config),
     hookDim: (name) => gptNeoxHookDim(config, name),
+    directionLogits: (d) => centredDirectionLogits(d, weights.lnFinal, weights.unembed),
     forward: (tokens, options = {}) => gptNeoxForward(weights, config, tokens, options),
   };
+}
+
+/** `((d − mean(d)) ⊙ g) · W_U`: the direct logits of directions under a LayerNorm's centring and gain. */
+function centredDirectionLogits(d: tf.Tensor2D, gain: tf.Tensor1D, unembed: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const centred = tf.sub(d, tf.mean(d, 1, true));
+    return tf.matMul(tf.mul(centred, gain), unembed) as tf.Tensor2D;
+  });
 }
 
 /**
