@@ -161,7 +161,41 @@ export {
   type LoadedCheckpoint,
   saveCheckpoint,
 } from "./lib/io/checkpoint.ts";
-export { type ExportOptions, exportSaes, saelensArchitecture } from "./lib/io/export.ts";
+export {
+  componentFolder,
+  type ExportOptions,
+  exportSaes,
+  hookLayer,
+  saelensArchitecture,
+  saelensConfig,
+  type SaelensConfigOptions,
+  type SaelensMetadata,
+  saelensMetadataOf,
+} from "./lib/io/export.ts";
+export {
+  type ImportedArch,
+  type ImportedSaes,
+  importSaelens,
+  readCfg,
+  type SaeComponent,
+  saeFolders,
+  SAELENS_CFG,
+  SAELENS_WEIGHTS,
+  saelensComponent,
+  stackComponents,
+} from "./lib/io/saelens.ts";
+export { importSparsify, SPARSIFY_WEIGHTS, sparsifyComponent } from "./lib/io/sparsify.ts";
+export {
+  type DownloadedSaes,
+  downloadSae,
+  type DownloadSaeOptions,
+  modelCard,
+  type ModelCardInput,
+  uploadRun,
+  type UploadRunOptions,
+  type UploadRunResult,
+} from "./lib/io/hub.ts";
+export { runHubCommand } from "./lib/run/hub_cli.ts";
 
 export { collectTensors, disposeAll, disposeReplaced } from "./lib/run/dispose.ts";
 export { createProgress, type Progress } from "./lib/run/progress.ts";

@@ -124,8 +124,8 @@ export function sparsifyComponent(
 }
 
 /**
- * Reads sparsify SAEs: one folder (`cfg.json` and `sae.safetensors`) or a folder of them, one per hook
- * point, taken in natural order (`layers.2` before `layers.10`) as the components of one set of
+ * Reads sparsify SAEs: one folder (`cfg.json` and `sae.safetensors`), a folder of them, one per hook
+ * point, or a list of folders, taken in natural order (`layers.2` before `layers.10`) as the components of one set of
  * parameters (they must share sizes and `k`). Components are named by their folders.
  *
  * @throws Error for a missing file; TypeError or RangeError (see {@linkcode sparsifyComponent})
@@ -148,9 +148,12 @@ export function sparsifyComponent(
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function importSparsify(dir: string): Promise<ImportedSaes> {
+export async function importSparsify(dir: string | readonly string[]): Promise<ImportedSaes> {
+  const folders = typeof dir === "string"
+    ? await saeFolders(dir, SPARSIFY_WEIGHTS)
+    : (await Promise.all(dir.map((d) => saeFolders(d, SPARSIFY_WEIGHTS)))).flat();
   const components: SaeComponent[] = [];
-  for (const folder of await saeFolders(dir, SPARSIFY_WEIGHTS)) {
+  for (const folder of folders) {
     const file = `${folder}/${SPARSIFY_WEIGHTS}`;
     const tensors = indexSafetensors(await Deno.readFile(file), file);
     components.push(sparsifyComponent(await readCfg(folder), tensors, folder));
