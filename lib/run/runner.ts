@@ -24,8 +24,9 @@ import {
 import { checkpointName, type LoadedCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { exportSaes } from "../io/export.ts";
 import { exists, writeTextAtomic } from "../io/files.ts";
-import { disposeReplaced } from "./dispose.ts";
+import { disposeAll, disposeReplaced } from "./dispose.ts";
 import type { Progress } from "./progress.ts";
+import { closeSinks, type LogSink } from "./sinks.ts";
 
 /** A log record: one line of `metrics.jsonl`. */
 export type LogRecord = Record<string, number | number[]>;
@@ -54,6 +55,11 @@ export type TrainOptions = {
   readonly validate?: (state: TrainState) => Promise<Record<string, number>>;
   /** Called with every log record. */
   readonly onLog?: (record: LogRecord) => void;
+  /**
+   * Where every log record also goes (TensorBoard, Weights & Biases, …): each `log` is awaited after the
+   * metrics line is written, and every sink is closed when `train` returns or throws.
+   */
+  readonly sinks?: readonly LogSink[];
   /** Called after every step; it may read the state but keep nothing. */
   readonly onStep?: (state: TrainState) => void;
   readonly progress?: Progress;
@@ -127,6 +133,25 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
+  const sinks = options.sinks ?? [];
+  let result: TrainResult;
+  try {
+    result = await trainLoop(options);
+  } catch (error) {
+    // The run's own failure is the one to report; a sink that also fails to close must not hide it.
+    await closeSinks(sinks).catch(() => {});
+    throw error;
+  }
+  try {
+    await closeSinks(sinks);
+  } catch (error) {
+    disposeAll(result.state);
+    throw error;
+  }
+  return result;
+}
+
+async function trainLoop(options: TrainOptions): Promise<TrainResult> {
   const { config, source, out, signal, evaluate } = options;
   const { steps, componentNames, dSae } = resolveSizes(config);
   const sourceComponents = isTranscoder(config) ? 2 * config.nComponents : config.nComponents;
@@ -248,6 +273,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     lastLog = record;
     await metricsFile?.write(encoder.encode(JSON.stringify(record) + "\n"));
     options.onLog?.(record);
+    for (const sink of options.sinks ?? []) await sink.log(record);
     const reset = resetMetrics(state);
     disposeReplaced(state, reset);
     state = reset;
