@@ -68,6 +68,8 @@ export type BrowserPage = {
   goto(url: string | URL): Promise<void>;
   /** Scrolls the first element matching `selector` into view and clicks its centre with the mouse. */
   click(selector: string): Promise<void>;
+  /** Scrolls the first element matching `selector` into view and moves the mouse to its centre. */
+  hover(selector: string): Promise<void>;
   /**
    * A PNG of the viewport, or of the first element matching `selector`;
    * written to `path` as well when given.
@@ -323,6 +325,12 @@ export async function withBrowser<T>(fn: (context: BrowserContext) => Promise<T>
         }
         return rect;
       };
+      /** The centre of an element in viewport coordinates, after scrolling it into view. */
+      const centre = async (selector: string) => {
+        const r = await box(selector);
+        const { x, y } = await evaluate<{ x: number; y: number }>(`({ x: scrollX, y: scrollY })`);
+        return { x: r.x - x + r.width / 2, y: r.y - y + r.height / 2 };
+      };
       const page: BrowserPage = {
         send,
         evaluate,
@@ -346,12 +354,13 @@ export async function withBrowser<T>(fn: (context: BrowserContext) => Promise<T>
           await loaded;
         },
         async click(selector) {
-          const r = await box(selector);
-          const { x, y } = await evaluate<{ x: number; y: number }>(`({ x: scrollX, y: scrollY })`);
-          const at = { x: r.x - x + r.width / 2, y: r.y - y + r.height / 2, button: "left", clickCount: 1 };
+          const at = { ...(await centre(selector)), button: "left", clickCount: 1 };
           await send("Input.dispatchMouseEvent", { type: "mouseMoved", ...at });
           await send("Input.dispatchMouseEvent", { type: "mousePressed", ...at });
           await send("Input.dispatchMouseEvent", { type: "mouseReleased", ...at });
+        },
+        async hover(selector) {
+          await send("Input.dispatchMouseEvent", { type: "mouseMoved", ...(await centre(selector)) });
         },
         async screenshot(options = {}) {
           const clip = options.selector === undefined
