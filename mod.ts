@@ -207,6 +207,26 @@ export {
   type TrainResult,
 } from "./lib/run/runner.ts";
 export { runTrainCommand } from "./lib/run/cli.ts";
+export { closeSinks, type LogSink, memorySink } from "./lib/run/sinks.ts";
+export {
+  crc32c,
+  densityHistogram,
+  encodeEvent,
+  type EventContent,
+  type TensorBoardHistogram,
+  type TensorBoardSink,
+  tensorboardSink,
+  type TensorBoardSinkOptions,
+  tfRecord,
+} from "./lib/run/sinks/tensorboard.ts";
+export {
+  wandbData,
+  type WandbRun,
+  type WandbSdk,
+  type WandbSink,
+  wandbSink,
+  type WandbSinkOptions,
+} from "./lib/run/sinks/wandb.ts";
 export { type BenchResult, type BenchSize, measureStep } from "./lib/run/bench.ts";
 
 export {

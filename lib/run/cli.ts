@@ -22,6 +22,9 @@ import type { TrainState } from "../train/state.ts";
 import { createProgress } from "./progress.ts";
 import { type LogRecord, train } from "./runner.ts";
 import { disposeAll } from "./dispose.ts";
+import { closeSinks, type LogSink } from "./sinks.ts";
+import { tensorboardSink } from "./sinks/tensorboard.ts";
+import { wandbSink } from "./sinks/wandb.ts";
 
 const USAGE = `deno task train [--config FILE.json] [--out DIR] [--steps N] [--seed S]
                 [--resume DIR] [--backend auto|cpu|wasm|webgpu|tensorflow]
@@ -30,7 +33,13 @@ const USAGE = `deno task train [--config FILE.json] [--out DIR] [--steps N] [--s
 With no --config, trains the embedded default: one SAE per residual stream of
 stories260K (shipped) on stories sampled from it. --source toy trains three SAEs
 on synthetic data with known ground truth instead.
-Every configuration field is a flag in kebab-case (--l1-coefficient 0.01).`;
+Every configuration field is a flag in kebab-case (--l1-coefficient 0.01).
+
+Experiment logging, besides DIR/metrics.jsonl:
+  --tensorboard true|false|DIR   TensorBoard event files (default: DIR/tensorboard with --out)
+  --wandb true|false             Weights & Biases (default: true when WANDB_API_KEY is set)
+  --wandb-project NAME           (default sparse-autoencoder)
+  --wandb-entity NAME  --wandb-name NAME (default: the --out folder's name)`;
 
 /** Fields that may change when a run is resumed. */
 const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery"]);
@@ -93,6 +102,11 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     out: { type: "string" },
     resume: { type: "string" },
     help: { type: "boolean", short: "h" },
+    tensorboard: { type: "string" },
+    wandb: { type: "string" },
+    "wandb-project": { type: "string" },
+    "wandb-entity": { type: "string" },
+    "wandb-name": { type: "string" },
   };
   for (const flag of fieldFlags) options[flag] = { type: "string" };
   let values: Record<string, string | boolean | undefined>;
@@ -168,6 +182,7 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     write(`saekit: resuming ${resumeFrom} at step ${resume.step}\n`);
   }
 
+  const logging = loggingChoice(values, out);
   const prepared = await prepareSource(config, input);
   config = prepared.config;
   const { steps, componentNames } = resolveSizes(config);
@@ -190,10 +205,12 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
       (out ? `, writing ${out}` : "") + "\n",
   );
   try {
+    const sinks = await openSinks(logging, config, resume?.step, write);
     const result = await train({
       config,
       source: prepared.source,
       out,
+      sinks,
       resume,
       signal: controller.signal,
       evaluate: prepared.evaluate,
@@ -220,6 +237,103 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     prepared.dispose();
     if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
   }
+}
+
+type LoggingChoice = {
+  readonly tensorboardDir?: string;
+  readonly wandb?: { readonly project?: string; readonly entity?: string; readonly name?: string };
+};
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // without --allow-env the variable counts as unset
+  }
+}
+
+/** Which sinks the flags ask for; checked before any work starts. */
+function loggingChoice(
+  values: Record<string, string | boolean | undefined>,
+  out: string | undefined,
+): LoggingChoice {
+  const tb = values.tensorboard as string | undefined;
+  let tensorboardDir: string | undefined;
+  if (tb === undefined || tb === "true") {
+    if (out !== undefined) tensorboardDir = `${out}/tensorboard`;
+    else if (tb === "true") {
+      throw new RangeError(
+        `--tensorboard: expected a folder, or --out to write DIR/tensorboard, received "true"`,
+      );
+    }
+  } else if (tb !== "false") {
+    if (tb === "") throw new RangeError(`--tensorboard: expected true, false or a folder, received ""`);
+    tensorboardDir = tb;
+  }
+  const flag = values.wandb as string | undefined;
+  if (flag !== undefined && flag !== "true" && flag !== "false") {
+    throw new TypeError(`--wandb: expected true or false, received ${JSON.stringify(flag)}`);
+  }
+  const mode = env("WANDB_MODE");
+  const wanted = flag === undefined
+    ? (env("WANDB_API_KEY") ?? "") !== "" && mode !== "disabled" && mode !== "offline"
+    : flag === "true";
+  const name = (values["wandb-name"] as string | undefined) ??
+    out?.replace(/[\\/]+$/, "").split(/[\\/]/).pop();
+  return {
+    tensorboardDir,
+    wandb: wanted
+      ? {
+        project: values["wandb-project"] as string | undefined,
+        entity: values["wandb-entity"] as string | undefined,
+        name: name === "" ? undefined : name,
+      }
+      : undefined,
+  };
+}
+
+/** Opens the chosen sinks (closing those already open if one fails); the runner closes them at the end. */
+async function openSinks(
+  choice: LoggingChoice,
+  config: TrainConfig,
+  resumeStep: number | undefined,
+  write: (text: string) => void,
+): Promise<LogSink[]> {
+  const sinks: LogSink[] = [];
+  try {
+    if (choice.tensorboardDir !== undefined) {
+      const sink = await tensorboardSink({ dir: choice.tensorboardDir, resumeStep });
+      sinks.push(sink);
+      write(`saekit: TensorBoard events in ${sink.path} (tensorboard --logdir ${choice.tensorboardDir})\n`);
+    }
+    if (choice.wandb !== undefined) {
+      const sink = await wandbSink({ ...choice.wandb, config: { ...config } });
+      sinks.push(sink);
+      write(`saekit: W&B run ${sink.url}\n`);
+    }
+    return sinks;
+  } catch (error) {
+    await closeSinks(sinks).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * The arguments of `deno task train` with `--out runs/<date>T<time>` added when
+ * neither `--out` nor `--resume` (nor `--help`) is given, so that every run
+ * from the command line leaves a run folder with its report.
+ *
+ * @example
+ * ```ts
+ * import { withDefaultOut } from "./cli.ts";
+ * const args = withDefaultOut(["--steps", "5"], new Date("2025-01-02T03:04:05Z"));
+ * console.assert(args.join(" ") === "--steps 5 --out runs/2025-01-02T03-04-05");
+ * console.assert(withDefaultOut(["--out=x"]).length === 1);
+ * ```
+ */
+export function withDefaultOut(args: readonly string[], now: Date = new Date()): string[] {
+  if (args.some((a) => /^--(out|resume|help)(=|$)/.test(a) || a === "-h")) return [...args];
+  return [...args, "--out", `runs/${now.toISOString().slice(0, 19).replace(/:/g, "-")}`];
 }
 
 /** Entry point of `tasks/train.ts`: prints errors without a stack trace. */

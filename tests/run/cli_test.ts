@@ -1,5 +1,6 @@
 import { assert } from "../_helpers.ts";
 import { runTrainCommand } from "../../lib/run/cli.ts";
+import { fakeWandbServer, historyLines } from "./sinks/_fake_wandb.ts";
 
 const small = [
   "--source",
@@ -321,4 +322,90 @@ Deno.test("deno task train --transcoder-from A --transcoder-to B trains a transc
     /transcoderTo: expected both transcoderFrom and transcoderTo/,
   );
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("deno task train writes TensorBoard events under --out by default; --tensorboard false or DIR changes that", async () => {
+  const out = await Deno.makeTempDir();
+  const io = capture();
+  assert.equal(await runTrainCommand([...small, "--steps", "4", "--out", out], io), 0);
+  const files = [...Deno.readDirSync(`${out}/tensorboard`)].map((e) => e.name);
+  assert.equal(files.length, 1);
+  assert.match(files[0], /^events\.out\.tfevents\.\d+\./);
+  assert.match(io.text(), new RegExp(`TensorBoard events in ${out}/tensorboard/events.out.tfevents`));
+  assert.ok(Deno.statSync(`${out}/tensorboard/${files[0]}`).size > 200, "the event file holds the metrics");
+  // A resumed run writes a second file (which marks the restart) in the same folder.
+  assert.equal(await runTrainCommand(["--resume", out, "--steps", "6"], capture()), 0);
+  assert.equal([...Deno.readDirSync(`${out}/tensorboard`)].length, 2);
+
+  const none = await Deno.makeTempDir();
+  assert.equal(
+    await runTrainCommand([...small, "--steps", "2", "--out", none, "--tensorboard", "false"], capture()),
+    0,
+  );
+  assert.ok(![...Deno.readDirSync(none)].some((e) => e.name === "tensorboard"));
+  const elsewhere = await Deno.makeTempDir();
+  assert.equal(
+    await runTrainCommand([...small, "--steps", "2", "--tensorboard", `${elsewhere}/tb`], capture()),
+    0,
+  );
+  assert.equal([...Deno.readDirSync(`${elsewhere}/tb`)].length, 1);
+
+  await assert.rejects(
+    () => runTrainCommand([...small, "--steps", "2", "--tensorboard", "true"], capture()),
+    /--tensorboard: expected a folder, or --out to write DIR\/tensorboard, received "true"/,
+  );
+  await assert.rejects(
+    () => runTrainCommand([...small, "--steps", "2", "--wandb", "yes"], capture()),
+    /--wandb: expected true or false, received "yes"/,
+  );
+  for (const dir of [out, none, elsewhere]) await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "deno task train logs to W&B when WANDB_API_KEY is set (a local fake W&B server here), not with --wandb false",
+  ignore: (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state !== "granted",
+  fn: async () => {
+    const fake = fakeWandbServer();
+    const saved = ["WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_MODE"].map((name) =>
+      [name, Deno.env.get(name)] as const
+    );
+    Deno.env.set("WANDB_API_KEY", "0123456789abcdef0123456789abcdef01234567");
+    Deno.env.set("WANDB_BASE_URL", fake.url);
+    Deno.env.delete("WANDB_MODE");
+    const out = `${await Deno.makeTempDir()}/my-run`;
+    try {
+      const io = capture();
+      assert.equal(
+        await runTrainCommand([...small, "--steps", "4", "--out", out, "--wandb-project", "toys"], io),
+        0,
+      );
+      assert.match(io.text(), new RegExp(`W&B run ${fake.url}/tester/toys/runs/\\w+`));
+      const upsert = fake.graphql.find((g) => g.operation === "UpsertBucket")!.variables;
+      assert.equal(upsert.displayName, "my-run", "the run is named after the --out folder");
+      assert.equal(JSON.parse(upsert.config as string).batchSize, 64);
+      const lines = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      const history = historyLines(fake.streams);
+      assert.deepEqual(history.map((h) => h._step), [2, 4]);
+      for (const [i, line] of lines.entries()) {
+        for (const [key, value] of Object.entries(line)) {
+          if (key === "step") continue;
+          if (key.startsWith("train/feature_density_histogram/")) {
+            assert.deepEqual((history[i][key] as { values: number[] }).values, value);
+          } else assert.deepEqual(history[i][key], value, `${key} at step ${line.step}`);
+        }
+      }
+      const runs = fake.graphql.length;
+      assert.equal(await runTrainCommand([...small, "--steps", "2", "--wandb", "false"], capture()), 0);
+      assert.equal(fake.graphql.length, runs, "--wandb false starts no W&B run");
+    } finally {
+      for (const [name, value] of saved) {
+        value === undefined ? Deno.env.delete(name) : Deno.env.set(name, value);
+      }
+      await fake.server.shutdown();
+      await Deno.remove(out, { recursive: true });
+    }
+  },
 });
