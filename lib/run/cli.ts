@@ -25,6 +25,7 @@ import { disposeAll } from "./dispose.ts";
 import { closeSinks, type LogSink } from "./sinks.ts";
 import { tensorboardSink } from "./sinks/tensorboard.ts";
 import { wandbSink } from "./sinks/wandb.ts";
+import { finishRunReport } from "./report.ts";
 
 const USAGE = `deno task train [--config FILE.json] [--out DIR] [--steps N] [--seed S]
                 [--resume DIR] [--backend auto|cpu|wasm|webgpu|tensorflow]
@@ -225,11 +226,22 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     );
     write(formatSummary(result.lastLog, componentNames));
     if (out !== undefined) {
+      // run.json (backend, machine, speed) and report.html; a failure here does not fail the run.
+      const report = await finishRunReport(out, {
+        backend: backend.name,
+        skipped: backend.skipped,
+        startStep: resume?.step ?? 0,
+        endStep: result.state.step,
+        seconds: result.seconds,
+        batchSize: config.batchSize,
+        stopped: result.stopped,
+      }).catch((error) => `not written (${error instanceof Error ? error.message : error})`);
       write(
         result.stopped === "aborted"
           ? `checkpoint written; continue with: deno task train --resume ${out}\n`
-          : `run folder: ${out} (metrics.jsonl, checkpoints/, final/)\n`,
+          : `run folder: ${out} (metrics.jsonl, checkpoints/, final/, run.json)\n`,
       );
+      write(`report: ${report} (open it in a browser; deno task report ${out} rewrites it)\n`);
     }
     disposeAll(result.state);
     return result.stopped === "aborted" ? 130 : 0;
@@ -237,6 +249,24 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     prepared.dispose();
     if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
   }
+}
+
+/**
+ * The arguments of `deno task train` with `--out runs/<date>T<time>` added when
+ * neither `--out` nor `--resume` (nor `--help`) is given, so that every run
+ * from the command line leaves a run folder with its report.
+ *
+ * @example
+ * ```ts
+ * import { withDefaultOut } from "./cli.ts";
+ * const args = withDefaultOut(["--steps", "5"], new Date("2025-01-02T03:04:05Z"));
+ * console.assert(args.join(" ") === "--steps 5 --out runs/2025-01-02T03-04-05");
+ * console.assert(withDefaultOut(["--out=x"]).length === 1);
+ * ```
+ */
+export function withDefaultOut(args: readonly string[], now: Date = new Date()): string[] {
+  if (args.some((a) => /^--(out|resume|help)(=|$)/.test(a) || a === "-h")) return [...args];
+  return [...args, "--out", `runs/${now.toISOString().slice(0, 19).replace(/:/g, "-")}`];
 }
 
 type LoggingChoice = {
@@ -339,7 +369,7 @@ export function withDefaultOut(args: readonly string[], now: Date = new Date()):
 /** Entry point of `tasks/train.ts`: prints errors without a stack trace. */
 export async function main(args: readonly string[]): Promise<void> {
   try {
-    Deno.exitCode = await runTrainCommand(args);
+    Deno.exitCode = await runTrainCommand(withDefaultOut(args));
   } catch (error) {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     Deno.stderr.writeSync(new TextEncoder().encode(`saekit train: ${message}\n`));
