@@ -22,10 +22,10 @@ import type { TrainState } from "../train/state.ts";
 import { createProgress } from "./progress.ts";
 import { type LogRecord, train } from "./runner.ts";
 import { disposeAll } from "./dispose.ts";
+import { finishRunReport } from "./report.ts";
 import { closeSinks, type LogSink } from "./sinks.ts";
 import { tensorboardSink } from "./sinks/tensorboard.ts";
 import { wandbSink } from "./sinks/wandb.ts";
-import { finishRunReport } from "./report.ts";
 
 const USAGE = `deno task train [--config FILE.json] [--out DIR] [--steps N] [--seed S]
                 [--resume DIR] [--backend auto|cpu|wasm|webgpu|tensorflow]
@@ -249,24 +249,6 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     prepared.dispose();
     if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
   }
-}
-
-/**
- * The arguments of `deno task train` with `--out runs/<date>T<time>` added when
- * neither `--out` nor `--resume` (nor `--help`) is given, so that every run
- * from the command line leaves a run folder with its report.
- *
- * @example
- * ```ts
- * import { withDefaultOut } from "./cli.ts";
- * const args = withDefaultOut(["--steps", "5"], new Date("2025-01-02T03:04:05Z"));
- * console.assert(args.join(" ") === "--steps 5 --out runs/2025-01-02T03-04-05");
- * console.assert(withDefaultOut(["--out=x"]).length === 1);
- * ```
- */
-export function withDefaultOut(args: readonly string[], now: Date = new Date()): string[] {
-  if (args.some((a) => /^--(out|resume|help)(=|$)/.test(a) || a === "-h")) return [...args];
-  return [...args, "--out", `runs/${now.toISOString().slice(0, 19).replace(/:/g, "-")}`];
 }
 
 type LoggingChoice = {
