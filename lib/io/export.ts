@@ -72,7 +72,7 @@ export type ExportOptions = {
  * @example
  * ```ts
  * import { componentFolder } from "./export.ts";
- * console.assert(componentFolder("a->b/c") === "a__b_c");
+ * console.assert(componentFolder("a->b/c") === "a-_b_c");
  * ```
  */
 export function componentFolder(name: string): string {

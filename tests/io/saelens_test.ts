@@ -543,3 +543,40 @@ Deno.test("saelensComponent() reads log_threshold (SAELens's JumpReLU training c
   );
   assertClose(sae.threshold!, [1, 2, Math.exp(-1)], 1e-6);
 });
+
+Deno.test("exportSaes() writes transcoders as SAELens transcoders, and importSaelens() reads them back untied", async () => {
+  await withDir(async (dir) => {
+    // c = 1, dIn = 2, dSae = 3, dOut = 1
+    const params: SaeParams = {
+      wEnc: tf.tensor3d([[[1, 0, -1], [0, 1, 1]]]),
+      bEnc: tf.tensor2d([[0, 0, -0.5]]),
+      wDec: tf.tensor3d([[[1], [2], [3]]]),
+      bDec: tf.tensor2d([[0.25]]),
+    };
+    await exportSaes(`${dir}/final`, params, {
+      componentNames: ["blocks.0.ln2.hook_normalized->blocks.0.hook_mlp_out"],
+      transcoder: { from: ["blocks.0.ln2.hook_normalized"], to: ["blocks.0.hook_mlp_out"] },
+    });
+    const folder = `${dir}/final/blocks.0.ln2.hook_normalized-_blocks.0.hook_mlp_out`;
+    const cfg = JSON.parse(await Deno.readTextFile(`${folder}/cfg.json`));
+    assert.equal(cfg.architecture, "transcoder");
+    assert.equal(cfg.d_out, 1);
+    assert.equal(cfg.hook_name_out, "blocks.0.hook_mlp_out");
+    assert.equal(cfg.hook_layer_out, 0);
+    assert.equal(cfg.apply_b_dec_to_input, false);
+    assert.deepEqual(headerOf(await Deno.readFile(`${folder}/sae_weights.safetensors`)), {
+      W_enc: { dtype: "F32", shape: [2, 3] },
+      b_enc: { dtype: "F32", shape: [3] },
+      W_dec: { dtype: "F32", shape: [3, 1] },
+      b_dec: { dtype: "F32", shape: [1] },
+    });
+    const saes = await importSaelens(`${dir}/final`);
+    assert.equal(saes.tiedBias, false);
+    assert.deepEqual(saes.hookNames, ["blocks.0.ln2.hook_normalized"]);
+    assert.deepEqual(saes.componentNames, ["blocks.0.ln2.hook_normalized->blocks.0.hook_mlp_out"]);
+    for (const key of ["wEnc", "bEnc", "wDec", "bDec"] as const) {
+      assert.deepEqual(saes.params[key].dataSync(), params[key].dataSync(), key);
+    }
+    dispose([params, saes.params]);
+  });
+});
