@@ -228,6 +228,16 @@ export {
   type WandbSinkOptions,
 } from "./lib/run/sinks/wandb.ts";
 export { type BenchResult, type BenchSize, measureStep } from "./lib/run/bench.ts";
+export {
+  readRun,
+  recordRunSegment,
+  renderReport,
+  type ReportOptions,
+  type RunData,
+  type RunInfo,
+  type RunSegment,
+  writeReport,
+} from "./lib/run/report.ts";
 
 export {
   checkLlamaConfig,
