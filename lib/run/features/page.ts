@@ -69,6 +69,7 @@ function esc(s) {
 }
 function fmt(x) {
   if (x === 0) return "0";
+  if (Number.isInteger(x) && Math.abs(x) < 1e6) return String(x);
   var a = Math.abs(x);
   if (a >= 100) return x.toFixed(0);
   if (a >= 0.01) return x.toPrecision(3);
@@ -81,8 +82,8 @@ function getJson(url) {
     return r.json();
   });
 }
-// A bar chart as SVG: values per bar, labels under the first, middle and last bars.
-function barChart(values, labels, caption, cls) {
+// A bar chart as SVG: a value and a tooltip label per bar, and three tick labels (left, middle, right).
+function barChart(values, labels, ticks, caption, cls) {
   var w = 320, h = 120, left = 34, bottom = 18, top = 6;
   var max = Math.max.apply(null, values.concat([1]));
   var bw = (w - left - 4) / Math.max(values.length, 1);
@@ -95,25 +96,24 @@ function barChart(values, labels, caption, cls) {
     out.push('<rect class="bar" x="' + (left + i * bw + 0.5).toFixed(2) + '" y="' + (h - bottom - bh).toFixed(2) +
       '" width="' + Math.max(bw - 1, 0.5).toFixed(2) + '" height="' + bh.toFixed(2) + '"><title>' + esc(labels[i] + ": " + v) + "</title></rect>");
   });
-  [0, Math.floor(values.length / 2), values.length - 1].forEach(function (i, n) {
-    if (i < 0 || (n > 0 && i === 0)) return;
+  ticks.forEach(function (tick, n) {
     var anchor = n === 0 ? "start" : n === 1 ? "middle" : "end";
-    var x = n === 0 ? left : n === 1 ? left + (i + 0.5) * bw : w - 2;
-    out.push('<text x="' + x.toFixed(1) + '" y="' + (h - 4) + '" text-anchor="' + anchor + '">' + esc(labels[i].split(" ")[0]) + "</text>");
+    var x = n === 0 ? left : n === 1 ? (left + w - 2) / 2 : w - 2;
+    out.push('<text x="' + x.toFixed(1) + '" y="' + (h - 4) + '" text-anchor="' + anchor + '">' + esc(tick) + "</text>");
   });
   out.push("</svg>");
   return out.join("");
 }
 function densityChart(c) {
   var lo = -7, step = 0.25, n = 28, counts = [], labels = [], dead = 0;
-  for (var i = 0; i < n; i++) { counts.push(0); labels.push("1e" + (lo + i * step).toFixed(2) + " to 1e" + (lo + (i + 1) * step).toFixed(2)); }
+  for (var i = 0; i < n; i++) { counts.push(0); labels.push("density 1e" + (lo + i * step) + " to 1e" + (lo + (i + 1) * step)); }
   c.density.forEach(function (d) {
     if (d <= 0) { dead++; return; }
     var b = Math.floor((Math.log10(d) - lo) / step);
     counts[Math.max(0, Math.min(n - 1, b))]++;
   });
   return '<figure><figcaption>Feature density (log10 of the fraction of tokens a feature fires on); ' + dead + " never fired</figcaption>" +
-    barChart(counts, labels, "feature density histogram", "density") + "</figure>";
+    barChart(counts, labels, ["1e-7", "1e-3.5", "1"], "feature density histogram", "density") + "</figure>";
 }
 function sortOrder() {
   var c = state.summary.components[state.component];
@@ -160,7 +160,7 @@ function tokenSpans(tokens, acts, max, at) {
 function logitTable(list, cls, title) {
   if (!list) return "";
   return '<table class="' + cls + '"><thead><tr><th>' + title + "</th><th>logit</th></tr></thead><tbody>" +
-    list.map(function (e) { return '<tr><td class="tok">' + esc(JSON.stringify(e.token).slice(1, -1)) + '</td><td class="' + cls + '">' + fmt(e.logit) + "</td></tr>"; }).join("") +
+    list.map(function (e) { return '<tr title="token id ' + e.id + '"><td class="tok">' + esc(JSON.stringify(e.token).slice(1, -1)) + '</td><td class="' + cls + '">' + fmt(e.logit) + "</td></tr>"; }).join("") +
     "</tbody></table>";
 }
 function renderFeature(f) {
@@ -169,7 +169,8 @@ function renderFeature(f) {
   var last = h.counts.length; while (last > 1 && h.counts[last - 1] === 0) last--;
   var hist = f.count > 0
     ? '<figure><figcaption>Activation histogram (where it fires; bins of ' + fmt(h.binWidth) + ")</figcaption>" +
-      barChart(h.counts.slice(0, last), labels.slice(0, last), "activation histogram", "histogram") + "</figure>"
+      barChart(h.counts.slice(0, last), labels.slice(0, last), ["0", fmt(last * h.binWidth / 2), fmt(last * h.binWidth)],
+        "activation histogram", "histogram") + "</figure>"
     : '<p class="empty">This feature never fired on these tokens.</p>';
   var logits = f.promoted
     ? '<div class="logits">' + logitTable(f.promoted, "up", "promotes") + logitTable(f.suppressed, "down", "suppresses") + "</div>"
@@ -272,6 +273,7 @@ export function featurePageHtml(): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>saekit · features</title>
+<link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
 <body>
