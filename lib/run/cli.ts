@@ -242,6 +242,9 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
           : `run folder: ${out} (metrics.jsonl, checkpoints/, final/, run.json)\n`,
       );
       write(`report: ${report} (open it in a browser; deno task report ${out} rewrites it)\n`);
+      if (config.source === "model" && result.stopped !== "aborted") {
+        write(`features: deno task features ${out} (browse the trained features in a local web page)\n`);
+      }
     }
     disposeAll(result.state);
     return result.stopped === "aborted" ? 130 : 0;

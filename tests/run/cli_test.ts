@@ -120,6 +120,7 @@ Deno.test("deno task train trains on stories260K's residual streams and validate
   assert.equal(code, 0);
   assert.match(io.text(), /source stories260K .*hooks blocks\.1\.hook_resid_post, blocks\.3\.hook_mlp_out/);
   assert.match(io.text(), /recon\. score/);
+  assert.match(io.text(), /features: deno task features .* \(browse the trained features/);
   const lines = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n").map((l) =>
     JSON.parse(l)
   );
