@@ -429,3 +429,52 @@ export {
 export { lossAndGradsFor, type ObjectiveContext, type ObjectiveResult } from "./lib/sae/objective.ts";
 export { expectedNormScale, foldScale, type InputScale, unitScale } from "./lib/sae/normalization.ts";
 export { geometricMedian } from "./lib/sae/geometric_median.ts";
+export {
+  createFeatureStats,
+  featureDensities,
+  type FeatureStats,
+  type FeatureStatsOptions,
+  type FeatureSummary,
+  observeWindows,
+  summarizeFeature,
+  type TopActivation,
+  type WindowBlock,
+} from "./lib/run/features/stats.ts";
+export {
+  collectFeatureStats,
+  type CollectOptions,
+  heldOutFirst,
+  type IndexedWindow,
+  loadRunSaes,
+  type RunSaes,
+  tokenPieces,
+  trainingWindows,
+  type WindowPlan,
+} from "./lib/run/features/collect.ts";
+export {
+  type BrowserSummary,
+  type ComponentSummary,
+  type ContextDocument,
+  createFeatureBrowser,
+  type FeatureBrowser,
+  type FeatureBrowserOptions,
+  type FeatureDocument,
+  type SearchDocument,
+  type TokenLogit,
+} from "./lib/run/features/browser.ts";
+export {
+  type FeatureServer,
+  handleFeatureRequest,
+  serveFeatureBrowser,
+  type ServeFeatureOptions,
+  type StaticFeatureOptions,
+  writeStaticFeatures,
+} from "./lib/run/features/server.ts";
+export { featurePageHtml } from "./lib/run/features/page.ts";
+export {
+  type FeaturesCommandIO,
+  type PreparedFeatures,
+  prepareFeatureBrowser,
+  type PrepareFeaturesOptions,
+  runFeaturesCommand,
+} from "./lib/run/features/cli.ts";

@@ -117,6 +117,17 @@ export async function loadRunSaes(dir: string): Promise<RunSaes> {
  * position (or of every step, without one), rounded up to whole store fills,
  * in windows of `contextSize − 1` rows (`−1` for BOS), rounded up to whole
  * forward batches, plus one batch.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "../../config.ts";
+ * import { trainingWindows } from "./collect.ts";
+ * const config = parseConfig({ source: "model", contextSize: 33, steps: 8, batchSize: 128, storeSize: 512, windowsPerBatch: 4 });
+ * // 1024 rows = 2 store fills; 32 rows a window (BOS is not trained on) → 32 windows → 8 batches, + 1.
+ * const dir = await Deno.makeTempDir(); // a run folder without checkpoints: every step counts
+ * console.assert(await trainingWindows(dir, config) === 36);
+ * await Deno.remove(dir);
+ * ```
  */
 export async function trainingWindows(dir: string, config: TrainConfig): Promise<number> {
   const checkpoint = await latestCheckpoint(dir);

@@ -28,9 +28,14 @@ function problem(status: number, message: string): Response {
  * `GET /` (the page), `GET /api/summary.json`, `GET /api/feature/<component>/<id>.json`,
  * `GET /api/search?text=…`. Anything else is a 404 (or 405 for methods other than GET and HEAD).
  *
- * @example
- * ```ts ignore
- * const response = await handleFeatureRequest(browser, new Request("http://x/api/summary.json"));
+ * @example An unknown feature is a 404 that says which ids exist
+ * ```ts
+ * import { handleFeatureRequest } from "./server.ts";
+ * import type { FeatureBrowser } from "./browser.ts";
+ * const browser = { componentFolders: ["blocks.0.hook_resid_post"], dSae: 4 } as unknown as FeatureBrowser;
+ * const response = handleFeatureRequest(browser, new Request("http://x/api/feature/blocks.0.hook_resid_post/9.json"));
+ * console.assert(response.status === 404);
+ * console.assert((await response.json()).error === "feature: expected an id in [0, 4), received 9");
  * ```
  */
 export function handleFeatureRequest(browser: FeatureBrowser, request: Request): Response {
@@ -101,10 +106,15 @@ export type FeatureServer = {
  * document is built when it is asked for.
  *
  * @example
- * ```ts ignore
- * const server = serveFeatureBrowser(browser, { port: 8700 });
- * console.log(`open ${server.url}`);
- * await server.finished;
+ * ```ts
+ * import { serveFeatureBrowser } from "./server.ts";
+ * import type { FeatureBrowser } from "./browser.ts";
+ * // A stand-in browser; a real one comes from prepareFeatureBrowser("runs/…").
+ * const browser = { componentFolders: [], dSae: 0, summary: () => ({ components: [] }) } as unknown as FeatureBrowser;
+ * const server = serveFeatureBrowser(browser); // any free port on 127.0.0.1
+ * const page = await fetch(server.url);
+ * console.assert(page.status === 200 && (await page.text()).includes("saekit"));
+ * await server.shutdown();
  * ```
  */
 export function serveFeatureBrowser(
