@@ -738,7 +738,7 @@ export async function machineInfo(): Promise<MachineInfo> {
   try {
     const cpuinfo = await Deno.readTextFile("/proc/cpuinfo");
     cpuModel = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim();
-  } catch { /* not Linux, or no read permission */ }
+  } catch { /* not Linux, or not allowed: Deno grants /proc/cpuinfo only with --allow-all */ }
   try {
     memoryGiB = Deno.systemMemoryInfo().total / 2 ** 30;
   } catch { /* no --allow-sys */ }
