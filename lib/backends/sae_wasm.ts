@@ -47,6 +47,7 @@ type Exports = {
     add: number,
   ): number;
   topk_weight_grads(lane: number, j0: number, j1: number, accumulate: number): void;
+  topk_center(lane: number, row0: number, rows: number): void;
 };
 
 /** Buffers of one block of `rows` rows, as views on the module's memory. */
@@ -99,8 +100,13 @@ export type SaeBlockWorkspace = {
 export type TopkWorkspace = {
   readonly batch: number;
   readonly k: number;
-  /** `x − bDec` of every row `[batch, dIn]` (a block centres into its rows, then the encoder reads them). */
+  /** The component's inputs `[batch, dIn]`, copied in by the caller. */
+  readonly x: Float32Array;
+  /** `x − bDec` of every row `[batch, dIn]` (see `center`). */
   readonly xBar: Float32Array;
+  /** Each lane's column sums of `x` and of `x²` `[dIn]` (the caller zeroes them). */
+  readonly sumX: readonly [Float64Array, Float64Array];
+  readonly sqX: readonly [Float64Array, Float64Array];
   /** Row r's entries are `[rs[r], re[r])` of `idx` and `val`. */
   readonly rs: Int32Array;
   readonly re: Int32Array;
@@ -117,8 +123,8 @@ export type TopkWorkspace = {
   /** Each lane's firing counts `[dSae]` and column sums of `∂L/∂x̂` `[dIn]` (the caller zeroes them). */
   readonly fired: readonly [Int32Array, Int32Array];
   readonly colSumDX: readonly [Float32Array, Float32Array];
-  /** As the block's `center`, writing `x̄` into this batch's rows from `row0`. */
-  center(rows: number, row0: number): void;
+  /** `x̄ = x − bDec` for every row, with the column sums of `x` and `x²`, half the rows on each lane. */
+  center(): void;
   /** Empties the entry lists: every row without entries, both lanes' shares free. */
   clear(): void;
   /**
@@ -194,6 +200,11 @@ const LANE_FIELDS = [
   "gwdec",
   "gwenc",
   "gbenc",
+  "x",
+  "sumx",
+  "sqx",
+  "tsum",
+  "tsq",
 ] as const;
 
 /**
@@ -223,9 +234,14 @@ export function saeBlockWorkspace(
     [`crow${i}`, 2 * share],
     [`cval${i}`, 2 * share],
     [`cd${i}`, 2 * share],
+    [`sumx${i}`, 2 * dIn],
+    [`sqx${i}`, 2 * dIn],
+    [`tsum${i}`, dIn],
+    [`tsq${i}`, dIn],
   ];
   const topkLayout: [string, number][] = topk === undefined ? [] : [
     ["control", CONTROL_INTS],
+    ["xAll", batch * dIn],
     ["xBarAll", batch * dIn],
     ["dXAll", batch * dIn],
     ["rs", batch],
@@ -309,7 +325,7 @@ export function saeBlockWorkspace(
  */
 const CONTROL_INTS = 64;
 const COMMAND = 0, READY = 1, DONE = 2, RESULT = 3, ERROR = 4, ARGS_BYTE = 64;
-const WORKER_TOPK_ROWS = 1, WORKER_TOPK_WEIGHT_GRADS = 2, WORKER_EXIT = -1;
+const WORKER_TOPK_ROWS = 1, WORKER_TOPK_WEIGHT_GRADS = 2, WORKER_TOPK_CENTER = 3, WORKER_EXIT = -1;
 
 /** A worker thread that runs kernels on a workspace's memory. */
 type KernelWorker = {
@@ -382,9 +398,10 @@ export function serveKernels(message: { memory: WebAssembly.Memory; control: num
     if (command === 0) continue;
     if (command === WORKER_EXIT) return;
     try {
-      ctl[RESULT] = command === WORKER_TOPK_ROWS
-        ? k.topk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10])
-        : (k.topk_weight_grads(a[0], a[1], a[2], a[3]), 0);
+      if (command === WORKER_TOPK_ROWS) {
+        ctl[RESULT] = k.topk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
+      } else if (command === WORKER_TOPK_WEIGHT_GRADS) k.topk_weight_grads(a[0], a[1], a[2], a[3]);
+      else k.topk_center(a[0], a[1], a[2]);
       ctl[ERROR] = 0;
     } catch {
       ctl[ERROR] = 1;
@@ -437,6 +454,11 @@ function topkWorkspace(
       gwdec: o.gwDec,
       gwenc: o.gwEnc,
       gbenc: o.gbEnc,
+      x: o.xAll,
+      sumx: o[`sumx${i}`],
+      sqx: o[`sqx${i}`],
+      tsum: o[`tsum${i}`],
+      tsq: o[`tsq${i}`],
     };
     const struct = ints(`lane${i}`, LANE_FIELDS.length);
     LANE_FIELDS.forEach((name, f) => (struct[f] = fields[name]));
@@ -447,7 +469,7 @@ function topkWorkspace(
     [
       lanes[lane].address,
       o.f + 4 * from * dSae,
-      o.x + 4 * from * dIn,
+      o.xAll + 4 * (row0 + from) * dIn,
       o.xHat + 4 * from * dIn,
       o.l1 + 4 * from,
       o.l0 + 4 * from,
@@ -472,7 +494,20 @@ function topkWorkspace(
     gbEnc: view("gbEnc", dSae),
     fired: [ints("fired0", dSae), ints("fired1", dSae)],
     colSumDX: [view("colsum0", dIn), view("colsum1", dIn)],
-    center: (r, row0) => k.center_rows(o.x, o.bDec, o.xBarAll + 4 * row0 * dIn, r, dIn, o.colSumX, o.colSqX),
+    x: view("xAll", batch * dIn),
+    sumX: [new Float64Array(memory.buffer, o.sumx0, dIn), new Float64Array(memory.buffer, o.sumx1, dIn)],
+    sqX: [new Float64Array(memory.buffer, o.sqx0, dIn), new Float64Array(memory.buffer, o.sqx1, dIn)],
+    center() {
+      const half = Math.ceil(batch / 2);
+      if (worker?.ready() && batch > half) {
+        worker.post(WORKER_TOPK_CENTER, [lanes[1].address, half, batch - half]);
+        k.topk_center(lanes[0].address, 0, half);
+        worker.wait();
+      } else {
+        k.topk_center(lanes[0].address, 0, half);
+        k.topk_center(lanes[1].address, half, batch - half);
+      }
+    },
     clear() {
       rsView.fill(0);
       reView.fill(0);

@@ -190,7 +190,10 @@ type TopkCase = {
   allTied?: boolean;
 };
 
-/** Outputs of `saeLossAndGrads` (fused) or of the composed ops for a TopK case: 300 rows, two components. */
+/** Rows of the TopK cases: a block of 512 and a remainder of 89 (the kernel's blocks), each split in two lanes. */
+const ROWS = 601;
+
+/** Outputs of `saeLossAndGrads` (fused) or of the composed ops for a TopK case: two components. */
 const topkRun = ({ k, l1, integer, keep, n, m, allTied }: TopkCase, fused: boolean) => () => {
   const activation: SaeActivation = { kind: "topk", k };
   let p = integer ? integerParams(2, n, m, 7) : params(2, n, m, 5);
@@ -203,18 +206,23 @@ const topkRun = ({ k, l1, integer, keep, n, m, allTied }: TopkCase, fused: boole
   }
   const x =
     (integer
-      ? tf.round(tf.randomUniform([2, 300, n], -2.5, 2.5, "float32", 8))
-      : tf.randomNormal([2, 300, n], 0, 1, "float32", 6)) as tf.Tensor3D;
+      ? tf.round(tf.randomUniform([2, ROWS, n], -2.5, 2.5, "float32", 8))
+      : tf.randomNormal([2, ROWS, n], 0, 1, "float32", 6)) as tf.Tensor3D;
   const out = allOutputs(
     fused ? saeLossAndGrads(p, x, l1, keep, activation) : composedLossAndGrads(p, x, l1, activation),
   );
-  if (!fused && keep < 300) out[0] = tf.slice(out[0], [0, 0, 0], [-1, keep, -1]);
+  if (!fused && keep < ROWS) out[0] = tf.slice(out[0], [0, 0, 0], [-1, keep, -1]);
   return out;
 };
 
 function assertTopkClose(fused: Float32Array[], expected: Float32Array[], what: string): void {
   OUTPUT_NAMES.forEach((name, i) =>
-    assertClose(fused[i], expected[i], 2e-5 * Math.max(1, ...expected[i].map(Math.abs)), `${what}: ${name}`)
+    assertClose(
+      fused[i],
+      expected[i],
+      2e-5 * expected[i].reduce((a, v) => Math.max(a, Math.abs(v)), 1),
+      `${what}: ${name}`,
+    )
   );
 }
 
@@ -222,13 +230,13 @@ Deno.test({
   name: "the fused TopK kernel matches the composed ops: ties, k = dSae, rows with fewer than k positives",
   ignore: noBlas !== undefined,
   async fn() {
-    // 300 rows: a block of 256 and a remainder of 44 (the kernel's blocks), each split in two lanes; dIn 37
+    // dIn 37
     // takes every path of the SIMD loops (32 columns at a time, then 4, then 1).
     const cases: TopkCase[] = [
-      { what: "random, k 5", k: 5, l1: 0, integer: false, keep: 300, n: 37, m: 40 },
-      { what: "random, k 5, L1, keepRows 270", k: 5, l1: 0.02, integer: false, keep: 270, n: 12, m: 40 },
-      { what: "integer ties, k 3", k: 3, l1: 0, integer: true, keep: 300, n: 37, m: 40 },
-      { what: "integer ties, k 1", k: 1, l1: 0, integer: true, keep: 300, n: 12, m: 40 },
+      { what: "random, k 5", k: 5, l1: 0, integer: false, keep: ROWS, n: 37, m: 40 },
+      { what: "random, k 5, L1, keepRows 540", k: 5, l1: 0.02, integer: false, keep: 540, n: 12, m: 40 },
+      { what: "integer ties, k 3", k: 3, l1: 0, integer: true, keep: ROWS, n: 37, m: 40 },
+      { what: "integer ties, k 1", k: 1, l1: 0, integer: true, keep: ROWS, n: 12, m: 40 },
       {
         what: "all features tied, k 1 (the entry lists fill up and are emptied many times)",
         k: 1,
@@ -244,14 +252,14 @@ Deno.test({
         k: 30,
         l1: 0,
         integer: true,
-        keep: 300,
+        keep: ROWS,
         n: 12,
         m: 40,
       },
-      { what: "integer, k = dSae", k: 40, l1: 0.01, integer: true, keep: 300, n: 37, m: 40 },
-      { what: "random, dSae 6 (fewer than 4k values)", k: 4, l1: 0, integer: false, keep: 300, n: 12, m: 6 },
-      { what: "random, dSae 203, k 7", k: 7, l1: 0, integer: false, keep: 300, n: 64, m: 203 },
-      { what: "integer ties, dSae 203, k 7", k: 7, l1: 0, integer: true, keep: 300, n: 12, m: 203 },
+      { what: "integer, k = dSae", k: 40, l1: 0.01, integer: true, keep: ROWS, n: 37, m: 40 },
+      { what: "random, dSae 6 (fewer than 4k values)", k: 4, l1: 0, integer: false, keep: ROWS, n: 12, m: 6 },
+      { what: "random, dSae 203, k 7", k: 7, l1: 0, integer: false, keep: ROWS, n: 64, m: 203 },
+      { what: "integer ties, dSae 203, k 7", k: 7, l1: 0, integer: true, keep: ROWS, n: 12, m: 203 },
     ];
     for (const c of cases) {
       const expected = await on("cpu", topkRun(c, false));
@@ -270,8 +278,8 @@ Deno.test({
   ignore: noBlas !== undefined || navigator.hardwareConcurrency < 2,
   async fn() {
     const cases: TopkCase[] = [
-      { what: "ties, k 2", k: 2, l1: 0.01, integer: true, keep: 300, n: 37, m: 203 },
-      { what: "all tied, k 1", k: 1, l1: 0, integer: true, keep: 300, n: 37, m: 40, allTied: true },
+      { what: "ties, k 2", k: 2, l1: 0.01, integer: true, keep: ROWS, n: 37, m: 203 },
+      { what: "all tied, k 1", k: 1, l1: 0, integer: true, keep: ROWS, n: 37, m: 40, allTied: true },
     ];
     for (const c of cases) {
       const expected = await on("cpu", topkRun(c, false));

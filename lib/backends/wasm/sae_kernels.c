@@ -172,7 +172,27 @@ typedef struct {
   float *gwdec;       // [m, n]
   float *gwenc;       // [n, m]
   float *gbenc;       // [m]
+  const float *x;     // the component's inputs [batch, n]
+  double *sumx, *sqx; // [n], this lane's column sums of x and of x²
+  float *tsum, *tsq;  // [n] scratch
 } lane_t;
+
+// xbar = x − bdec for `rows` rows from row0, adding the column sums of x and x² to the lane's (in float over
+// 256 rows at a time, then in double).
+EXPORT(topk_center)
+void topk_center(lane_t *restrict L, int row0, int rows) {
+  const int n = L->n;
+  for (int r = 0; r < rows; r += 256) {
+    int count = rows - r < 256 ? rows - r : 256;
+    for (int i = 0; i < n; i++) L->tsum[i] = L->tsq[i] = 0.0f;
+    long at = (long)(row0 + r) * n;
+    center_rows(L->x + at, L->bdec, L->xbar + at, count, n, L->tsum, L->tsq);
+    for (int i = 0; i < n; i++) {
+      L->sumx[i] += L->tsum[i];
+      L->sqx[i] += L->tsq[i];
+    }
+  }
+}
 
 static inline float hmax4(v128_t v) {
   float a = wasm_f32x4_extract_lane(v, 0), b = wasm_f32x4_extract_lane(v, 1);
