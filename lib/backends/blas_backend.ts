@@ -383,7 +383,7 @@ function topkLossAndGrads(
       const rows = Math.min(R, B - r0);
       for (const sums of tk.colSumDX) sums.fill(0);
       // pre = x̄ · wEnc (the bias is added in the selection)
-      blas.sgemm(false, false, rows, m, n, 1, tk.xBar.subarray(r0 * n), n, wEk, m, 0, ws.f, m);
+      blas.sgemm(false, false, rows, m, n, 1, tk.xBar.subarray(r0 * tk.ld), tk.ld, wEk, m, 0, ws.f, m);
       // the block's rows: [0, half) on lane 0, [half, rows) on lane 1
       const half = Math.ceil(rows / 2);
       let done0 = 0, done1 = 0;

@@ -102,8 +102,10 @@ export type TopkWorkspace = {
   readonly k: number;
   /** The component's inputs `[batch, dIn]`, copied in by the caller. */
   readonly x: Float32Array;
-  /** `x − bDec` of every row `[batch, dIn]` (see `center`). */
+  /** `x − bDec` of every row `[batch, dIn]`, rows `ld` apart (see `center`). */
   readonly xBar: Float32Array;
+  /** The row stride of `xBar`. */
+  readonly ld: number;
   /** Each lane's column sums of `x` and of `x²` `[dIn]` (the caller zeroes them). */
   readonly sumX: readonly [Float64Array, Float64Array];
   readonly sqX: readonly [Float64Array, Float64Array];
@@ -205,7 +207,16 @@ const LANE_FIELDS = [
   "sqx",
   "tsum",
   "tsq",
+  "ld",
 ] as const;
+
+/**
+ * The row stride of the TopK step's `x̄` and `∂L/∂x̂` (see `ld` in sae_kernels.c): `dIn` and 16 more when
+ * that is a multiple of 16 (64 bytes), so that rows do not start at the same offset within 1 KiB.
+ */
+export function topkRowStride(dIn: number): number {
+  return dIn % 16 === 0 ? dIn + 16 : dIn;
+}
 
 /**
  * A workspace for blocks of up to `rows` rows of an SAE with `dIn` inputs
@@ -221,6 +232,7 @@ export function saeBlockWorkspace(
   // A lane's share of the entry lists: k entries for each of its rows (at most half of each block, rounded
   // up) and a quarter more (ties), and one whole row beyond that, so that an empty share always takes a row.
   const batch = topk?.batch ?? 0;
+  const ld = topkRowStride(dIn);
   const laneRows = Math.ceil(batch / 2) + Math.ceil(batch / rows);
   const share = topk === undefined ? 0 : Math.ceil(1.25 * laneRows * topk.k) + dSae;
   const lane = (i: number): [string, number][] => [
@@ -242,8 +254,8 @@ export function saeBlockWorkspace(
   const topkLayout: [string, number][] = topk === undefined ? [] : [
     ["control", CONTROL_INTS],
     ["xAll", batch * dIn],
-    ["xBarAll", batch * dIn],
-    ["dXAll", batch * dIn],
+    ["xBarAll", batch * ld],
+    ["dXAll", batch * ld],
     ["rs", batch],
     ["re", batch],
     ["idx", 2 * share],
@@ -315,7 +327,7 @@ export function saeBlockWorkspace(
     reluGrad: (r, add) => k.relu_grad(o.dPre, o.f, r, dSae, add, o.colSumDPre),
     topk: topk === undefined
       ? undefined
-      : topkWorkspace(memory, k, offsets, dIn, dSae, topk.batch, topk.k, share),
+      : topkWorkspace(ld, memory, k, offsets, dIn, dSae, topk.batch, topk.k, share),
   };
 }
 
@@ -413,6 +425,7 @@ export function serveKernels(message: { memory: WebAssembly.Memory; control: num
 }
 
 function topkWorkspace(
+  ld: number,
   memory: WebAssembly.Memory,
   k: Exports,
   o: Record<string, number>,
@@ -459,6 +472,7 @@ function topkWorkspace(
       sqx: o[`sqx${i}`],
       tsum: o[`tsum${i}`],
       tsq: o[`tsq${i}`],
+      ld,
     };
     const struct = ints(`lane${i}`, LANE_FIELDS.length);
     LANE_FIELDS.forEach((name, f) => (struct[f] = fields[name]));
@@ -483,7 +497,8 @@ function topkWorkspace(
   return {
     batch,
     k: topK,
-    xBar: view("xBarAll", batch * dIn),
+    xBar: view("xBarAll", batch * ld),
+    ld,
     rs: rsView,
     re: reView,
     idx: ints("idx", 2 * share),

@@ -12,13 +12,12 @@
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
-// xbar[r, i] = x[r, i] - bias[i]; colsum[i] += x[r, i]; colsq[i] += x[r, i]^2.
-EXPORT(center_rows)
-void center_rows(const float *restrict x, const float *restrict bias, float *restrict xbar, int rows, int cols,
-                 float *restrict colsum, float *restrict colsq) {
+// xbar[r, i] = x[r, i] - bias[i] (rows of xbar ld apart); colsum[i] += x[r, i]; colsq[i] += x[r, i]^2.
+static void center_rows_ld(const float *restrict x, const float *restrict bias, float *restrict xbar, int rows,
+                           int cols, int ld, float *restrict colsum, float *restrict colsq) {
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * cols;
-    float *out = xbar + (long)r * cols;
+    float *out = xbar + (long)r * ld;
     for (int i = 0; i < cols; i++) {
       float v = xr[i];
       out[i] = v - bias[i];
@@ -26,6 +25,13 @@ void center_rows(const float *restrict x, const float *restrict bias, float *res
       colsq[i] += v * v;
     }
   }
+}
+
+// xbar[r, i] = x[r, i] - bias[i]; colsum[i] += x[r, i]; colsq[i] += x[r, i]^2.
+EXPORT(center_rows)
+void center_rows(const float *restrict x, const float *restrict bias, float *restrict xbar, int rows, int cols,
+                 float *restrict colsum, float *restrict colsq) {
+  center_rows_ld(x, bias, xbar, rows, cols, cols, colsum, colsq);
 }
 
 // f[r, j] = max(p[r, j] + bias[j], 0) in place; l1[r] = sum_j f; l0[r] = count_j (f > 0); fired[j] += (f > 0).
@@ -164,8 +170,8 @@ typedef struct {
   int *cand_idx;      // [m] scratch
   float *cand_val;    // [m] scratch
   float *heap;        // [m] scratch
-  float *dx;          // ∂L/∂x̂ of every row [batch, n]
-  float *xbar;        // x − bDec of every row [batch, n]
+  float *dx;          // ∂L/∂x̂ of every row [batch, n] (row stride ld)
+  float *xbar;        // x − bDec of every row [batch, n] (row stride ld)
   int *start;         // [m + 1] scratch of the feature sort
   int *crow;          // the entries sorted by feature: row offset, f value, ∂L/∂pre (as long as all entries)
   float *cval, *cd;
@@ -175,6 +181,8 @@ typedef struct {
   const float *x;     // the component's inputs [batch, n]
   double *sumx, *sqx; // [n], this lane's column sums of x and of x²
   float *tsum, *tsq;  // [n] scratch
+  int ld;             // the row stride of dx and xbar, n plus a little: the weight gradients read short pieces of
+                      // many rows, which with a stride of a power of two would crowd into a few cache sets
 } lane_t;
 
 // xbar = x − bdec for `rows` rows from row0, adding the column sums of x and x² to the lane's (in float over
@@ -185,8 +193,8 @@ void topk_center(lane_t *restrict L, int row0, int rows) {
   for (int r = 0; r < rows; r += 256) {
     int count = rows - r < 256 ? rows - r : 256;
     for (int i = 0; i < n; i++) L->tsum[i] = L->tsq[i] = 0.0f;
-    long at = (long)(row0 + r) * n;
-    center_rows(L->x + at, L->bdec, L->xbar + at, count, n, L->tsum, L->tsq);
+    long row = row0 + r;
+    center_rows_ld(L->x + row * n, L->bdec, L->xbar + row * L->ld, count, n, L->ld, L->tsum, L->tsq);
     for (int i = 0; i < n; i++) {
       L->sumx[i] += L->tsum[i];
       L->sqx[i] += L->tsq[i];
@@ -327,7 +335,7 @@ int topk_rows(lane_t *restrict L, const float *restrict p, const float *restrict
   for (int r = 0; r < done; r++) {
     int e0 = L->rs[row0 + r], e1 = L->re[row0 + r];
     float *hr = xhat + (long)r * n;
-    float *dr = L->dx + (long)(row0 + r) * n;
+    float *dr = L->dx + (long)(row0 + r) * L->ld;
     const float *xr = x + (long)r * n;
     int c = 0;
     for (; c + 32 <= n; c += 32) {
@@ -445,7 +453,7 @@ void topk_weight_grads(lane_t *restrict L, int j0, int j1, int accumulate) {
       unsigned jj = (unsigned)(idx[e] - j0);
       if (jj >= (unsigned)w) continue;
       int q = start[jj]++;
-      crow[q] = r * n;
+      crow[q] = r * L->ld;
       cval[q] = L->val[e];
       cd[q] = L->dval[e];
     }
