@@ -659,6 +659,15 @@ export function formatSweepSummary(plan: SweepPlan, statuses: Iterable<SweepRunS
       states.filter((s) => counts.has(s)).map((s) => `${counts.get(s)} ${s}`).join(", ")
     }${metric !== undefined ? `; sorted by ${metric.name} (${metric.goal})` : ""}.`,
   );
+  if (
+    metric !== undefined && results.length > 0 && plan.runs.every((run) => metricOf(run.id) === undefined)
+  ) {
+    // The original's default sweep metric named a key that was never logged (its defect H12): say so.
+    lines.push(
+      "",
+      `No run logged ${metric.name}: expected a key of the runs' metrics.jsonl, such as train/explained_variance/mean.`,
+    );
+  }
   const failed = plan.runs.filter((run) => byId.get(run.id)?.state === "failed");
   if (failed.length > 0) {
     lines.push("");

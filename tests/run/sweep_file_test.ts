@@ -350,3 +350,20 @@ Deno.test("formatSweepSummary() adds MMCS, validation and another metric as colu
     "| run-000 | relu | done | 1.00 | 0.500 | 0.000 | 0.5000 | 0.875 | 0.900 | 0.0200 | 0.1235 | 3.0 |",
   );
 });
+
+Deno.test("formatSweepSummary() says when no run logged the metric (the original's defect H12)", () => {
+  const plan = planSweep({ base: BASE, parameters: {}, metric: { name: "train/loss/total_loss" } });
+  const text = formatSweepSummary(plan, [{
+    id: "run-000",
+    index: 0,
+    state: "done",
+    attempt: 1,
+    worker: "w",
+    pid: 1,
+    hostname: "h",
+    startedAt: "t",
+    result: { steps: 3, loss: 0.5, l0: 1, explainedVariance: 0.5, deadFraction: 0, seconds: 3 },
+    last: { "loss/total/mean": 0.5 },
+  }]);
+  assert.match(text, /\nNo run logged train\/loss\/total_loss: expected a key of the runs' metrics\.jsonl/);
+});
