@@ -367,3 +367,12 @@ Deno.test("formatSweepSummary() says when no run logged the metric (the original
   }]);
   assert.match(text, /\nNo run logged train\/loss\/total_loss: expected a key of the runs' metrics\.jsonl/);
 });
+
+Deno.test("examples/sweep_toy.json plans 12 valid runs", async () => {
+  const file = JSON.parse(await Deno.readTextFile(new URL("../../examples/sweep_toy.json", import.meta.url)));
+  const plan = planSweep(file);
+  // 2 architectures × 3 coefficients × 2 learning rates.
+  assert.equal(plan.runs.length, 12);
+  assert.equal(plan.name, "toy");
+  assert.deepEqual(plan.runs[11].params, { arch: "gated", l1Coefficient: 0.05, lr: 0.003 });
+});
