@@ -210,7 +210,7 @@ export function topkWorkerReady(): boolean {
  * The fused SAE step (see `SAE_RELU_KERNEL` in `lib/sae/grads.ts` for the
  * contract and the maths). For each component and each block of rows: five
  * BLAS products and four SIMD passes, all on the block's workspace; the
- * weight gradients accumulate over blocks.
+ * weight gradients accumulate over blocks. TopK goes to `topkLossAndGrads`.
  */
 function saeReluLossAndGrads(blas: Blas) {
   return (args: KernelArgs): tf.TensorInfo[] => {
@@ -324,7 +324,7 @@ function saeReluLossAndGrads(blas: Blas) {
 /**
  * The fused SAE step for TopK: the encoder product is dense (BLAS, by blocks of rows), everything after it
  * works on each row's list of active features in WebAssembly: selection, decoder, `∂L/∂pre`, and the
- * weight gradients gathered feature by feature over the whole batch.
+ * weight gradients gathered feature by feature over the whole batch, on two threads (see `TopkWorkspace`).
  */
 function topkLossAndGrads(
   blas: Blas,

@@ -1,8 +1,11 @@
 /**
- * The WebAssembly (SIMD) element-wise kernels of the fused SAE step, and a
- * workspace in their memory for one block of rows. The BLAS reads and writes
- * the same workspace through FFI, so a block goes from product to kernel to
- * product without leaving the cache.
+ * The WebAssembly (SIMD) kernels of the fused SAE step, and a workspace in
+ * their memory for one block of rows. The BLAS reads and writes the same
+ * workspace through FFI, so a block goes from product to kernel to product
+ * without leaving the cache. For TopK the workspace also holds the whole
+ * batch's lists of active features, and a worker thread
+ * (`node:worker_threads`, on the same shared memory) runs half of the
+ * kernels' work.
  *
  * @module
  */
@@ -378,7 +381,13 @@ function startWorker(memory: WebAssembly.Memory, control: number): KernelWorker 
       Atomics.notify(ctl, COMMAND);
     },
     wait() {
-      while (Atomics.load(ctl, DONE) === 0) Atomics.wait(ctl, DONE, 0);
+      while (Atomics.load(ctl, DONE) === 0) {
+        try {
+          Atomics.wait(ctl, DONE, 0);
+        } catch {
+          // a thread that may not block (none in Deno today): spin
+        }
+      }
       if (ctl[ERROR] !== 0) {
         failed = true;
         throw new Error("saekit: a TopK kernel failed on the worker thread");
