@@ -229,6 +229,25 @@ export {
 } from "./lib/run/sinks/wandb.ts";
 export { type BenchResult, type BenchSize, measureStep } from "./lib/run/bench.ts";
 export {
+  activationCacheName,
+  formatSweepSection,
+  formatSweepTable,
+  replaceSection,
+  runSweep,
+  type RunSweepOptions,
+  SWEEP_BASE,
+  SWEEP_LEVELS,
+  SWEEP_SOURCES,
+  sweepGrid,
+  type SweepGridOptions,
+  type SweepResult,
+  type SweepRow,
+  sweepRow,
+  type SweepSectionInfo,
+  type SweepSourceName,
+  type SweepSpec,
+} from "./lib/run/sweep.ts";
+export {
   readRun,
   recordRunSegment,
   renderReport,
