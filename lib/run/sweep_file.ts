@@ -353,12 +353,30 @@ function draw(parameter: SweepParameter, uniform: () => number): unknown {
   return parameter.value;
 }
 
-/** `lr=0.003, arch="topk"`. */
+/**
+ * A run's parameters in one line, for logs and error messages.
+ *
+ * @example
+ * ```ts
+ * import { describeParams } from "./sweep_file.ts";
+ * console.assert(describeParams({ lr: 0.0031234, arch: "topk" }) === "lr=0.003123, arch=topk");
+ * ```
+ */
 export function describeParams(params: Readonly<Record<string, unknown>>): string {
   return Object.entries(params).map(([name, value]) => `${name}=${formatParamValue(value)}`).join(", ");
 }
 
-/** A parameter value for tables and logs: numbers to 4 significant digits, strings as they are. */
+/**
+ * A parameter value for tables and logs: numbers to 4 significant digits,
+ * strings as they are, anything else as JSON.
+ *
+ * @example
+ * ```ts
+ * import { formatParamValue } from "./sweep_file.ts";
+ * console.assert(formatParamValue(1 / 3) === "0.3333" && formatParamValue(32) === "32");
+ * console.assert(formatParamValue(["a", "b"]) === '["a","b"]');
+ * ```
+ */
 export function formatParamValue(value: unknown): string {
   if (typeof value === "number") {
     return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
