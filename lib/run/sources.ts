@@ -184,14 +184,17 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
       tf.dispose([r.clean, r.recon, r.zero, r.kl]);
       batch = [];
     };
-    let seen = 0;
-    for await (const window of all.windows(0)) {
-      batch.push(window);
-      if (batch.length === completed.windowsPerBatch) await run();
-      if (++seen === held) break;
+    try {
+      let seen = 0;
+      for await (const window of all.windows(0)) {
+        batch.push(window);
+        if (batch.length === completed.windowsPerBatch) await run();
+        if (++seen === held) break;
+      }
+      if (batch.length > 0) await run();
+    } finally {
+      tf.dispose(params as unknown as tf.TensorContainer);
     }
-    if (batch.length > 0) await run();
-    tf.dispose(params as unknown as tf.TensorContainer);
     return validationRecord(totals, names);
   };
   return {
