@@ -206,6 +206,44 @@ export function topkWorkerReady(): boolean {
   return false;
 }
 
+/** The fused SAE kernel's outputs as tensors, in the order {@linkcode SAE_RELU_KERNEL} documents. */
+function saeKernelOutputs(
+  backend: MathBackendCPU,
+  { c, B, n, m, keep }: { c: number; B: number; n: number; m: number; keep: number },
+  out: {
+    f: Float32Array;
+    xHat: Float32Array;
+    l1: Float32Array;
+    l2: Float32Array;
+    total: Float32Array;
+    loss: Float32Array;
+    gwEnc: Float32Array;
+    gbEnc: Float32Array;
+    gwDec: Float32Array;
+    gbDec: Float32Array;
+    l0: Float32Array;
+    fired: Int32Array;
+    sst: Float32Array;
+  },
+): tf.TensorInfo[] {
+  const { f, xHat, l1, l2, total, loss, gwEnc, gbEnc, gwDec, gbDec, l0, fired, sst } = out;
+  return [
+    backend.makeTensorInfo([c, keep, m], "float32", f),
+    backend.makeTensorInfo([c, B, n], "float32", xHat),
+    backend.makeTensorInfo([c, B], "float32", l1),
+    backend.makeTensorInfo([c, B], "float32", l2),
+    backend.makeTensorInfo([c, B], "float32", total),
+    backend.makeTensorInfo([], "float32", loss),
+    backend.makeTensorInfo([c, n, m], "float32", gwEnc),
+    backend.makeTensorInfo([c, m], "float32", gbEnc),
+    backend.makeTensorInfo([c, m, n], "float32", gwDec),
+    backend.makeTensorInfo([c, n], "float32", gbDec),
+    backend.makeTensorInfo([c, B], "float32", l0),
+    backend.makeTensorInfo([c, m], "int32", fired),
+    backend.makeTensorInfo([c], "float32", sst),
+  ];
+}
+
 /**
  * The fused SAE step (see `SAE_RELU_KERNEL` in `lib/sae/grads.ts` for the
  * contract and the maths). For each component and each block of rows: five
@@ -303,21 +341,21 @@ function saeReluLossAndGrads(blas: Blas) {
       for (let i = 0; i < n; i++) gbDk[i] += sumDX[i];
     }
     const loss = new Float32Array([lossSum / (c * B)]);
-    return [
-      backend.makeTensorInfo([c, keep, m], "float32", f),
-      backend.makeTensorInfo([c, B, n], "float32", xHat),
-      backend.makeTensorInfo([c, B], "float32", l1),
-      backend.makeTensorInfo([c, B], "float32", l2),
-      backend.makeTensorInfo([c, B], "float32", total),
-      backend.makeTensorInfo([], "float32", loss),
-      backend.makeTensorInfo([c, n, m], "float32", gwEnc),
-      backend.makeTensorInfo([c, m], "float32", gbEnc),
-      backend.makeTensorInfo([c, m, n], "float32", gwDec),
-      backend.makeTensorInfo([c, n], "float32", gbDec),
-      backend.makeTensorInfo([c, B], "float32", l0),
-      backend.makeTensorInfo([c, m], "int32", fired),
-      backend.makeTensorInfo([c], "float32", sst),
-    ];
+    return saeKernelOutputs(backend, { c, B, n, m, keep }, {
+      f,
+      xHat,
+      l1,
+      l2,
+      total,
+      loss,
+      gwEnc,
+      gbEnc,
+      gwDec,
+      gbDec,
+      l0,
+      fired,
+      sst,
+    });
   };
 }
 
@@ -436,21 +474,21 @@ function topkLossAndGrads(
     for (let i = 0; i < n; i++) gbDk[i] += sumDX[i];
   }
   const loss = new Float32Array([lossSum / (c * B)]);
-  return [
-    backend.makeTensorInfo([c, keep, m], "float32", f),
-    backend.makeTensorInfo([c, B, n], "float32", xHat),
-    backend.makeTensorInfo([c, B], "float32", l1),
-    backend.makeTensorInfo([c, B], "float32", l2),
-    backend.makeTensorInfo([c, B], "float32", total),
-    backend.makeTensorInfo([], "float32", loss),
-    backend.makeTensorInfo([c, n, m], "float32", gwEnc),
-    backend.makeTensorInfo([c, m], "float32", gbEnc),
-    backend.makeTensorInfo([c, m, n], "float32", gwDec),
-    backend.makeTensorInfo([c, n], "float32", gbDec),
-    backend.makeTensorInfo([c, B], "float32", l0),
-    backend.makeTensorInfo([c, m], "int32", fired),
-    backend.makeTensorInfo([c], "float32", sst),
-  ];
+  return saeKernelOutputs(backend, { c, B, n, m, keep }, {
+    f,
+    xHat,
+    l1,
+    l2,
+    total,
+    loss,
+    gwEnc,
+    gbEnc,
+    gwDec,
+    gbDec,
+    l0,
+    fired,
+    sst,
+  });
 }
 
 /** One fused Adam update of one tensor (see `ADAM_KERNEL` in `lib/optim/adam.ts`). */
