@@ -21,6 +21,26 @@ const small = [
   "128",
 ];
 
+/** A few steps on stories260K with short windows and a small validation set. */
+const smallStories = [
+  "--backend",
+  "cpu",
+  "--context-size",
+  "16",
+  "--windows-per-batch",
+  "8",
+  "--validation-windows",
+  "4",
+  "--batch-size",
+  "64",
+  "--store-size",
+  "128",
+  "--steps",
+  "4",
+  "--log-every",
+  "2",
+];
+
 function capture() {
   let text = "";
   return {
@@ -92,24 +112,9 @@ Deno.test("deno task train trains on stories260K's residual streams and validate
   const out = await Deno.makeTempDir();
   const io = capture();
   const code = await runTrainCommand([
-    "--backend",
-    "cpu",
+    ...smallStories,
     "--hooks",
     "blocks.1.hook_resid_post,blocks.3.hook_mlp_out",
-    "--context-size",
-    "16",
-    "--windows-per-batch",
-    "8",
-    "--validation-windows",
-    "4",
-    "--batch-size",
-    "64",
-    "--store-size",
-    "128",
-    "--steps",
-    "4",
-    "--log-every",
-    "2",
     "--expansion-factor",
     "2",
     "--max-resamples",
@@ -264,26 +269,11 @@ Deno.test("deno task train --transcoder-from A --transcoder-to B trains a transc
   const out = await Deno.makeTempDir();
   const io = capture();
   const code = await runTrainCommand([
-    "--backend",
-    "cpu",
+    ...smallStories,
     "--transcoder-from",
     "blocks.1.ln2.hook_normalized",
     "--transcoder-to",
     "blocks.1.hook_mlp_out",
-    "--context-size",
-    "16",
-    "--windows-per-batch",
-    "8",
-    "--validation-windows",
-    "4",
-    "--batch-size",
-    "64",
-    "--store-size",
-    "128",
-    "--steps",
-    "4",
-    "--log-every",
-    "2",
     "--max-resamples",
     "0",
     "--normalize-activations",
