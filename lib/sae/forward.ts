@@ -12,7 +12,7 @@
  * @module
  */
 import { tf, tidy } from "../tf.ts";
-import type { SaeParams } from "./params.ts";
+import { requireParam, type SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
 
 /**
@@ -76,13 +76,13 @@ export function activationMask(
         throw new TypeError("activation: the gated activation has no single mask of pre; use forward()");
       case "topk": {
         const m = pre.shape[2];
-        checkK(activation.k, m);
+        checkedK(activation.k, m);
         const kth = tf.min(tf.topk(pre, activation.k).values, -1, true);
         return tf.mul(positive, tf.cast(tf.greaterEqual(pre, kth), "float32")) as tf.Tensor3D;
       }
       case "batchtopk": {
         const [c, b, m] = pre.shape;
-        checkK(activation.k, m);
+        checkedK(activation.k, m);
         const flat = tf.reshape(pre, [c, b * m]);
         const kth = tf.min(tf.topk(flat, activation.k * b).values, -1, true);
         const kept = tf.reshape(tf.greaterEqual(flat, kth), [c, b, m]);
@@ -92,10 +92,12 @@ export function activationMask(
   });
 }
 
-function checkK(k: number, m: number): void {
-  if (!Number.isInteger(k) || k < 1 || k > m) {
-    throw new RangeError(`k: expected an integer in [1, ${m}] (dSae), received ${k}`);
+/** `k` when it is a valid TopK budget for `dSae` features, else a `RangeError` naming it. */
+export function checkedK(k: number, dSae: number): number {
+  if (!Number.isInteger(k) || k < 1 || k > dSae) {
+    throw new RangeError(`k: expected an integer in [1, ${dSae}] (dSae), received ${k}`);
   }
+  return k;
 }
 
 /** The result of {@linkcode forward}. */
@@ -165,14 +167,6 @@ function encoderProduct(params: SaeParams, x: tf.Tensor3D, options: ForwardOptio
   return bmm(xBar, params.wEnc);
 }
 
-function required(params: SaeParams, key: "threshold" | "rMag" | "bMag", kind: string): tf.Tensor2D {
-  const value = params[key];
-  if (value === undefined) {
-    throw new TypeError(`params.${key}: expected a [component, dSae] tensor for ${kind}, received nothing`);
-  }
-  return value;
-}
-
 /** The activation applied to the encoder product `z = x̄ · wEnc`. */
 function activate(
   params: SaeParams,
@@ -181,13 +175,15 @@ function activate(
 ): { pre: tf.Tensor3D; f: tf.Tensor3D; mask: tf.Tensor3D } {
   const pre = tf.add(z, tf.expandDims(params.bEnc, 1)) as tf.Tensor3D;
   if (activation.kind === "gated") {
-    const rMag = required(params, "rMag", "gated"), bMag = required(params, "bMag", "gated");
+    const rMag = requireParam(params, "rMag", "gated"), bMag = requireParam(params, "bMag", "gated");
     const mag = tf.add(tf.mul(z, tf.expandDims(tf.exp(rMag), 1)), tf.expandDims(bMag, 1));
     const open = tf.step(pre, 0);
     const mask = tf.mul(open, tf.step(mag, 0)) as tf.Tensor3D;
     return { pre, f: tf.mul(tf.relu(mag), open) as tf.Tensor3D, mask };
   }
-  const threshold = activation.kind === "jumprelu" ? required(params, "threshold", "jumprelu") : undefined;
+  const threshold = activation.kind === "jumprelu"
+    ? requireParam(params, "threshold", "jumprelu")
+    : undefined;
   const mask = activationMask(pre, activation, threshold);
   const f = activation.kind === "relu" ? tf.relu(pre) : tf.mul(pre, mask) as tf.Tensor3D;
   return { pre, f, mask };

@@ -27,7 +27,7 @@
 import { hasKernel, runKernel, tf, tidy } from "../tf.ts";
 import type { SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
-import { forward, RELU, type SaeActivation } from "./forward.ts";
+import { checkedK, forward, RELU, type SaeActivation } from "./forward.ts";
 import { type LossTerms, lossTerms, reduceLoss } from "./loss.ts";
 
 /** Per-batch statistics that the metrics and the resampler need, computed with the loss. */
@@ -154,13 +154,6 @@ export function saeLossAndGrads(
   const f = tf.slice(all.forward.f, [0, 0, 0], [-1, keepRows, -1]);
   all.forward.f.dispose();
   return { ...all, forward: { ...all.forward, f } };
-}
-
-function checkedK(k: number, dSae: number): number {
-  if (!Number.isInteger(k) || k < 1 || k > dSae) {
-    throw new RangeError(`k: expected an integer in [1, ${dSae}] (dSae), received ${k}`);
-  }
-  return k;
 }
 
 /** {@linkcode saeLossAndGrads} in ordinary tfjs ops, for every backend. */

@@ -35,7 +35,7 @@
  * @module
  */
 import { tf, tidy } from "../tf.ts";
-import type { SaeParams } from "./params.ts";
+import { requireParam, type SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
 import { activationMask } from "./forward.ts";
 import { prefixesOf, type SaeSpec, trainingActivation } from "./architecture.ts";
@@ -127,14 +127,6 @@ function rectangle(pre: tf.Tensor3D, threshold: tf.Tensor2D, bandwidth: number):
   return tf.cast(tf.less(tf.abs(u), 0.5), "float32") as tf.Tensor3D;
 }
 
-function need(params: SaeParams, key: "threshold" | "rMag" | "bMag", arch: string): tf.Tensor2D {
-  const value = params[key];
-  if (value === undefined) {
-    throw new TypeError(`params.${key}: expected a [component, dSae] tensor for ${arch}, received nothing`);
-  }
-  return value;
-}
-
 /** Every architecture in ordinary tfjs ops; also returns `pre` for AuxK. */
 function composedObjective(
   spec: SaeSpec,
@@ -156,8 +148,11 @@ function composedObjective(
   let f: tf.Tensor3D, mask: tf.Tensor3D;
   let gate: { open: tf.Tensor3D; mag: tf.Tensor3D; scale: tf.Tensor3D } | undefined;
   if (spec.arch === "gated") {
-    const scale = tf.expandDims(tf.exp(need(params, "rMag", "gated")), 1) as tf.Tensor3D;
-    const mag = tf.add(tf.mul(z, scale), tf.expandDims(need(params, "bMag", "gated"), 1)) as tf.Tensor3D;
+    const scale = tf.expandDims(tf.exp(requireParam(params, "rMag", "gated")), 1) as tf.Tensor3D;
+    const mag = tf.add(
+      tf.mul(z, scale),
+      tf.expandDims(requireParam(params, "bMag", "gated"), 1),
+    ) as tf.Tensor3D;
     const open = tf.step(pre, 0) as tf.Tensor3D;
     mask = tf.mul(open, tf.step(mag, 0)) as tf.Tensor3D;
     f = tf.mul(tf.relu(mag), open) as tf.Tensor3D;
@@ -167,7 +162,7 @@ function composedObjective(
     mask = activationMask(
       pre,
       activation,
-      spec.arch === "jumprelu" ? need(params, "threshold", "jumprelu") : undefined,
+      spec.arch === "jumprelu" ? requireParam(params, "threshold", "jumprelu") : undefined,
     );
     f = activation.kind === "relu" ? tf.relu(pre) : tf.mul(pre, mask) as tf.Tensor3D;
   }
@@ -230,7 +225,7 @@ function composedObjective(
       gNorm = tf.mul(tf.sum(f, 1), s * lambda) as tf.Tensor2D;
       break;
     case "jumprelu": {
-      const threshold = need(params, "threshold", "jumprelu");
+      const threshold = requireParam(params, "threshold", "jumprelu");
       const { penalty, bandwidth, tanhScale, preActCoefficient } = spec.jumprelu;
       const kernel = rectangle(pre, threshold, bandwidth);
       if (penalty === "step") {

@@ -150,3 +150,27 @@ export function initParams(options: InitParamsOptions): SaeParams {
     return { wEnc, bEnc, wDec, bDec, ...extra } as SaeParams;
   });
 }
+
+/**
+ * An architecture's extra parameter, or a `TypeError` naming it when the record lacks it.
+ *
+ * @example
+ * ```ts
+ * import { initParams, requireParam } from "./params.ts";
+ * const p = initParams({ nComponents: 1, dIn: 2, dSae: 3, seed: 0 });
+ * let message = "";
+ * try { requireParam(p, "threshold", "jumprelu"); } catch (e) { message = (e as Error).message; }
+ * console.assert(message.startsWith("params.threshold: expected"));
+ * ```
+ */
+export function requireParam(
+  params: SaeParams,
+  key: "threshold" | "rMag" | "bMag",
+  arch: string,
+): tf.Tensor2D {
+  const value = params[key];
+  if (value === undefined) {
+    throw new TypeError(`params.${key}: expected a [component, dSae] tensor for ${arch}, received nothing`);
+  }
+  return value;
+}
