@@ -40,7 +40,13 @@ export {
   TrainConfigSchema,
 } from "./lib/config.ts";
 
-export { initParams, type InitParamsOptions, type SaeParams, unitNormRows } from "./lib/sae/params.ts";
+export {
+  initParams,
+  type InitParamsOptions,
+  requireParam,
+  type SaeParams,
+  unitNormRows,
+} from "./lib/sae/params.ts";
 export {
   activationMask,
   decode,
