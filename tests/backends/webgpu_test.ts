@@ -19,7 +19,7 @@ const optIn = Deno.env.get("SAEKIT_TEST_WEBGPU") === "1";
 const adapter = optIn && gpu ? await gpu.requestAdapter().catch(() => null) : null;
 
 Deno.test({
-  name: "saeLossAndGrads() on webgpu matches the cpu backend",
+  name: "saeLossAndGrads() on webgpu matches the cpu backend [needs a hardware GPU]",
   ignore: !adapter,
   sanitizeResources: false,
   sanitizeOps: false,
