@@ -1,20 +1,16 @@
 /**
  * End to end on the documented flags: a Hugging Face model folder, chosen hook
  * points and a Parquet dataset. Uses the Hugging Face conversion of
- * stories260K in ../shared (skipped without it: a user's clone has no
- * ../shared).
+ * stories260K kept in tests/fixtures/stories260K/hf.
  */
 import { assert } from "../_helpers.ts";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
 import { runTrainCommand } from "../../lib/run/cli.ts";
 
-const hf = new URL("../../../shared/models/stories260K/hf", import.meta.url).pathname;
-const haveShared = await Deno.stat(hf).then(() => true, () => false);
-if (!haveShared) console.warn(`skipped: ${hf} is absent`);
+const hf = new URL("../fixtures/stories260K/hf", import.meta.url).pathname;
 
 Deno.test({
   name: "deno task train --model HF_FOLDER --hooks A,B --dataset FILE.parquet trains and validates",
-  ignore: !haveShared,
   async fn() {
     const dir = await Deno.makeTempDir();
     const lines =

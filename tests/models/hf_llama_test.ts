@@ -9,13 +9,7 @@ import {
 } from "../../lib/models/transformer.ts";
 import { encodeSafetensors, type SafetensorsEntry } from "../../lib/io/safetensors.ts";
 
-const HF_DIR = new URL("../../../shared/models/stories260K/hf/", import.meta.url);
-const hasShared = await Deno.stat(HF_DIR).then(() => true, () => false);
-if (!hasShared) {
-  console.log(
-    `skipping the Hugging Face reference folder test: ${HF_DIR.pathname} not found (only in the project's workspace)`,
-  );
-}
+const HF_DIR = new URL("../fixtures/stories260K/hf/", import.meta.url);
 
 const { model } = await loadStories260k();
 const SEQUENCES = [[1, 403, 407, 261, 378, 432, 383, 286], [1, 317, 394, 261, 370, 400, 428, 426], [
@@ -35,7 +29,6 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
 
 Deno.test({
   name: "loadHfLlama() on stories260K's hf/ folder gives llama2.c's logits to 1e-4",
-  ignore: !hasShared,
   fn: async () => {
     const hf = await loadHfLlama(HF_DIR.pathname);
     assert.equal(hf.config.rotary, "half");

@@ -2,17 +2,10 @@ import { assert } from "../_helpers.ts";
 import { hfTokenizerFromJson, loadHfTokenizer } from "../../lib/models/load/hf_tokenizer.ts";
 import { decodeTokens, encodeText, loadStories260k } from "../../lib/models/load/llama2c.ts";
 
-const SHARED = new URL("../../../shared/", import.meta.url);
-const GPT2 = new URL("tokenizers/gpt2/tokenizer.json", SHARED).pathname;
-const NEOX = new URL("tokenizers/gpt_neox_20b/tokenizer.json", SHARED).pathname;
-const STORIES = new URL("models/stories260K/hf/", SHARED).pathname;
-const hasShared = await Deno.stat(new URL("tokenizers/", SHARED)).then(() => true, () => false);
-const hasStories = await Deno.stat(STORIES).then(() => true, () => false);
-if (!hasShared || !hasStories) {
-  console.log(
-    `skipping tokenizer.json tests: ${SHARED.pathname}tokenizers or models/stories260K/hf not found (only in the project's workspace)`,
-  );
-}
+const FIXTURES = new URL("../fixtures/", import.meta.url);
+const GPT2 = new URL("tokenizers/gpt2/tokenizer.json", FIXTURES).pathname;
+const NEOX = new URL("tokenizers/gpt_neox_20b/tokenizer.json", FIXTURES).pathname;
+const STORIES = new URL("stories260K/hf/", FIXTURES).pathname;
 
 /** The vocabulary of a tokenizer.json, read directly (not through the library), for expected ids. */
 async function vocabOf(path: string): Promise<(piece: string) => number> {
@@ -45,11 +38,10 @@ const ROUND_TRIP = [
 
 Deno.test({
   name: "loadHfTokenizer() on GPT-2 gives the published ids and round-trips text",
-  ignore: !hasShared,
   fn: async () => {
     const tok = await loadHfTokenizer(GPT2);
     const id = await vocabOf(GPT2);
-    // Facts from /work/shared/tokenizers/README.md.
+    // Published facts, listed in tests/fixtures/README.md.
     assert.deepEqual(tok.encode("hello world"), [31373, 995]);
     assert.deepEqual(tok.encode("Hello world"), [15496, 995]);
     assert.deepEqual(tok.encode("<|endoftext|>"), [50256]);
@@ -76,7 +68,6 @@ Deno.test({
 
 Deno.test({
   name: "loadHfTokenizer() on gpt-neox-20b splits added whitespace tokens longest first and applies NFC",
-  ignore: !hasShared,
   fn: async () => {
     const tok = await loadHfTokenizer(NEOX);
     const id = await vocabOf(NEOX);
@@ -106,7 +97,6 @@ Deno.test({
 
 Deno.test({
   name: "loadHfTokenizer() on stories260K's tokenizer.json agrees with the llama2.c tokenizer",
-  ignore: !hasStories,
   fn: async () => {
     // A folder: tokenizer.json with tokenizer_config.json beside it.
     const tok = await loadHfTokenizer(STORIES);
