@@ -7,12 +7,13 @@
  *
  * @example Train three toy SAEs for a few steps
  * ```ts
+ * import assert from "node:assert/strict";
  * import { disposeAll, parseConfig, selectBackend, toySource, train } from "./mod.ts";
  * await selectBackend("cpu");
  * const config = parseConfig({ dIn: 8, nComponents: 2, batchSize: 32, storeSize: 64, steps: 2 });
  * const source = toySource({ nComponents: 2, dIn: 8, nFeatures: 16, meanActive: 2, chunkRows: 64, seed: 0 });
  * const { state } = await train({ config, source });
- * console.assert(state.step === 2);
+ * assert.equal(state.step, 2);
  * disposeAll(state);
  * ```
  *
@@ -25,6 +26,8 @@ export {
   hasKernel,
   runKernel,
   selectBackend,
+  type SelectBackendOptions,
+  type TensorflowOptions,
   tf,
   tidy,
 } from "./lib/tf.ts";

@@ -7,6 +7,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import {
+  probeTensorflow,
+  TENSORFLOW_README_SECTION,
+  type TensorflowProbe,
+  type TensorflowProbeOptions,
+  TFJS_NODE_PACKAGES,
+  TFJS_NODE_VERSION,
+} from "./backends/tensorflow_probe.ts";
 
 // tfjs prints a banner suggesting tfjs-node when it runs outside a browser;
 // the library chooses its own backend and says which one ran.
@@ -35,24 +43,50 @@ export type BackendChoice = {
   readonly skipped: readonly string[];
 };
 
-async function tryTensorflow(): Promise<string | undefined> {
-  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+/** Where {@linkcode selectBackend} looks for tfjs-node(-gpu), and how it loads a package it found. */
+export type TensorflowOptions = TensorflowProbeOptions & {
+  /**
+   * Imports a package found complete (default: a dynamic `import()` of
+   * `npm:<name>@4.22.0`). Tests pass a stand-in to see what would be imported.
+   */
+  readonly importModule?: (specifier: string) => Promise<unknown>;
+};
+
+// A computed specifier, so that neither `deno check` nor `deno publish` pulls
+// the optional packages into the lockfile or the package.
+const importOptional = (specifier: string): Promise<unknown> => import(specifier);
+
+function firstLine(error: unknown): string {
+  const line = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+}
+
+async function tryTensorflow(options: TensorflowOptions): Promise<string | undefined> {
+  let probe: TensorflowProbe;
+  try {
+    // Looks on disk first: importing a package that is not there would make Deno download it.
+    probe = probeTensorflow(options);
+  } catch (error) {
+    return `could not look for ${TFJS_NODE_PACKAGES.join(" or ")} (${firstLine(error)})`;
+  }
+  const failures: string[] = [];
+  for (const pkg of probe.ready) {
+    const name = `${pkg}@${TFJS_NODE_VERSION}`;
     try {
-      // Optional peers: only present when the user installed them (their
-      // install downloads libtensorflow, which needs network access).
-      // A computed specifier: the optional peers are never installed with saekit.
-      const specifier = ["npm", `${pkg}@4.22.0`].join(":");
-      await import(specifier);
-      if (await tf.setBackend("tensorflow")) return undefined;
+      await (options.importModule ?? importOptional)(["npm", name].join(":"));
     } catch (error) {
-      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-      if (pkg.endsWith("-gpu")) continue;
-      return `neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node could be loaded (${
-        reason.length > 120 ? `${reason.slice(0, 117)}...` : reason
-      })`;
+      failures.push(`${name} could not be loaded (${firstLine(error)})`);
+      continue;
+    }
+    try {
+      if (await tf.setBackend("tensorflow")) return undefined;
+      failures.push(`${name} loaded but its tensorflow backend did not initialise`);
+    } catch (error) {
+      failures.push(`${name} loaded but its tensorflow backend did not start (${firstLine(error)})`);
     }
   }
-  return "tensorflow backend did not initialise";
+  const why = [...failures, ...probe.problems].join("; ") || "tensorflow backend did not initialise";
+  return `${why}; see the README section "${TENSORFLOW_README_SECTION}"`;
 }
 
 async function tryWasm(): Promise<string | undefined> {
@@ -144,23 +178,28 @@ export const AUTO_ORDER: readonly Exclude<BackendName, "auto" | "cpu">[] = [
 export type SelectBackendOptions = {
   /** The order `"auto"` tries backends in, for workloads where another order is faster. */
   readonly autoOrder?: readonly Exclude<BackendName, "auto" | "cpu">[];
+  /** Where to look for `@tensorflow/tfjs-node-gpu` / `-node` (default: `node_modules` here and above, and Deno's npm cache). */
+  readonly tensorflow?: TensorflowOptions;
 };
 
 /**
  * Activates a tfjs backend and waits until it is ready.
  *
  * `"auto"` tries, in order: `tensorflow` (only when `@tensorflow/tfjs-node-gpu`
- * or `@tensorflow/tfjs-node` is installed), `webgpu` (only with a hardware
- * adapter), `blas` (tfjs's CPU backend with matrix products on the system's
- * OpenBLAS or Accelerate through FFI, and fused SAE kernels), `wasm`, and the
- * pure-JS `cpu` backend. A named backend that cannot start is an error that
+ * or `@tensorflow/tfjs-node` 4.22.0 is on disk with its native binding: it is
+ * looked for first and imported only then, so nothing is ever downloaded; see
+ * the README section "The tensorflow backend (and tfjs-node-gpu)"), `webgpu`
+ * (only with a hardware adapter), `blas` (tfjs's CPU backend with matrix
+ * products on the system's OpenBLAS or Accelerate through FFI, and fused SAE
+ * kernels), `wasm`, and the pure-JS `cpu` backend. A named backend that cannot start is an error that
  * says why.
  *
  * @example Use the deterministic pure-JS backend
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectBackend } from "./tf.ts";
  * const choice = await selectBackend("cpu");
- * console.assert(choice.name === "cpu");
+ * assert.equal(choice.name, "cpu");
  * ```
  */
 export async function selectBackend(
@@ -173,7 +212,7 @@ export async function selectBackend(
     );
   }
   const tries: Record<Exclude<BackendName, "auto" | "cpu">, () => Promise<string | undefined>> = {
-    tensorflow: tryTensorflow,
+    tensorflow: () => tryTensorflow(options.tensorflow ?? {}),
     webgpu: () => tryWebgpu(name === "webgpu"),
     blas: tryBlas,
     wasm: tryWasm,
@@ -208,10 +247,12 @@ export async function selectBackend(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf, tidy } from "./tf.ts";
  * const before = tf.memory().numTensors;
  * const out = tidy(() => ({ y: tf.add(tf.scalar(1), tf.scalar(2)) }));
- * console.assert(tf.memory().numTensors === before + 1);
+ * assert.equal(tf.memory().numTensors, before + 1);
+ * assert.deepEqual(Array.from(out.y.dataSync()), [3]);
  * out.y.dispose();
  * ```
  */
