@@ -11,9 +11,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deriveSeed } from "./seed.ts";
- * console.assert(deriveSeed(49, 3) === deriveSeed(49, 3));
- * console.assert(deriveSeed(49, 3) !== deriveSeed(49, 4));
+ * assert.equal(deriveSeed(49, 3), deriveSeed(49, 3));
+ * assert.notEqual(deriveSeed(49, 3), deriveSeed(49, 4));
  * ```
  */
 export function deriveSeed(seed: number, ...parts: readonly number[]): number {
@@ -41,9 +42,10 @@ function mix32(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32 } from "./seed.ts";
  * const a = mulberry32(7), b = mulberry32(7);
- * console.assert(a() === b());
+ * assert.equal(a(), b());
  * ```
  */
 export function mulberry32(seed: number): () => number {
@@ -62,9 +64,10 @@ export function mulberry32(seed: number): () => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gaussian, mulberry32 } from "./seed.ts";
  * const next = gaussian(mulberry32(1));
- * console.assert(Number.isFinite(next()));
+ * assert.ok(Number.isFinite(next()));
  * ```
  */
 export function gaussian(uniform: () => number): () => number {

@@ -135,14 +135,16 @@ export function defaultShardRows(nComponents: number, dIn: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toySource } from "./toy.ts";
  * import { readActivationCache, writeActivationCache } from "./activation_cache.ts";
  * const dir = await Deno.makeTempDir();
  * const source = toySource({ nComponents: 2, dIn: 8, nFeatures: 16, meanActive: 3, chunkRows: 32, seed: 0 });
  * const index = await writeActivationCache(dir, source, { rows: 100, shardRows: 40 });
- * console.assert(index.shards.map((s) => s.rows).join() === "40,40,20");
+ * assert.equal(index.shards.map((s) => s.rows).join(), "40,40,20");
  * const cache = await readActivationCache(dir);
- * console.assert(cache.rows === 100 && cache.dIn === 8);
+ * assert.equal(cache.rows, 100);
+ * assert.equal(cache.dIn, 8);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -283,6 +285,7 @@ export async function writeActivationCache(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toySource } from "./toy.ts";
  * import { readActivationCache, writeActivationCache } from "./activation_cache.ts";
  * const dir = await Deno.makeTempDir();
@@ -291,7 +294,8 @@ export async function writeActivationCache(
  * const cache = await readActivationCache(dir);
  * const sizes = [];
  * for await (const chunk of cache.chunks(5)) sizes.push(chunk.rows);
- * console.assert(sizes.join() === "7,12,6" && cache.metadata.model === "toy");
+ * assert.equal(sizes.join(), "7,12,6");
+ * assert.equal(cache.metadata.model, "toy");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -54,12 +54,14 @@ export function fillPermutation(rows: number, seed: number, fill: number): Uint3
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toySource } from "./toy.ts";
  * import { shuffledBatches } from "./store.ts";
  * const source = toySource({ nComponents: 1, dIn: 4, nFeatures: 8, meanActive: 2, chunkRows: 10, seed: 0 });
  * const it = shuffledBatches(source, { storeSize: 16, batchSize: 8, seed: 0 })[Symbol.asyncIterator]();
  * const first = (await it.next()).value;
- * console.assert(first.rows === 8 && first.position === 8);
+ * assert.equal(first.rows, 8);
+ * assert.equal(first.position, 8);
  * ```
  */
 export async function* shuffledBatches(

@@ -81,10 +81,11 @@ function generateChunk(options: ToySourceOptions, truth: Float32Array, index: nu
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toySource } from "./toy.ts";
  * const source = toySource({ nComponents: 2, dIn: 8, nFeatures: 16, meanActive: 3, chunkRows: 32, seed: 0 });
  * for await (const chunk of source.chunks(0)) {
- *   console.assert(chunk.data.length === 2 * chunk.rows * 8);
+ *   assert.equal(chunk.data.length, 2 * chunk.rows * 8);
  *   break;
  * }
  * ```

@@ -71,8 +71,9 @@ export type ExportOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { componentFolder } from "./export.ts";
- * console.assert(componentFolder("a->b/c") === "a-_b_c");
+ * assert.equal(componentFolder("a->b/c"), "a-_b_c");
  * ```
  */
 export function componentFolder(name: string): string {
@@ -84,9 +85,10 @@ export function componentFolder(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { saelensArchitecture } from "./export.ts";
- * console.assert(saelensArchitecture("batchtopk") === "jumprelu");
- * console.assert(saelensArchitecture("relu", true) === "transcoder");
+ * assert.equal(saelensArchitecture("batchtopk"), "jumprelu");
+ * assert.equal(saelensArchitecture("relu", true), "transcoder");
  * ```
  */
 export function saelensArchitecture(arch: ArchName, transcoder = false): string {
@@ -109,9 +111,10 @@ export function saelensArchitecture(arch: ArchName, transcoder = false): string 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hookLayer } from "./export.ts";
- * console.assert(hookLayer("blocks.12.ln2.hook_normalized") === 12);
- * console.assert(hookLayer("toy.0") === null);
+ * assert.equal(hookLayer("blocks.12.ln2.hook_normalized"), 12);
+ * assert.equal(hookLayer("toy.0"), null);
  * ```
  */
 export function hookLayer(hookName: string): number | null {
@@ -127,10 +130,12 @@ export function hookLayer(hookName: string): number | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { saelensMetadataOf } from "./export.ts";
  * const meta = saelensMetadataOf({ source: "model", model: "EleutherAI/pythia-70m", contextSize: 128 });
- * console.assert(meta.modelName === "EleutherAI/pythia-70m" && meta.contextSize === 128);
- * console.assert(saelensMetadataOf({ source: "toy" }).modelName === null);
+ * assert.equal(meta.modelName, "EleutherAI/pythia-70m");
+ * assert.equal(meta.contextSize, 128);
+ * assert.equal(saelensMetadataOf({ source: "toy" }).modelName, null);
  * ```
  */
 export function saelensMetadataOf(config: Readonly<Record<string, unknown>>): SaelensMetadata {
@@ -170,10 +175,12 @@ export type SaelensConfigOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { saelensConfig } from "./export.ts";
  * const cfg = saelensConfig({ arch: "topk", dIn: 4, dSae: 8, k: 2, hookName: "blocks.0.hook_resid_post" });
- * console.assert(cfg.architecture === "topk" && cfg.k === 2);
- * console.assert((cfg.metadata as { hook_name: string }).hook_name === "blocks.0.hook_resid_post");
+ * assert.equal(cfg.architecture, "topk");
+ * assert.equal(cfg.k, 2);
+ * assert.equal((cfg.metadata as { hook_name: string }).hook_name, "blocks.0.hook_resid_post");
  * ```
  */
 export function saelensConfig(options: SaelensConfigOptions): Record<string, unknown> {
@@ -238,6 +245,7 @@ async function runMetadata(dir: string): Promise<SaelensMetadata | undefined> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { exportSaes } from "./export.ts";
  * const params = {
@@ -247,7 +255,8 @@ async function runMetadata(dir: string): Promise<SaelensMetadata | undefined> {
  * const dir = await Deno.makeTempDir();
  * await exportSaes(`${dir}/final`, params, { componentNames: ["blocks.0.hook_resid_post"] });
  * const cfg = JSON.parse(await Deno.readTextFile(`${dir}/final/blocks.0.hook_resid_post/cfg.json`));
- * console.assert(cfg.architecture === "standard" && cfg.d_sae === 3);
+ * assert.equal(cfg.architecture, "standard");
+ * assert.equal(cfg.d_sae, 3);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

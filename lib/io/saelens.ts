@@ -82,8 +82,9 @@ export type ImportedSaes = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SAELENS_CFG, SAELENS_WEIGHTS } from "./saelens.ts";
- * console.assert(`${SAELENS_CFG} ${SAELENS_WEIGHTS}` === "cfg.json sae_weights.safetensors");
+ * assert.equal(`${SAELENS_CFG} ${SAELENS_WEIGHTS}`, "cfg.json sae_weights.safetensors");
  * ```
  */
 export const SAELENS_CFG = "cfg.json";
@@ -120,6 +121,7 @@ function metaField(cfg: Readonly<Record<string, unknown>>, field: string): unkno
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "./safetensors.ts";
  * import { indexSafetensors } from "../models/load/hf_checkpoint.ts";
  * import { saelensComponent } from "./saelens.ts";
@@ -127,7 +129,9 @@ function metaField(cfg: Readonly<Record<string, unknown>>, field: string): unkno
  * const m = (a: number, b: number) => ({ dtype: "F32" as const, shape: [a, b], data: new Float32Array(a * b) });
  * const bytes = encodeSafetensors({ W_enc: m(2, 3), b_enc: f(3), W_dec: m(3, 2), b_dec: f(2) });
  * const sae = saelensComponent({ d_in: 2, d_sae: 3 }, indexSafetensors(bytes, "w"), "sae");
- * console.assert(sae.arch === "relu" && sae.tiedBias && sae.dSae === 3);
+ * assert.equal(sae.arch, "relu");
+ * assert.ok(sae.tiedBias);
+ * assert.equal(sae.dSae, 3);
  * ```
  */
 export function saelensComponent(
@@ -263,6 +267,7 @@ export function saelensComponent(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stackComponents, type SaeComponent } from "./saelens.ts";
  * const one = (v: number): SaeComponent => ({
  *   name: `c${v}`, hookName: null, arch: "relu", tiedBias: true, dIn: 1, dSae: 2, dOut: 1,
@@ -270,7 +275,8 @@ export function saelensComponent(
  *   bDec: new Float32Array(1), dir: `c${v}`, cfg: {},
  * });
  * const saes = stackComponents([one(1), one(2)], "saelens");
- * console.assert(saes.params.wEnc.shape.join() === "2,1,2" && saes.componentNames.join() === "c1,c2");
+ * assert.equal(saes.params.wEnc.shape.join(), "2,1,2");
+ * assert.equal(saes.componentNames.join(), "c1,c2");
  * ```
  */
 export function stackComponents(
@@ -349,6 +355,7 @@ async function isFile(path: string): Promise<boolean> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { saeFolders } from "./saelens.ts";
  * const dir = await Deno.makeTempDir();
  * for (const name of ["layers.10", "layers.2"]) {
@@ -357,7 +364,7 @@ async function isFile(path: string): Promise<boolean> {
  *   await Deno.writeTextFile(`${dir}/${name}/sae.safetensors`, "");
  * }
  * const folders = await saeFolders(dir, "sae.safetensors");
- * console.assert(folders.join() === `${dir}/layers.2,${dir}/layers.10`);
+ * assert.equal(folders.join(), `${dir}/layers.2,${dir}/layers.10`);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -399,10 +406,11 @@ export async function saeFolders(dir: string, weights: string): Promise<string[]
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readCfg } from "./saelens.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/cfg.json`, '{"d_in": 4}');
- * console.assert((await readCfg(dir)).d_in === 4);
+ * assert.equal((await readCfg(dir)).d_in, 4);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -428,6 +436,7 @@ export async function readCfg(folder: string): Promise<Record<string, unknown>> 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { exportSaes } from "./export.ts";
  * import { importSaelens } from "./saelens.ts";
@@ -438,7 +447,8 @@ export async function readCfg(folder: string): Promise<Record<string, unknown>> 
  * const dir = await Deno.makeTempDir();
  * await exportSaes(`${dir}/final`, params, { componentNames: ["blocks.0.hook_resid_post"] });
  * const saes = await importSaelens(`${dir}/final`);
- * console.assert(saes.arch === "relu" && saes.params.wEnc.shape.join() === "1,2,3");
+ * assert.equal(saes.arch, "relu");
+ * assert.equal(saes.params.wEnc.shape.join(), "1,2,3");
  * tf.dispose([saes.params as unknown as tf.TensorContainer, params as unknown as tf.TensorContainer]);
  * await Deno.remove(dir, { recursive: true });
  * ```

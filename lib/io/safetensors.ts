@@ -31,9 +31,10 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
  * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
- * console.assert(decodeSafetensors(bytes).tensors.w.data[1] === 2);
+ * assert.equal(decodeSafetensors(bytes).tensors.w.data[1], 2);
  * ```
  */
 export function encodeSafetensors(

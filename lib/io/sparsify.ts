@@ -31,8 +31,9 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SPARSIFY_WEIGHTS } from "./sparsify.ts";
- * console.assert(SPARSIFY_WEIGHTS === "sae.safetensors");
+ * assert.equal(SPARSIFY_WEIGHTS, "sae.safetensors");
  * ```
  */
 export const SPARSIFY_WEIGHTS = "sae.safetensors";
@@ -53,6 +54,7 @@ function positiveInt(value: unknown, field: string, source: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "./safetensors.ts";
  * import { indexSafetensors } from "../models/load/hf_checkpoint.ts";
  * import { sparsifyComponent } from "./sparsify.ts";
@@ -63,7 +65,9 @@ function positiveInt(value: unknown, field: string, source: string): number {
  * });
  * const sae = sparsifyComponent({ d_in: 2, num_latents: 3, k: 1 }, indexSafetensors(bytes, "sae"), "layers.0");
  * // wEnc is the transpose of encoder.weight: [d_in, d_sae]
- * console.assert(sae.wEnc.join() === "1,3,5,2,4,6" && sae.k === 1 && sae.name === "layers.0");
+ * assert.equal(sae.wEnc.join(), "1,3,5,2,4,6");
+ * assert.equal(sae.k, 1);
+ * assert.equal(sae.name, "layers.0");
  * ```
  */
 export function sparsifyComponent(
@@ -132,6 +136,7 @@ export function sparsifyComponent(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { encodeSafetensors } from "./safetensors.ts";
  * import { importSparsify } from "./sparsify.ts";
@@ -143,7 +148,8 @@ export function sparsifyComponent(
  *   "encoder.weight": t([4, 2]), "encoder.bias": t([4]), W_dec: t([4, 2]), b_dec: t([2]),
  * }));
  * const saes = await importSparsify(dir);
- * console.assert(saes.activation.kind === "topk" && saes.componentNames.join() === "layers.0");
+ * assert.equal(saes.activation.kind, "topk");
+ * assert.equal(saes.componentNames.join(), "layers.0");
  * tf.dispose(saes.params as unknown as tf.TensorContainer);
  * await Deno.remove(dir, { recursive: true });
  * ```

@@ -23,10 +23,11 @@ export type FlatTree = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { flattenTree } from "./tree.ts";
  * const flat = flattenTree({ step: 3, params: { w: tf.scalar(1) } });
- * console.assert(Object.keys(flat.tensors).join() === "params.w");
+ * assert.equal(Object.keys(flat.tensors).join(), "params.w");
  * ```
  */
 export function flattenTree(tree: unknown): FlatTree {

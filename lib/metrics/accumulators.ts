@@ -45,9 +45,11 @@ export type MetricsState = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initMetrics } from "./accumulators.ts";
  * const m = initMetrics(2, 8);
- * console.assert(m.n === 0 && m.fired.shape.join() === "2,8");
+ * assert.equal(m.n, 0);
+ * assert.equal(m.fired.shape.join(), "2,8");
  * ```
  */
 export function initMetrics(nComponents: number, dSae: number): MetricsState {
@@ -105,10 +107,11 @@ export function accumulate(
  *
  * @example The original's test: orthogonal items have capacity 1
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { capacities } from "./accumulators.ts";
  * const c = capacities(tf.tensor3d([[[1, 0, 0], [0, 1, 0]]]));
- * console.assert(c.dataSync().join() === "1,1");
+ * assert.equal(c.dataSync().join(), "1,1");
  * ```
  */
 export function capacities(f: tf.Tensor3D): tf.Tensor2D {

@@ -17,11 +17,12 @@ import { unitNormRows } from "../sae/params.ts";
  *
  * @example A dictionary that contains the truth scores 1
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { mmcs } from "./mmcs.ts";
  * const truth = tf.tensor3d([[[1, 0], [0, 1]]]);
  * const learned = tf.tensor3d([[[0, 2], [1, 1], [3, 0]]]);
- * console.assert(Math.abs(mmcs(truth, learned).dataSync()[0] - 1) < 1e-6);
+ * assert.ok(Math.abs(mmcs(truth, learned).dataSync()[0] - 1) < 1e-6);
  * ```
  */
 export function mmcs(truth: tf.Tensor3D, wDec: tf.Tensor3D): tf.Tensor1D {

@@ -88,6 +88,7 @@ function crossEntropySum(logProbs: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { initLlamaWeights } from "../models/transformer.ts";
  * import { hookedLlama } from "../models/hooked.ts";
@@ -100,7 +101,8 @@ function crossEntropySum(logProbs: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar
  * const model = hookedLlama({ config, weights: initLlamaWeights(config, 0) });
  * const params = initParams({ nComponents: 1, dIn: 8, dSae: 16, seed: 0 });
  * const r = splicedLosses(model, params, ["blocks.0.hook_resid_post"], tf.tensor2d([[1, 2, 3]], undefined, "int32"));
- * console.assert(r.positions === 2 && r.recon.shape[0] === 1);
+ * assert.equal(r.positions, 2);
+ * assert.equal(r.recon.shape[0], 1);
  * ```
  */
 export function splicedLosses(
@@ -179,9 +181,10 @@ export type SplicedTotals = {
  *
  * @example The original's doctest: clean 2, recon 3, zero 5 give (5 − 3)/(5 − 2) = 0.6667
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validationRecord } from "./reconstruction.ts";
  * const log = validationRecord({ clean: 2, recon: [3], zero: [5], kl: [0.5], positions: 1 }, ["a"]);
- * console.assert(Math.abs(log["validate/reconstruction_score/a"] - 2 / 3) < 1e-12);
+ * assert.ok(Math.abs(log["validate/reconstruction_score/a"] - 2 / 3) < 1e-12);
  * ```
  */
 export function validationRecord(totals: SplicedTotals, names: readonly string[]): Record<string, number> {

@@ -52,13 +52,15 @@ export const DENSITY_BIN_EDGES: readonly number[] = [-7, -6, -5, -4, -3, -2, -1,
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarizeMetrics } from "./summary.ts";
  * const log = summarizeMetrics({
  *   n: 2, lossSum: [3], l1Sum: [2], l2Sum: [1], l0Sum: [3], sseSum: [2], sstSum: [8],
  *   fired: [2, 0, 1], capacitySum: [0], capacityBatches: 0,
  * }, { componentNames: ["a"], dSae: 3, l1Coefficient: 1 });
- * console.assert(log["train/l0_norm/a"] === 1.5 && log["train/neuron_activity/a"] === 1);
- * console.assert(log["train/explained_variance/mean"] === 0.75);
+ * assert.equal(log["train/l0_norm/a"], 1.5);
+ * assert.equal(log["train/neuron_activity/a"], 1);
+ * assert.equal(log["train/explained_variance/mean"], 0.75);
  * ```
  */
 export function summarizeMetrics(

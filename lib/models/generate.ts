@@ -39,6 +39,7 @@ function disposeState(state: DecodeState): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { greedyGenerate } from "./generate.ts";
  * import { initLlamaWeights } from "./transformer.ts";
  * const config = {
@@ -46,7 +47,8 @@ function disposeState(state: DecodeState): void {
  *   maxSeq: 16, normEps: 1e-5, ropeTheta: 10000, rotary: "half", tiedEmbeddings: false,
  * } as const;
  * const ids = greedyGenerate(initLlamaWeights(config, 0), config, [[1], [2]], 4);
- * console.assert(ids.shape.join() === "2,5" && ids.dtype === "int32");
+ * assert.equal(ids.shape.join(), "2,5");
+ * assert.equal(ids.dtype, "int32");
  * ```
  */
 export function greedyGenerate(
@@ -88,6 +90,7 @@ export type SampleOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampleGenerate } from "./generate.ts";
  * import { initLlamaWeights } from "./transformer.ts";
  * const config = {
@@ -96,7 +99,7 @@ export type SampleOptions = {
  * } as const;
  * const a = sampleGenerate(initLlamaWeights(config, 0), config, [[1]], 5, { temperature: 1, seed: 3 });
  * const b = sampleGenerate(initLlamaWeights(config, 0), config, [[1]], 5, { temperature: 1, seed: 3 });
- * console.assert(a.dataSync().join() === b.dataSync().join());
+ * assert.equal(a.dataSync().join(), b.dataSync().join());
  * ```
  */
 export function sampleGenerate(

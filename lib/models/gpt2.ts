@@ -140,8 +140,10 @@ export type Gpt2ForwardResult = LlamaForwardResult;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GPT2_BLOCK_HOOKS } from "./gpt2.ts";
- * console.assert(GPT2_BLOCK_HOOKS.length === 8 && GPT2_BLOCK_HOOKS[3] === "hook_resid_mid");
+ * assert.equal(GPT2_BLOCK_HOOKS.length, 8);
+ * assert.equal(GPT2_BLOCK_HOOKS[3], "hook_resid_mid");
  * ```
  */
 export const GPT2_BLOCK_HOOKS: typeof LLAMA_BLOCK_HOOKS = LLAMA_BLOCK_HOOKS;
@@ -154,10 +156,13 @@ export const GPT2_BLOCK_HOOKS: typeof LLAMA_BLOCK_HOOKS = LLAMA_BLOCK_HOOKS;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gpt2HookNames } from "./gpt2.ts";
  * const names = gpt2HookNames({ nLayers: 2 });
- * console.assert(names[1] === "hook_pos_embed" && names[2] === "blocks.0.hook_resid_pre");
- * console.assert(names.at(-1) === "ln_final.hook_normalized" && names.length === 19);
+ * assert.equal(names[1], "hook_pos_embed");
+ * assert.equal(names[2], "blocks.0.hook_resid_pre");
+ * assert.equal(names.at(-1), "ln_final.hook_normalized");
+ * assert.equal(names.length, 19);
  * ```
  */
 export function gpt2HookNames(config: Pick<Gpt2Config, "nLayers">): string[] {
@@ -199,10 +204,11 @@ function parseHook(config: Pick<Gpt2Config, "nLayers">, name: string, field: str
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gpt2HookDim } from "./gpt2.ts";
  * const config = { nLayers: 12, dModel: 768, dMlp: 3072 };
- * console.assert(gpt2HookDim(config, "blocks.11.mlp.hook_post") === 3072);
- * console.assert(gpt2HookDim(config, "hook_pos_embed") === 768);
+ * assert.equal(gpt2HookDim(config, "blocks.11.mlp.hook_post"), 3072);
+ * assert.equal(gpt2HookDim(config, "hook_pos_embed"), 768);
  * ```
  */
 export function gpt2HookDim(config: Pick<Gpt2Config, "nLayers" | "dModel" | "dMlp">, name: string): number {
@@ -217,14 +223,13 @@ export function gpt2HookDim(config: Pick<Gpt2Config, "nLayers" | "dModel" | "dMl
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkGpt2Config } from "./gpt2.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, dHead: 4, dMlp: 0, vocabSize: 10, maxSeq: 16,
  *   normEps: 1e-5, activation: "gelu_new", tiedEmbeddings: true,
  * } as const;
- * let message = "";
- * try { checkGpt2Config(config); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "dMlp: expected a positive integer, received 0");
+ * assert.throws(() => checkGpt2Config(config), { message: "dMlp: expected a positive integer, received 0" });
  * ```
  */
 export function checkGpt2Config(config: Gpt2Config): void {
@@ -301,15 +306,16 @@ function blockShapes(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkBlockWeights, initGpt2Weights } from "./gpt2.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, dHead: 4, dMlp: 32, vocabSize: 10, maxSeq: 16,
  *   normEps: 1e-5, activation: "gelu_new", tiedEmbeddings: true,
  * } as const;
  * const weights = initGpt2Weights(config, 0);
- * let message = "";
- * try { checkBlockWeights(weights, { ...config, nHeads: 1 }, "w"); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "w.blocks[0].wQ: expected shape [8, 4], received [8, 8]");
+ * assert.throws(() => checkBlockWeights(weights, { ...config, nHeads: 1 }, "w"), {
+ *   message: "w.blocks[0].wQ: expected shape [8, 4], received [8, 8]",
+ * });
  * ```
  */
 export function checkBlockWeights(
@@ -349,6 +355,7 @@ export function checkBlockWeights(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkGpt2Weights, initGpt2Weights } from "./gpt2.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, dHead: 4, dMlp: 32, vocabSize: 10, maxSeq: 16,
@@ -356,9 +363,9 @@ export function checkBlockWeights(
  * } as const;
  * const weights = initGpt2Weights(config, 0);
  * checkGpt2Weights(weights, config); // passes
- * let message = "";
- * try { checkGpt2Weights(weights, { ...config, maxSeq: 12 }); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "weights.posEmbed: expected shape [12, 8], received [16, 8]");
+ * assert.throws(() => checkGpt2Weights(weights, { ...config, maxSeq: 12 }), {
+ *   message: "weights.posEmbed: expected shape [12, 8], received [16, 8]",
+ * });
  * ```
  */
 export function checkGpt2Weights(weights: Gpt2Weights, config: Gpt2Config, source = "weights"): void {
@@ -373,10 +380,12 @@ export function checkGpt2Weights(weights: Gpt2Weights, config: Gpt2Config, sourc
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { initBlockWeights } from "./gpt2.ts";
  * const block = initBlockWeights({ dModel: 4, nHeads: 2, dHead: 2, dMlp: 8 }, (s) => tf.zeros(s));
- * console.assert(block.wIn.shape.join() === "4,8" && block.ln1.dataSync()[0] === 1);
+ * assert.equal(block.wIn.shape.join(), "4,8");
+ * assert.equal(block.ln1.dataSync()[0], 1);
  * ```
  */
 export function initBlockWeights(
@@ -399,13 +408,15 @@ export function initBlockWeights(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initGpt2Weights } from "./gpt2.ts";
  * const config = {
  *   dModel: 8, nLayers: 2, nHeads: 2, dHead: 4, dMlp: 32, vocabSize: 10, maxSeq: 16,
  *   normEps: 1e-5, activation: "gelu_new", tiedEmbeddings: false,
  * } as const;
  * const w = initGpt2Weights(config, 7);
- * console.assert(w.blocks.length === 2 && w.posEmbed.shape.join() === "16,8");
+ * assert.equal(w.blocks.length, 2);
+ * assert.equal(w.posEmbed.shape.join(), "16,8");
  * ```
  */
 export function initGpt2Weights(config: Gpt2Config, seed: number): Gpt2Weights {
@@ -439,11 +450,12 @@ export function initGpt2Weights(config: Gpt2Config, seed: number): Gpt2Weights {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { layerNorm } from "./gpt2.ts";
  * // (1, 3): mean 2, var 1 → (−1, 1)/√(1 + 0), then ·(2, 2) + (0, 1) = (−2, 3)
  * const y = layerNorm(tf.tensor2d([[1, 3]]), tf.tensor1d([2, 2]), tf.tensor1d([0, 1]), 0);
- * console.assert(y.dataSync().join() === "-2,3");
+ * assert.equal(y.dataSync().join(), "-2,3");
  * ```
  */
 export function layerNorm<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, bias: tf.Tensor1D, eps: number): T {
@@ -460,12 +472,14 @@ export function layerNorm<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, bias: tf
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { gelu } from "./gpt2.ts";
  * // gelu(1) = Φ(1) = 0.841345; gelu_new(1) = ½(1 + tanh(0.797885·1.044715)) = 0.841192
  * const exact = gelu(tf.scalar(1), "gelu").dataSync()[0];
  * const approx = gelu(tf.scalar(1), "gelu_new").dataSync()[0];
- * console.assert(Math.abs(exact - 0.841345) < 1e-5 && Math.abs(approx - 0.841192) < 1e-5);
+ * assert.ok(Math.abs(exact - 0.841345) < 1e-5);
+ * assert.ok(Math.abs(approx - 0.841192) < 1e-5);
  * ```
  */
 export function gelu<T extends tf.Tensor>(x: T, kind: GeluKind): T {
@@ -484,11 +498,12 @@ export function gelu<T extends tf.Tensor>(x: T, kind: GeluKind): T {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { affine } from "./gpt2.ts";
  * // (1, 2) · [[1, 0, 1], [0, 1, 1]] + (0, 0, 10) = (1, 2, 13)
  * const y = affine(tf.tensor3d([[[1, 2]]]), tf.tensor2d([[1, 0, 1], [0, 1, 1]]), tf.tensor1d([0, 0, 10]));
- * console.assert(y.dataSync().join() === "1,2,13");
+ * assert.equal(y.dataSync().join(), "1,2,13");
  * ```
  */
 export function affine(x: tf.Tensor3D, w: tf.Tensor2D, b: tf.Tensor1D | undefined): tf.Tensor3D {
@@ -504,11 +519,12 @@ export function affine(x: tf.Tensor3D, w: tf.Tensor2D, b: tf.Tensor1D | undefine
  *
  * @example Zero queries: each position averages the values it can see
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { causalAttention } from "./gpt2.ts";
  * const q = tf.zeros([1, 2, 1, 1]) as tf.Tensor4D;
  * const v = tf.tensor4d([2, 4], [1, 2, 1, 1]);
- * console.assert(causalAttention(q, q, v).dataSync().join() === "2,3");
+ * assert.equal(causalAttention(q, q, v).dataSync().join(), "2,3");
  * ```
  */
 export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor3D {
@@ -533,12 +549,14 @@ export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D):
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { hookCaller } from "./gpt2.ts";
  * const activations: Record<string, tf.Tensor3D> = {};
  * const hook = hookCaller({ capture: ["a"], replace: { a: (x) => tf.neg(x) } }, activations);
  * const out = hook("a", tf.ones([1, 1, 2]));
- * console.assert(out.dataSync().join() === "-1,-1" && activations.a.dataSync()[0] === -1);
+ * assert.equal(out.dataSync().join(), "-1,-1");
+ * assert.equal(activations.a.dataSync()[0], -1);
  * ```
  */
 export function hookCaller(
@@ -573,9 +591,10 @@ export function hookCaller(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkForwardOptions } from "./gpt2.ts";
  * const parse = (name: string) => ({ layer: Number(name.split(".")[1]), point: name.split(".")[2] });
- * console.assert(checkForwardOptions({ capture: ["blocks.1.hook_resid_pre"], stopAtLayer: 1 }, 4, parse) === 1);
+ * assert.equal(checkForwardOptions({ capture: ["blocks.1.hook_resid_pre"], stopAtLayer: 1 }, 4, parse), 1);
  * ```
  */
 export function checkForwardOptions(
@@ -623,6 +642,7 @@ export function checkForwardOptions(
  *
  * @example Logits, and the residual stream after block 0 without running the rest
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gpt2Forward, initGpt2Weights } from "./gpt2.ts";
  * const config = {
  *   dModel: 8, nLayers: 2, nHeads: 2, dHead: 4, dMlp: 32, vocabSize: 10, maxSeq: 16,
@@ -630,16 +650,17 @@ export function checkForwardOptions(
  * } as const;
  * const weights = initGpt2Weights(config, 0);
  * const { logits } = gpt2Forward(weights, config, [[1, 2, 3]]);
- * console.assert(logits?.shape.join() === "1,3,10");
+ * assert.equal(logits?.shape.join(), "1,3,10");
  * const { activations } = gpt2Forward(weights, config, [[1, 2, 3]], {
  *   capture: ["blocks.0.hook_resid_post", "hook_pos_embed"],
  *   stopAtLayer: 1,
  * });
- * console.assert(activations["blocks.0.hook_resid_post"].shape.join() === "1,3,8");
+ * assert.equal(activations["blocks.0.hook_resid_post"].shape.join(), "1,3,8");
  * ```
  *
  * @example Zero-ablate the MLP of block 1
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { gpt2Forward, initGpt2Weights } from "./gpt2.ts";
  * const config = {
@@ -651,7 +672,7 @@ export function checkForwardOptions(
  *   capture: ["blocks.1.hook_resid_mid", "blocks.1.hook_resid_post"],
  * });
  * const same = tf.equal(activations["blocks.1.hook_resid_mid"], activations["blocks.1.hook_resid_post"]);
- * console.assert(same.all().dataSync()[0] === 1);
+ * assert.equal(same.all().dataSync()[0], 1);
  * ```
  */
 export function gpt2Forward(

@@ -115,9 +115,10 @@ export type GptNeoxForwardResult = LlamaForwardResult;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gptNeoxBlockHooks } from "./gpt_neox.ts";
- * console.assert(gptNeoxBlockHooks({ parallelResidual: true }).length === 7);
- * console.assert(gptNeoxBlockHooks({ parallelResidual: false })[3] === "hook_resid_mid");
+ * assert.equal(gptNeoxBlockHooks({ parallelResidual: true }).length, 7);
+ * assert.equal(gptNeoxBlockHooks({ parallelResidual: false })[3], "hook_resid_mid");
  * ```
  */
 export function gptNeoxBlockHooks(config: Pick<GptNeoxConfig, "parallelResidual">): string[] {
@@ -141,9 +142,11 @@ export function gptNeoxBlockHooks(config: Pick<GptNeoxConfig, "parallelResidual"
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gptNeoxHookNames } from "./gpt_neox.ts";
  * const names = gptNeoxHookNames({ nLayers: 6, parallelResidual: true });
- * console.assert(names[1] === "blocks.0.hook_resid_pre" && names.length === 1 + 7 * 6 + 1);
+ * assert.equal(names[1], "blocks.0.hook_resid_pre");
+ * assert.equal(names.length, 1 + 7 * 6 + 1);
  * ```
  */
 export function gptNeoxHookNames(config: Pick<GptNeoxConfig, "nLayers" | "parallelResidual">): string[] {
@@ -184,12 +187,11 @@ function parseHook(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gptNeoxHookDim } from "./gpt_neox.ts";
  * const config = { nLayers: 6, dModel: 512, dMlp: 2048, parallelResidual: true };
- * console.assert(gptNeoxHookDim(config, "blocks.5.mlp.hook_post") === 2048);
- * let message = "";
- * try { gptNeoxHookDim(config, "blocks.0.hook_resid_mid"); } catch (e) { message = (e as Error).message; }
- * console.assert(message.includes("parallel residual"));
+ * assert.equal(gptNeoxHookDim(config, "blocks.5.mlp.hook_post"), 2048);
+ * assert.throws(() => gptNeoxHookDim(config, "blocks.0.hook_resid_mid"), { message: /parallel residual/ });
  * ```
  */
 export function gptNeoxHookDim(
@@ -207,14 +209,15 @@ export function gptNeoxHookDim(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkGptNeoxConfig } from "./gpt_neox.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, dHead: 4, dMlp: 32, vocabSize: 10, maxSeq: 16, normEps: 1e-5,
  *   rotaryDims: 3, ropeTheta: 10000, parallelResidual: true, activation: "gelu", tiedEmbeddings: false,
  * } as const;
- * let message = "";
- * try { checkGptNeoxConfig(config); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "rotaryDims: expected an even integer in [0, 4] (dHead), received 3");
+ * assert.throws(() => checkGptNeoxConfig(config), {
+ *   message: "rotaryDims: expected an even integer in [0, 4] (dHead), received 3",
+ * });
  * ```
  */
 export function checkGptNeoxConfig(config: GptNeoxConfig): void {
@@ -254,15 +257,16 @@ export function checkGptNeoxConfig(config: GptNeoxConfig): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkGptNeoxWeights, initGptNeoxWeights } from "./gpt_neox.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, dHead: 4, dMlp: 32, vocabSize: 10, maxSeq: 16, normEps: 1e-5,
  *   rotaryDims: 2, ropeTheta: 10000, parallelResidual: true, activation: "gelu", tiedEmbeddings: false,
  * } as const;
  * const weights = initGptNeoxWeights(config, 0);
- * let message = "";
- * try { checkGptNeoxWeights(weights, { ...config, dMlp: 16 }); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "weights.blocks[0].wIn: expected shape [8, 16], received [8, 32]");
+ * assert.throws(() => checkGptNeoxWeights(weights, { ...config, dMlp: 16 }), {
+ *   message: "weights.blocks[0].wIn: expected shape [8, 16], received [8, 32]",
+ * });
  * ```
  */
 export function checkGptNeoxWeights(
@@ -280,13 +284,15 @@ export function checkGptNeoxWeights(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initGptNeoxWeights } from "./gpt_neox.ts";
  * const config = {
  *   dModel: 8, nLayers: 2, nHeads: 2, dHead: 4, dMlp: 32, vocabSize: 10, maxSeq: 16, normEps: 1e-5,
  *   rotaryDims: 2, ropeTheta: 10000, parallelResidual: true, activation: "gelu", tiedEmbeddings: false,
  * } as const;
  * const w = initGptNeoxWeights(config, 3);
- * console.assert(w.blocks.length === 2 && w.unembed.shape.join() === "8,10");
+ * assert.equal(w.blocks.length, 2);
+ * assert.equal(w.unembed.shape.join(), "8,10");
  * ```
  */
 export function initGptNeoxWeights(config: GptNeoxConfig, seed: number): GptNeoxWeights {
@@ -322,13 +328,15 @@ export function initGptNeoxWeights(config: GptNeoxConfig, seed: number): GptNeox
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { splitNeoxQkv } from "./gpt_neox.ts";
  * // 2 heads of width 1, dModel 1: rows are (q0, k0, v0, q1, k1, v1) = 10, 11, 12, 20, 21, 22
  * const w = tf.tensor2d([[10], [11], [12], [20], [21], [22]]);
  * const { wQ, wV, bK } = splitNeoxQkv(w, tf.tensor1d([0, 1, 2, 3, 4, 5]), 2, 1);
- * console.assert(wQ.dataSync().join() === "10,20" && wV.dataSync().join() === "12,22");
- * console.assert(bK.dataSync().join() === "1,4");
+ * assert.equal(wQ.dataSync().join(), "10,20");
+ * assert.equal(wV.dataSync().join(), "12,22");
+ * assert.equal(bK.dataSync().join(), "1,4");
  * ```
  */
 export function splitNeoxQkv(
@@ -415,6 +423,7 @@ function rotate(x: tf.Tensor4D, config: GptNeoxConfig): tf.Tensor4D {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { gptNeoxForward, initGptNeoxWeights } from "./gpt_neox.ts";
  * const config = {
@@ -425,10 +434,10 @@ function rotate(x: tf.Tensor4D, config: GptNeoxConfig): tf.Tensor4D {
  * const { logits, activations: a } = gptNeoxForward(weights, config, [[1, 2, 3]], {
  *   capture: ["blocks.1.hook_resid_pre", "blocks.1.hook_attn_out", "blocks.1.hook_mlp_out", "blocks.1.hook_resid_post"],
  * });
- * console.assert(logits?.shape.join() === "1,3,10");
+ * assert.equal(logits?.shape.join(), "1,3,10");
  * // parallel residual: resid_post = resid_pre + attn_out + mlp_out
  * const sum = tf.addN([a["blocks.1.hook_resid_pre"], a["blocks.1.hook_attn_out"], a["blocks.1.hook_mlp_out"]]);
- * console.assert(tf.max(tf.abs(tf.sub(sum, a["blocks.1.hook_resid_post"]))).dataSync()[0] < 1e-6);
+ * assert.ok(tf.max(tf.abs(tf.sub(sum, a["blocks.1.hook_resid_post"]))).dataSync()[0] < 1e-6);
  * ```
  */
 export function gptNeoxForward(

@@ -60,6 +60,7 @@ export type HookedModel = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initLlamaWeights } from "./transformer.ts";
  * import { hookedLlama } from "./hooked.ts";
  * const config = {
@@ -67,7 +68,7 @@ export type HookedModel = {
  *   maxSeq: 16, normEps: 1e-5, ropeTheta: 10000, rotary: "half", tiedEmbeddings: false,
  * } as const;
  * const model = hookedLlama({ config, weights: initLlamaWeights(config, 0) });
- * console.assert(model.hookDim("blocks.1.hook_resid_post") === 8);
+ * assert.equal(model.hookDim("blocks.1.hook_resid_post"), 8);
  * ```
  */
 export function hookedLlama(model: LlamaModel): HookedModel {
@@ -159,10 +160,11 @@ export function toRotateHalf(model: LlamaModel): LlamaModel {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stopLayerFor } from "./hooked.ts";
- * console.assert(stopLayerFor(["blocks.0.hook_mlp_out", "blocks.2.hook_resid_pre"], 4) === 3);
- * console.assert(stopLayerFor(["hook_embed"], 4) === 0);
- * console.assert(stopLayerFor(["ln_final.hook_normalized"], 4) === undefined);
+ * assert.equal(stopLayerFor(["blocks.0.hook_mlp_out", "blocks.2.hook_resid_pre"], 4), 3);
+ * assert.equal(stopLayerFor(["hook_embed"], 4), 0);
+ * assert.equal(stopLayerFor(["ln_final.hook_normalized"], 4), undefined);
  * ```
  */
 export function stopLayerFor(hooks: readonly string[], nLayers: number): number | undefined {

@@ -167,8 +167,10 @@ export type TokenInput = tf.Tensor2D | readonly (readonly number[])[];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LLAMA_BLOCK_HOOKS } from "./transformer.ts";
- * console.assert(LLAMA_BLOCK_HOOKS.length === 8 && LLAMA_BLOCK_HOOKS[5] === "mlp.hook_post");
+ * assert.equal(LLAMA_BLOCK_HOOKS.length, 8);
+ * assert.equal(LLAMA_BLOCK_HOOKS[5], "mlp.hook_post");
  * ```
  */
 export const LLAMA_BLOCK_HOOKS = [
@@ -189,10 +191,13 @@ export const LLAMA_BLOCK_HOOKS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { llamaHookNames } from "./transformer.ts";
  * const names = llamaHookNames({ nLayers: 2 });
- * console.assert(names[0] === "hook_embed" && names[1] === "blocks.0.hook_resid_pre");
- * console.assert(names.at(-1) === "ln_final.hook_normalized" && names.length === 18);
+ * assert.equal(names[0], "hook_embed");
+ * assert.equal(names[1], "blocks.0.hook_resid_pre");
+ * assert.equal(names.at(-1), "ln_final.hook_normalized");
+ * assert.equal(names.length, 18);
  * ```
  */
 export function llamaHookNames(config: Pick<LlamaConfig, "nLayers">): string[] {
@@ -234,10 +239,11 @@ function parseHook(config: Pick<LlamaConfig, "nLayers">, name: string, field: st
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { llamaHookDim } from "./transformer.ts";
  * const config = { nLayers: 5, dModel: 64, dMlp: 172 };
- * console.assert(llamaHookDim(config, "blocks.3.mlp.hook_post") === 172);
- * console.assert(llamaHookDim(config, "blocks.3.hook_resid_post") === 64);
+ * assert.equal(llamaHookDim(config, "blocks.3.mlp.hook_post"), 172);
+ * assert.equal(llamaHookDim(config, "blocks.3.hook_resid_post"), 64);
  * ```
  */
 export function llamaHookDim(
@@ -255,14 +261,13 @@ export function llamaHookDim(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkLlamaConfig } from "./transformer.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, nKvHeads: 3, dHead: 4, dMlp: 16, vocabSize: 10,
  *   maxSeq: 16, normEps: 1e-5, ropeTheta: 10000, rotary: "half", tiedEmbeddings: false,
  * } as const;
- * let message = "";
- * try { checkLlamaConfig(config); } catch (e) { message = (e as Error).message; }
- * console.assert(message.startsWith("nKvHeads"));
+ * assert.throws(() => checkLlamaConfig(config), { message: /^nKvHeads/ });
  * ```
  */
 export function checkLlamaConfig(config: LlamaConfig): void {
@@ -314,6 +319,7 @@ function expectShape(what: string, t: tf.Tensor | undefined, shape: readonly num
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkLlamaWeights, initLlamaWeights } from "./transformer.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, dHead: 4, dMlp: 16, vocabSize: 10,
@@ -321,9 +327,9 @@ function expectShape(what: string, t: tf.Tensor | undefined, shape: readonly num
  * } as const;
  * const weights = initLlamaWeights(config, 0);
  * checkLlamaWeights(weights, config); // passes
- * let message = "";
- * try { checkLlamaWeights(weights, { ...config, dMlp: 12 }); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "weights.blocks[0].wGate: expected shape [8, 12], received [8, 16]");
+ * assert.throws(() => checkLlamaWeights(weights, { ...config, dMlp: 12 }), {
+ *   message: "weights.blocks[0].wGate: expected shape [8, 12], received [8, 16]",
+ * });
  * ```
  */
 export function checkLlamaWeights(weights: LlamaWeights, config: LlamaConfig, source = "weights"): void {
@@ -361,13 +367,15 @@ export function checkLlamaWeights(weights: LlamaWeights, config: LlamaConfig, so
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initLlamaWeights } from "./transformer.ts";
  * const config = {
  *   dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, dHead: 4, dMlp: 16, vocabSize: 10,
  *   maxSeq: 16, normEps: 1e-5, ropeTheta: 10000, rotary: "half", tiedEmbeddings: false,
  * } as const;
  * const w = initLlamaWeights(config, 7);
- * console.assert(w.blocks.length === 2 && w.blocks[0].wK.shape.join() === "8,4");
+ * assert.equal(w.blocks.length, 2);
+ * assert.equal(w.blocks[0].wK.shape.join(), "8,4");
  * ```
  */
 export function initLlamaWeights(config: LlamaConfig, seed: number): LlamaWeights {
@@ -522,11 +530,12 @@ function mlpHidden(x: tf.Tensor3D, w: LlamaBlockWeights): tf.Tensor3D {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tokenTensor } from "./transformer.ts";
- * console.assert(tokenTensor([[1, 2], [3, 4]], 5).dtype === "int32");
- * let message = "";
- * try { tokenTensor([[1, 2], [3]], 5); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "tokens[1]: expected 2 tokens (as tokens[0]), received 1");
+ * assert.equal(tokenTensor([[1, 2], [3, 4]], 5).dtype, "int32");
+ * assert.throws(() => tokenTensor([[1, 2], [3]], 5), {
+ *   message: "tokens[1]: expected 2 tokens (as tokens[0]), received 1",
+ * });
  * ```
  */
 export function tokenTensor(tokens: TokenInput, vocabSize: number): tf.Tensor2D {
@@ -678,6 +687,7 @@ function run(
  *
  * @example Logits, and the residual stream after block 0 without running the rest
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initLlamaWeights, llamaForward } from "./transformer.ts";
  * const config = {
  *   dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, dHead: 4, dMlp: 16, vocabSize: 10,
@@ -685,16 +695,17 @@ function run(
  * } as const;
  * const weights = initLlamaWeights(config, 0);
  * const { logits } = llamaForward(weights, config, [[1, 2, 3]]);
- * console.assert(logits?.shape.join() === "1,3,10");
+ * assert.equal(logits?.shape.join(), "1,3,10");
  * const { activations } = llamaForward(weights, config, [[1, 2, 3]], {
  *   capture: ["blocks.0.hook_resid_post"],
  *   stopAtLayer: 1,
  * });
- * console.assert(activations["blocks.0.hook_resid_post"].shape.join() === "1,3,8");
+ * assert.equal(activations["blocks.0.hook_resid_post"].shape.join(), "1,3,8");
  * ```
  *
  * @example Zero-ablate the MLP of block 1
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { initLlamaWeights, llamaForward } from "./transformer.ts";
  * const config = {
@@ -707,7 +718,7 @@ function run(
  *   capture: ["blocks.1.hook_resid_mid", "blocks.1.hook_resid_post"],
  * });
  * const same = tf.equal(activations["blocks.1.hook_resid_mid"], activations["blocks.1.hook_resid_post"]);
- * console.assert(same.all().dataSync()[0] === 1);
+ * assert.equal(same.all().dataSync()[0], 1);
  * ```
  */
 export function llamaForward(
@@ -736,6 +747,7 @@ export function llamaForward(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initLlamaWeights, llamaForwardWithCache } from "./transformer.ts";
  * const config = {
  *   dModel: 8, nLayers: 1, nHeads: 2, nKvHeads: 1, dHead: 4, dMlp: 16, vocabSize: 10,
@@ -744,7 +756,8 @@ export function llamaForward(
  * const weights = initLlamaWeights(config, 0);
  * const first = llamaForwardWithCache(weights, config, [[1, 2]], undefined);
  * const next = llamaForwardWithCache(weights, config, [[3]], first.cache);
- * console.assert(next.cache.length === 3 && next.logits.shape.join() === "1,1,10");
+ * assert.equal(next.cache.length, 3);
+ * assert.equal(next.logits.shape.join(), "1,1,10");
  * ```
  */
 export function llamaForwardWithCache(

@@ -39,13 +39,15 @@ export type AdamState = {
  *
  * @example The first update is the sign of the gradient
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { scaleByAdam } from "./adam.ts";
  * const tx = scaleByAdam();
  * const p = { w: tf.tensor1d([0, 0]) };
  * const [u] = tx.update({ w: tf.tensor1d([3, -0.5]) }, tx.init(p), p);
  * const [a, b] = u.w.dataSync();
- * console.assert(Math.abs(a - 1) < 1e-6 && Math.abs(b + 1) < 1e-6);
+ * assert.ok(Math.abs(a - 1) < 1e-6);
+ * assert.ok(Math.abs(b + 1) < 1e-6);
  * ```
  */
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
@@ -110,11 +112,13 @@ function isAdamState(value: unknown): value is AdamState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { resetFeatureMoments, type AdamState } from "./adam.ts";
  * const state: AdamState = { kind: "adam", count: 3, mu: { bEnc: tf.ones([1, 3]) }, nu: { bEnc: tf.ones([1, 3]) } };
  * const next = resetFeatureMoments(state, tf.tensor2d([[0, 1, 0]]), { bEnc: 1 }) as AdamState;
- * console.assert(next.mu.bEnc.dataSync().join() === "1,0,1" && next.count === 3);
+ * assert.equal(next.mu.bEnc.dataSync().join(), "1,0,1");
+ * assert.equal(next.count, 3);
  * ```
  */
 export function resetFeatureMoments<S>(

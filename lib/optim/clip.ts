@@ -12,10 +12,11 @@ import { type GradientTransformation, mapRecord } from "./transform.ts";
  *
  * @example A gradient of norm 5 clipped to 1
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { clipByGlobalNorm } from "./clip.ts";
  * const [g] = clipByGlobalNorm(1).update({ a: tf.tensor1d([3, 4]) }, null, {});
- * console.assert(Math.abs(g.a.dataSync()[0] - 0.6) < 1e-6);
+ * assert.ok(Math.abs(g.a.dataSync()[0] - 0.6) < 1e-6);
  * ```
  */
 export function clipByGlobalNorm(maxNorm: number): GradientTransformation<null> {

@@ -22,11 +22,16 @@ export function constantSchedule(value: number): Schedule {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { warmupSchedule } from "./schedules.ts";
  * const s = warmupSchedule(1, 4);
- * console.assert(s(0) === 0.25 && s(3) === 1 && s(10) === 1);
+ * assert.equal(s(0), 0.25);
+ * assert.equal(s(3), 1);
+ * assert.equal(s(10), 1);
  * const d = warmupSchedule(1, 0, { steps: 4, totalSteps: 10 });
- * console.assert(d(5) === 1 && d(6) === 0.75 && d(9) === 0);
+ * assert.equal(d(5), 1);
+ * assert.equal(d(6), 0.75);
+ * assert.equal(d(9), 0);
  * ```
  */
 export function warmupSchedule(
@@ -57,9 +62,12 @@ export function warmupSchedule(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cosineSchedule } from "./schedules.ts";
  * const s = cosineSchedule(1, 0, 11, 0);
- * console.assert(s(0) === 1 && Math.abs(s(5) - 0.5) < 1e-12 && Math.abs(s(10)) < 1e-12);
+ * assert.equal(s(0), 1);
+ * assert.ok(Math.abs(s(5) - 0.5) < 1e-12);
+ * assert.ok(Math.abs(s(10)) < 1e-12);
  * ```
  */
 export function cosineSchedule(

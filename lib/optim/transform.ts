@@ -27,13 +27,14 @@ export type ChainState = readonly unknown[];
  *
  * @example SGD with learning rate 0.1
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { applyUpdates, chain } from "./transform.ts";
  * import { scaleByLearningRate } from "./schedules.ts";
  * const tx = chain(scaleByLearningRate(() => 0.1));
  * const params = { w: tf.scalar(1) };
  * const [updates] = tx.update({ w: tf.scalar(2) }, tx.init(params), params);
- * console.assert(Math.abs(applyUpdates(params, updates).w.dataSync()[0] - 0.8) < 1e-6);
+ * assert.ok(Math.abs(applyUpdates(params, updates).w.dataSync()[0] - 0.8) < 1e-6);
  * ```
  */
 export function chain(

@@ -63,9 +63,11 @@ export type ResamplerState = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initResampler } from "./resampler.ts";
  * const r = initResampler(2, 4, 8, 16);
- * console.assert(r.reservoirX.shape.join() === "2,16,4" && r.seen === 0);
+ * assert.equal(r.reservoirX.shape.join(), "2,16,4");
+ * assert.equal(r.seen, 0);
  * ```
  */
 export function initResampler(

@@ -23,11 +23,13 @@ export function collectTensors(value: unknown, into: Set<tf.Tensor> = new Set())
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { disposeReplaced } from "./dispose.ts";
  * const kept = tf.scalar(1), old = tf.scalar(2);
  * disposeReplaced({ a: kept, b: old }, { a: kept, b: tf.scalar(3) });
- * console.assert(old.isDisposed && !kept.isDisposed);
+ * assert.ok(old.isDisposed);
+ * assert.ok(!kept.isDisposed);
  * ```
  */
 export function disposeReplaced(prev: unknown, next: unknown): void {

@@ -72,6 +72,7 @@ function sourceText(cell: Cell): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { notebookModule } from "./notebook.ts";
  * const code = notebookModule({
  *   cells: [
@@ -79,8 +80,8 @@ function sourceText(cell: Cell): string {
  *     { cell_type: "code", source: ['import { f } from "./f.ts";\n', "await Deno.jupyter.display(f());"] },
  *   ],
  * }, new URL("file:///work/examples/a.ipynb"));
- * console.assert(code.includes('from "file:///work/examples/f.ts"'));
- * console.assert(code.includes("await __jupyter.display(f());"));
+ * assert.ok(code.includes('from "file:///work/examples/f.ts"'));
+ * assert.ok(code.includes("await __jupyter.display(f());"));
  * ```
  */
 export function notebookModule(notebook: unknown, base: URL): string {

@@ -119,6 +119,7 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectBackend } from "../tf.ts";
  * import { parseConfig } from "../config.ts";
  * import { toySource } from "../data/toy.ts";
@@ -128,7 +129,8 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
  * const config = parseConfig({ dIn: 8, batchSize: 16, storeSize: 64, steps: 3, logEvery: 3 });
  * const source = toySource({ nComponents: 1, dIn: 8, nFeatures: 16, meanActive: 2, chunkRows: 64, seed: 0 });
  * const result = await train({ config, source });
- * console.assert(result.state.step === 3 && result.lastLog?.step === 3);
+ * assert.equal(result.state.step, 3);
+ * assert.equal(result.lastLog?.step, 3);
  * disposeAll(result.state);
  * ```
  */

@@ -23,11 +23,12 @@ export type LogSink = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closeSinks, type LogSink } from "./sinks.ts";
  * const closed: string[] = [];
  * const sink = (name: string): LogSink => ({ log() {}, close: () => void closed.push(name) });
  * await closeSinks([sink("a"), sink("b")]);
- * console.assert(closed.join() === "a,b");
+ * assert.equal(closed.join(), "a,b");
  * ```
  */
 export async function closeSinks(sinks: readonly LogSink[]): Promise<void> {
@@ -48,11 +49,13 @@ export async function closeSinks(sinks: readonly LogSink[]): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { memorySink } from "./sinks.ts";
  * const sink = memorySink();
  * sink.log({ step: 1, "loss/total/mean": 0.5 });
  * sink.close();
- * console.assert(sink.records.length === 1 && sink.closed);
+ * assert.equal(sink.records.length, 1);
+ * assert.ok(sink.closed);
  * ```
  */
 export function memorySink(): LogSink & { readonly records: LogRecord[]; readonly closed: boolean } {

@@ -216,16 +216,15 @@ function issueLines(issues: readonly z.core.$ZodIssue[], input: unknown, prefix:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSweepFile } from "./sweep_file.ts";
  * const file = parseSweepFile({ parameters: { lr: { values: [1e-3, 3e-3] } } });
- * console.assert(file.method === "grid" && file.seed === 0);
- * let message = "";
- * try {
- *   parseSweepFile({ method: "random", count: 2, parameters: { lr: { min: 0.1, max: 0.01 } } });
- * } catch (error) {
- *   message = (error as Error).message;
- * }
- * console.assert(message.includes("parameters.lr.max: expected at least min (0.1), received 0.01"));
+ * assert.equal(file.method, "grid");
+ * assert.equal(file.seed, 0);
+ * assert.throws(
+ *   () => parseSweepFile({ method: "random", count: 2, parameters: { lr: { min: 0.1, max: 0.01 } } }),
+ *   { message: /parameters\.lr\.max: expected at least min \(0\.1\), received 0\.01/ },
+ * );
  * ```
  */
 export function parseSweepFile(input: unknown): SweepFile {
@@ -358,8 +357,9 @@ function draw(parameter: SweepParameter, uniform: () => number): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeParams } from "./sweep_file.ts";
- * console.assert(describeParams({ lr: 0.0031234, arch: "topk" }) === "lr=0.003123, arch=topk");
+ * assert.equal(describeParams({ lr: 0.0031234, arch: "topk" }), "lr=0.003123, arch=topk");
  * ```
  */
 export function describeParams(params: Readonly<Record<string, unknown>>): string {
@@ -372,9 +372,11 @@ export function describeParams(params: Readonly<Record<string, unknown>>): strin
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatParamValue } from "./sweep_file.ts";
- * console.assert(formatParamValue(1 / 3) === "0.3333" && formatParamValue(32) === "32");
- * console.assert(formatParamValue(["a", "b"]) === '["a","b"]');
+ * assert.equal(formatParamValue(1 / 3), "0.3333");
+ * assert.equal(formatParamValue(32), "32");
+ * assert.equal(formatParamValue(["a", "b"]), '["a","b"]');
  * ```
  */
 export function formatParamValue(value: unknown): string {
@@ -399,13 +401,16 @@ export function formatParamValue(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { planSweep } from "./sweep_file.ts";
  * const plan = planSweep({
  *   base: { source: "toy", steps: 10 },
  *   parameters: { arch: { values: ["relu", "topk"] }, l1Coefficient: { values: [0.01, 0.1] } },
  * });
- * console.assert(plan.runs.length === 4 && plan.runs[3].id === "run-003");
- * console.assert(plan.runs[1].input.arch === "relu" && plan.runs[1].input.l1Coefficient === 0.1);
+ * assert.equal(plan.runs.length, 4);
+ * assert.equal(plan.runs[3].id, "run-003");
+ * assert.equal(plan.runs[1].input.arch, "relu");
+ * assert.equal(plan.runs[1].input.l1Coefficient, 0.1);
  * ```
  */
 export function planSweep(input: unknown, fallbackName = "sweep"): SweepPlan {
@@ -471,6 +476,7 @@ export function planSweep(input: unknown, fallbackName = "sweep"): SweepPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expandSweep } from "./sweep_file.ts";
  * const runs = expandSweep({
  *   method: "random",
@@ -478,7 +484,8 @@ export function planSweep(input: unknown, fallbackName = "sweep"): SweepPlan {
  *   seed: 1,
  *   parameters: { lr: { min: 1e-4, max: 1e-2, distribution: "log_uniform_values" } },
  * });
- * console.assert(runs.length === 3 && runs.every((r) => (r.input.lr as number) >= 1e-4));
+ * assert.equal(runs.length, 3);
+ * assert.ok(runs.every((r) => (r.input.lr as number) >= 1e-4));
  * ```
  */
 export function expandSweep(input: unknown): SweepRun[] {
@@ -516,12 +523,15 @@ export type SweepRunResult = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sweepRunResult } from "./sweep_file.ts";
  * const result = sweepRunResult({
  *   step: 3, "loss/total/mean": 0.5, "train/l0_norm/mean": 4,
  *   "train/explained_variance/mean": 0.7, "train/dead_fraction/mean": 0.1, "eval/mmcs/mean": 0.6,
  * }, 1.25);
- * console.assert(result.l0 === 4 && result.mmcs === 0.6 && result.klDiv === undefined);
+ * assert.equal(result.l0, 4);
+ * assert.equal(result.mmcs, 0.6);
+ * assert.equal(result.klDiv, undefined);
  * ```
  */
 export function sweepRunResult(
@@ -598,6 +608,7 @@ function cell(text: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSweepSummary, planSweep } from "./sweep_file.ts";
  * const plan = planSweep({ base: { steps: 3 }, parameters: { lr: { values: [0.001, 0.01] } } });
  * const text = formatSweepSummary(plan, [{
@@ -605,8 +616,8 @@ function cell(text: string): string {
  *   startedAt: "", result: { steps: 3, loss: 0.5, l0: 4, explainedVariance: 0.75, deadFraction: 0, seconds: 2 },
  * }]);
  * const lines = text.split("\n");
- * console.assert(lines[2] === "| run-000 | 0.001 | pending | | | | | |");
- * console.assert(lines[3] === "| run-001 | 0.01 | done | 4.00 | 0.750 | 0.000 | 0.5000 | 2.0 |");
+ * assert.equal(lines[2], "| run-000 | 0.001 | pending | | | | | |");
+ * assert.equal(lines[3], "| run-001 | 0.01 | done | 4.00 | 0.750 | 0.000 | 0.5000 | 2.0 |");
  * ```
  */
 export function formatSweepSummary(plan: SweepPlan, statuses: Iterable<SweepRunStatus>): string {

@@ -53,6 +53,7 @@ export function workerIdentity(worker?: string): SweepWorkerIdentity {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withSweepLock } from "./sweep_queue.ts";
  * const dir = await Deno.makeTempDir();
  * const order: number[] = [];
@@ -63,7 +64,8 @@ export function workerIdentity(worker?: string): SweepWorkerIdentity {
  *     order.push(i);
  *   })
  * ));
- * console.assert(order[0] === order[1] && order[2] === order[3]);
+ * assert.equal(order[0], order[1]);
+ * assert.equal(order[2], order[3]);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -92,13 +94,14 @@ function sameRuns(a: readonly SweepRun[], b: readonly SweepRun[]): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { planSweep } from "./sweep_file.ts";
  * import { initSweepDir, readSweepPlan } from "./sweep_queue.ts";
  * const dir = await Deno.makeTempDir();
  * const plan = planSweep({ parameters: { k: { values: [8, 16] } } });
- * console.assert((await initSweepDir(dir, plan)) === "created");
- * console.assert((await initSweepDir(dir, plan)) === "existing");
- * console.assert((await readSweepPlan(dir)).runs.length === 2);
+ * assert.equal(await initSweepDir(dir, plan), "created");
+ * assert.equal(await initSweepDir(dir, plan), "existing");
+ * assert.equal((await readSweepPlan(dir)).runs.length, 2);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -186,14 +189,16 @@ export type SweepClaim = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { planSweep } from "./sweep_file.ts";
  * import { claimNext, finishRun, initSweepDir, summarizeSweep } from "./sweep_queue.ts";
  * const dir = await Deno.makeTempDir();
  * await initSweepDir(dir, planSweep({ parameters: { lr: { values: [0.001, 0.01] } } }));
  * const [a, b] = await Promise.all([claimNext(dir), claimNext(dir)]);
- * console.assert(a!.run.id !== b!.run.id && (await claimNext(dir)) === undefined);
+ * assert.notEqual(a!.run.id, b!.run.id);
+ * assert.equal(await claimNext(dir), undefined);
  * await finishRun(dir, a!, { state: "failed", error: "Error: out of memory" });
- * console.assert((await summarizeSweep(dir)).includes("2 runs: 1 failed, 1 running"));
+ * assert.ok((await summarizeSweep(dir)).includes("2 runs: 1 failed, 1 running"));
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -288,8 +293,9 @@ export async function finishRun(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { processAlive } from "./sweep_queue.ts";
- * console.assert(processAlive(Deno.pid) === true);
+ * assert.equal(processAlive(Deno.pid), true);
  * ```
  */
 export function processAlive(pid: number): boolean | undefined {
@@ -331,14 +337,16 @@ export type ResetRunsOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { planSweep } from "./sweep_file.ts";
  * import { claimNext, initSweepDir, pendingRuns, resetRuns } from "./sweep_queue.ts";
  * const dir = await Deno.makeTempDir();
  * await initSweepDir(dir, planSweep({ parameters: { lr: { values: [0.001] } } }));
  * await claimNext(dir, { worker: "old", pid: 4242, hostname: "here" });
  * const report = await resetRuns(dir, { failed: true, hostname: "here", alive: () => false });
- * console.assert(report.orphaned[0] === "run-000" && report.retried[0] === "run-000");
- * console.assert((await pendingRuns(dir))[0] === "run-000");
+ * assert.equal(report.orphaned[0], "run-000");
+ * assert.equal(report.retried[0], "run-000");
+ * assert.equal((await pendingRuns(dir))[0], "run-000");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

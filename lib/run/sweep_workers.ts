@@ -150,6 +150,7 @@ export type SweepWorkerReport = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { planSweep } from "./sweep_file.ts";
  * import { initSweepDir } from "./sweep_queue.ts";
  * import { runSweepWorker } from "./sweep_workers.ts";
@@ -159,7 +160,8 @@ export type SweepWorkerReport = {
  *   parameters: { arch: { values: ["relu", "topk"] }, k: { value: 4 } },
  * }));
  * const report = await runSweepWorker(dir);
- * console.assert(report.done.length === 2 && report.failed.length === 0);
+ * assert.equal(report.done.length, 2);
+ * assert.equal(report.failed.length, 0);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -225,8 +227,9 @@ export const WORKER_PERMISSIONS: readonly string[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultSweepDir } from "./sweep_workers.ts";
- * console.assert(defaultSweepDir("l1") === "runs/sweep-l1");
+ * assert.equal(defaultSweepDir("l1"), "runs/sweep-l1");
  * ```
  */
 export function defaultSweepDir(name: string): string {
@@ -238,8 +241,9 @@ export function defaultSweepDir(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sweepNameFromPath } from "./sweep_workers.ts";
- * console.assert(sweepNameFromPath("sweeps/l1 grid.json") === "l1-grid");
+ * assert.equal(sweepNameFromPath("sweeps/l1 grid.json"), "l1-grid");
  * ```
  */
 export function sweepNameFromPath(path: string): string {
@@ -504,10 +508,12 @@ async function spawnWorkers(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isSweepFileCommand } from "./sweep_workers.ts";
- * console.assert(isSweepFileCommand(["--sweep", "s.json", "--workers", "2"]));
- * console.assert(isSweepFileCommand(["--sweep=s.json"]) && isSweepFileCommand(["--worker", "--dir", "d"]));
- * console.assert(!isSweepFileCommand(["--source", "toy", "--quick"]));
+ * assert.ok(isSweepFileCommand(["--sweep", "s.json", "--workers", "2"]));
+ * assert.ok(isSweepFileCommand(["--sweep=s.json"]));
+ * assert.ok(isSweepFileCommand(["--worker", "--dir", "d"]));
+ * assert.ok(!isSweepFileCommand(["--source", "toy", "--quick"]));
  * ```
  */
 export function isSweepFileCommand(args: readonly string[]): boolean {

@@ -80,9 +80,12 @@ export type SaeSpec = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeSpec } from "./architecture.ts";
  * const spec = makeSpec("topk", { k: 8 });
- * console.assert(spec.k === 8 && spec.sparsityCoefficient === 0 && spec.tiedBias);
+ * assert.equal(spec.k, 8);
+ * assert.equal(spec.sparsityCoefficient, 0);
+ * assert.ok(spec.tiedBias);
  * ```
  */
 export function makeSpec(arch: ArchName, fields: Partial<Omit<SaeSpec, "arch">> = {}): SaeSpec {
@@ -156,8 +159,9 @@ export function trainingActivation(spec: SaeSpec): SaeActivation {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inferenceActivation, makeSpec } from "./architecture.ts";
- * console.assert(inferenceActivation(makeSpec("batchtopk")).kind === "jumprelu");
+ * assert.equal(inferenceActivation(makeSpec("batchtopk")).kind, "jumprelu");
  * ```
  */
 export function inferenceActivation(spec: SaeSpec): SaeActivation {

@@ -23,10 +23,11 @@ export const NORMALIZE_ROWS_KERNEL = "SaekitNormalizeRows";
  *
  * @example A gradient along the vector vanishes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { projectDecoderGrad } from "./decoder.ts";
  * const g = projectDecoderGrad(tf.tensor3d([[[0, 2]]]), tf.tensor3d([[[1, 3]]]));
- * console.assert(g.dataSync().join() === "1,0");
+ * assert.equal(g.dataSync().join(), "1,0");
  * ```
  */
 export function projectDecoderGrad(wDec: tf.Tensor3D, grad: tf.Tensor3D): tf.Tensor3D {

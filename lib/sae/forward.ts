@@ -48,10 +48,11 @@ export const RELU: SaeActivation = { kind: "relu" };
  *
  * @example TopK with k = 2 keeps the two largest positive values
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { activationMask } from "./forward.ts";
  * const mask = activationMask(tf.tensor3d([[[3, -1, 2, 1]]]), { kind: "topk", k: 2 });
- * console.assert(mask.dataSync().join() === "1,0,1,0");
+ * assert.equal(mask.dataSync().join(), "1,0,1,0");
  * ```
  */
 export function activationMask(
@@ -141,6 +142,7 @@ function checkInput(params: SaeParams, x: tf.Tensor3D): void {
  *
  * @example ReLU zeroes negative pre-activations
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { encode } from "./forward.ts";
  * const params = {
@@ -148,7 +150,7 @@ function checkInput(params: SaeParams, x: tf.Tensor3D): void {
  *   wDec: tf.tensor3d([[[1], [1]]]), bDec: tf.tensor2d([[0]]),
  * };
  * const f = encode(params, tf.tensor3d([[[2]]]));
- * console.assert(f.dataSync().join() === "2,0");
+ * assert.equal(f.dataSync().join(), "2,0");
  * ```
  */
 export function encode(
@@ -206,12 +208,14 @@ export function decode(params: SaeParams, f: tf.Tensor3D): tf.Tensor3D {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { initParams } from "./params.ts";
  * import { forward } from "./forward.ts";
  * const params = initParams({ nComponents: 2, dIn: 3, dSae: 6, seed: 1 });
  * const { f, xHat } = forward(params, tf.ones([2, 5, 3]));
- * console.assert(f.shape.join() === "2,5,6" && xHat.shape.join() === "2,5,3");
+ * assert.equal(f.shape.join(), "2,5,6");
+ * assert.equal(xHat.shape.join(), "2,5,3");
  * ```
  */
 export function forward(

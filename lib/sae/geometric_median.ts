@@ -16,10 +16,11 @@ import { tf, tidy } from "../tf.ts";
  *
  * @example Three points on a line: the median is the middle one, not the mean
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { geometricMedian } from "./geometric_median.ts";
  * const m = geometricMedian(tf.tensor3d([[[0, 0], [1, 0], [10, 0]]]), 200);
- * console.assert(Math.abs(m.dataSync()[0] - 1) < 1e-3);
+ * assert.ok(Math.abs(m.dataSync()[0] - 1) < 1e-3);
  * ```
  */
 export function geometricMedian(sample: tf.Tensor3D, iterations = 100, eps = 1e-8): tf.Tensor2D {

@@ -72,10 +72,12 @@ export const SAE_RELU_KERNEL = "SaekitReluSaeLossAndGrads";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { batchStats } from "./grads.ts";
  * const s = batchStats(tf.tensor3d([[[0], [2]]]), tf.tensor3d([[[1, 0], [3, 0]]]));
- * console.assert(s.fired.dataSync().join() === "2,0" && s.sst.dataSync()[0] === 2);
+ * assert.equal(s.fired.dataSync().join(), "2,0");
+ * assert.equal(s.sst.dataSync()[0], 2);
  * ```
  */
 export function batchStats(x: tf.Tensor3D, f: tf.Tensor3D): BatchStats {
@@ -102,12 +104,13 @@ export function batchStats(x: tf.Tensor3D, f: tf.Tensor3D): BatchStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { initParams } from "./params.ts";
  * import { saeLossAndGrads } from "./grads.ts";
  * const params = initParams({ nComponents: 1, dIn: 4, dSae: 8, seed: 0 });
  * const { grads } = saeLossAndGrads(params, tf.randomNormal([1, 16, 4], 0, 1, "float32", 1), 1e-3);
- * console.assert(grads.wEnc.shape.join() === "1,4,8");
+ * assert.equal(grads.wEnc.shape.join(), "1,4,8");
  * ```
  */
 export function saeLossAndGrads(

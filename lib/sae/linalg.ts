@@ -17,11 +17,12 @@ const SLOW_TRANSPOSED_MATMUL = new Set(["wasm"]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { bmm } from "./linalg.ts";
  * const a = tf.tensor3d([[[1, 2], [3, 4]]]);
  * const p = bmm(a, a, true, false); // aᵀa = [[10, 14], [14, 20]]
- * console.assert(p.dataSync()[1] === 14);
+ * assert.equal(p.dataSync()[1], 14);
  * ```
  */
 export function bmm(

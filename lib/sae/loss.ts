@@ -31,10 +31,11 @@ export type LossTerms = {
  *
  * @example The original's doctest: mean of `[[1,0,1]]` and `[[0,1,0]]` is 1.5
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { l1Absolute } from "./loss.ts";
  * const l1 = l1Absolute(tf.tensor3d([[[1, 0, 1], [0, 1, 0]]]));
- * console.assert(l1.mean().dataSync()[0] === 1.5);
+ * assert.equal(l1.mean().dataSync()[0], 1.5);
  * ```
  */
 export function l1Absolute(f: tf.Tensor3D): tf.Tensor2D {
@@ -50,10 +51,11 @@ export function l1Absolute(f: tf.Tensor3D): tf.Tensor2D {
  *
  * @example The original's doctest: errors of [2,2] and [2,0] give MSEs 4 and 2
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { l2Reconstruction } from "./loss.ts";
  * const l2 = l2Reconstruction(tf.tensor3d([[[4, 2], [2, 0]]]), tf.tensor3d([[[2, 0], [0, 0]]]));
- * console.assert(l2.dataSync().join() === "4,2");
+ * assert.equal(l2.dataSync().join(), "4,2");
  * ```
  */
 export function l2Reconstruction(x: tf.Tensor3D, xHat: tf.Tensor3D): tf.Tensor2D {
@@ -65,10 +67,11 @@ export function l2Reconstruction(x: tf.Tensor3D, xHat: tf.Tensor3D): tf.Tensor2D
  *
  * @example The original's "Towards Monosemanticity" vector: (4+1)/2 + 0.5·5 = 5
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { lossTerms } from "./loss.ts";
  * const t = lossTerms(tf.tensor3d([[[3, 4]]]), tf.tensor3d([[[2, -3]]]), tf.tensor3d([[[1, 5]]]), 0.5);
- * console.assert(t.total.dataSync()[0] === 5);
+ * assert.equal(t.total.dataSync()[0], 5);
  * ```
  */
 export function lossTerms(

@@ -27,10 +27,11 @@ export type InputScale = {
  *
  * @example Vectors of norm 4 in 4 dimensions are scaled by √4 / 4 = 0.5
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { expectedNormScale } from "./normalization.ts";
  * const s = expectedNormScale(tf.tensor3d([[[4, 0, 0, 0], [0, 0, 0, -4]]]));
- * console.assert(s.dataSync()[0] === 0.5);
+ * assert.equal(s.dataSync()[0], 0.5);
  * ```
  */
 export function expectedNormScale(sample: tf.Tensor3D): tf.Tensor1D {
@@ -55,11 +56,13 @@ export function unitScale(nComponents: number): InputScale {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { foldScale } from "./normalization.ts";
  * const p = { wEnc: tf.tensor3d([[[1]]]), bEnc: tf.tensor2d([[0]]), wDec: tf.tensor3d([[[1]]]), bDec: tf.tensor2d([[2]]) };
  * const folded = foldScale(p, { x: tf.tensor1d([2]), y: tf.tensor1d([2]) });
- * console.assert(folded.wEnc.dataSync()[0] === 2 && folded.bDec.dataSync()[0] === 1);
+ * assert.equal(folded.wEnc.dataSync()[0], 2);
+ * assert.equal(folded.bDec.dataSync()[0], 1);
  * ```
  */
 export function foldScale(params: SaeParams, scale: InputScale): SaeParams {

@@ -66,6 +66,7 @@ export type ObjectiveResult = LossAndGrads & {
  *
  * @example A BatchTopK step's gradient has the shapes of the parameters
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { makeSpec } from "./architecture.ts";
  * import { initParams } from "./params.ts";
@@ -73,7 +74,8 @@ export type ObjectiveResult = LossAndGrads & {
  * const params = initParams({ nComponents: 1, dIn: 4, dSae: 8, seed: 0, threshold: 0 });
  * const x = tf.randomNormal([1, 16, 4], 0, 1, "float32", 1) as tf.Tensor3D;
  * const { grads, stats } = lossAndGradsFor(makeSpec("batchtopk", { k: 2 }), params, x, x);
- * console.assert(grads.wDec.shape.join() === "1,8,4" && stats.l0.sum().dataSync()[0] <= 32);
+ * assert.equal(grads.wDec.shape.join(), "1,8,4");
+ * assert.ok(stats.l0.sum().dataSync()[0] <= 32);
  * ```
  */
 export function lossAndGradsFor(

@@ -71,10 +71,11 @@ export type InitParamsOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { unitNormRows } from "./params.ts";
  * const w = unitNormRows(tf.tensor3d([[[3, 4]]]));
- * console.assert(Math.abs(w.dataSync()[0] - 0.6) < 1e-6);
+ * assert.ok(Math.abs(w.dataSync()[0] - 0.6) < 1e-6);
  * ```
  */
 export function unitNormRows<T extends tf.Tensor>(w: T): T {
@@ -92,9 +93,11 @@ export function unitNormRows<T extends tf.Tensor>(w: T): T {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initParams } from "./params.ts";
  * const p = initParams({ nComponents: 2, dIn: 3, dSae: 6, seed: 0 });
- * console.assert(p.wEnc.shape.join() === "2,3,6" && p.wDec.shape.join() === "2,6,3");
+ * assert.equal(p.wEnc.shape.join(), "2,3,6");
+ * assert.equal(p.wDec.shape.join(), "2,6,3");
  * ```
  */
 export function initParams(options: InitParamsOptions): SaeParams {
@@ -156,11 +159,10 @@ export function initParams(options: InitParamsOptions): SaeParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initParams, requireParam } from "./params.ts";
  * const p = initParams({ nComponents: 1, dIn: 2, dSae: 3, seed: 0 });
- * let message = "";
- * try { requireParam(p, "threshold", "jumprelu"); } catch (e) { message = (e as Error).message; }
- * console.assert(message.startsWith("params.threshold: expected"));
+ * assert.throws(() => requireParam(p, "threshold", "jumprelu"), { message: /^params\.threshold: expected/ });
  * ```
  */
 export function requireParam(

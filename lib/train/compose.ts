@@ -22,9 +22,10 @@ export type Pipeline<S, B, C> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pipeSteps } from "./compose.ts";
  * const step = pipeSteps<number, number>((s, b) => s + b, (s) => s * 2);
- * console.assert(step(1, 2) === 6);
+ * assert.equal(step(1, 2), 6);
  * ```
  */
 export function pipeSteps<S, B>(...steps: readonly Step<S, B>[]): Step<S, B> {
@@ -36,9 +37,11 @@ export function pipeSteps<S, B>(...steps: readonly Step<S, B>[]): Step<S, B> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { when } from "./compose.ts";
  * const step = when<number, number>((s) => s > 0, (s) => s - 1);
- * console.assert(step(0, 0) === 0 && step(3, 0) === 2);
+ * assert.equal(step(0, 0), 0);
+ * assert.equal(step(3, 0), 2);
  * ```
  */
 export function when<S, B>(predicate: (state: S) => boolean, step: Step<S, B>): Step<S, B> {
@@ -51,9 +54,11 @@ export function when<S, B>(predicate: (state: S) => boolean, step: Step<S, B>): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { every } from "./compose.ts";
  * const step = every<{ step: number; hits: number }, null>(2, (s) => ({ ...s, hits: s.hits + 1 }));
- * console.assert(step({ step: 4, hits: 0 }, null).hits === 1 && step({ step: 3, hits: 0 }, null).hits === 0);
+ * assert.equal(step({ step: 4, hits: 0 }, null).hits, 1);
+ * assert.equal(step({ step: 3, hits: 0 }, null).hits, 0);
  * ```
  */
 export function every<S extends { readonly step: number }, B>(n: number, step: Step<S, B>): Step<S, B> {

@@ -194,13 +194,15 @@ export function initTrainState(config: TrainConfig, sample?: Batch): TrainState 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { parseConfig } from "../config.ts";
  * import { defaultPipeline } from "./pipeline.ts";
  * const config = parseConfig({ dIn: 4, batchSize: 8, storeSize: 8, steps: 2 });
  * const { init, step } = defaultPipeline(config);
  * const s1 = step(init(config), { x: tf.randomNormal([1, 8, 4], 0, 1, "float32", 0) });
- * console.assert(s1.step === 1 && s1.activations === 8);
+ * assert.equal(s1.step, 1);
+ * assert.equal(s1.activations, 8);
  * ```
  */
 export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch, TrainConfig> {

@@ -30,8 +30,10 @@ export type Paths = string | URL | readonly (string | URL)[];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pathList } from "./documents.ts";
- * console.assert(pathList("a.jsonl").length === 1 && pathList(["a", "b"]).length === 2);
+ * assert.equal(pathList("a.jsonl").length, 1);
+ * assert.equal(pathList(["a", "b"]).length, 2);
  * ```
  */
 export function pathList(paths: Paths): readonly (string | URL)[] {
@@ -43,8 +45,9 @@ export function pathList(paths: Paths): readonly (string | URL)[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pathLabel } from "./documents.ts";
- * console.assert(pathLabel(new URL("file:///data/a.jsonl")) === "/data/a.jsonl");
+ * assert.equal(pathLabel(new URL("file:///data/a.jsonl")), "/data/a.jsonl");
  * ```
  */
 export function pathLabel(path: string | URL): string {
@@ -56,11 +59,12 @@ export function pathLabel(path: string | URL): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkInteger } from "./documents.ts";
  * checkInteger("contextSize", 8, 2);
- * let message = "";
- * try { checkInteger("contextSize", 1, 2); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "contextSize: expected an integer ≥ 2, received 1");
+ * assert.throws(() => checkInteger("contextSize", 1, 2), {
+ *   message: "contextSize: expected an integer ≥ 2, received 1",
+ * });
  * ```
  */
 export function checkInteger(field: string, value: number, min: number): void {
@@ -93,11 +97,12 @@ export function checkStart(start: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayDocuments } from "./documents.ts";
  * const source = arrayDocuments(["one", "two", "three"]);
  * const docs: string[] = [];
  * for await (const doc of source.documents(1)) docs.push(doc);
- * console.assert(docs.join() === "two,three");
+ * assert.equal(docs.join(), "two,three");
  * ```
  */
 export function arrayDocuments<T>(documents: readonly T[]): DocumentSource<T> {
@@ -119,9 +124,12 @@ export function arrayDocuments<T>(documents: readonly T[]): DocumentSource<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toTokenIds } from "./documents.ts";
  * const ids = toTokenIds([5n, 6, 7], "row 0");
- * console.assert(ids instanceof Int32Array && ids[0] === 5 && ids[2] === 7);
+ * assert.ok(ids instanceof Int32Array);
+ * assert.equal(ids[0], 5);
+ * assert.equal(ids[2], 7);
  * ```
  */
 export function toTokenIds(value: unknown, where: string): Int32Array {
@@ -158,8 +166,10 @@ export function toTokenIds(value: unknown, where: string): Int32Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describe } from "./documents.ts";
- * console.assert(describe(null) === "null" && describe(3) === "number 3");
+ * assert.equal(describe(null), "null");
+ * assert.equal(describe(3), "number 3");
  * ```
  */
 export function describe(value: unknown): string {

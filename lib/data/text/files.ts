@@ -58,12 +58,13 @@ export async function openFile(path: string | URL): Promise<Deno.FsFile> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readChunks } from "./files.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "abcdefg");
  * const sizes: number[] = [];
  * for await (const chunk of readChunks(path, { chunkSize: 3 })) sizes.push(chunk.length);
- * console.assert(sizes.join() === "3,3,1");
+ * assert.equal(sizes.join(), "3,3,1");
  * ```
  */
 export async function* readChunks(path: string | URL, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
@@ -111,12 +112,13 @@ export async function* readChunks(path: string | URL, options: ReadOptions = {})
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readTextChunks } from "./files.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "héllo");
  * let text = "";
  * for await (const part of readTextChunks(path, { chunkSize: 2 })) text += part;
- * console.assert(text === "héllo");
+ * assert.equal(text, "héllo");
  * ```
  */
 export async function* readTextChunks(path: string | URL, options: ReadOptions = {}): AsyncGenerator<string> {
@@ -136,12 +138,13 @@ export async function* readTextChunks(path: string | URL, options: ReadOptions =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readLines } from "./files.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "first\r\nsecond line\nthird");
  * const lines: string[] = [];
  * for await (const line of readLines(path, { chunkSize: 4 })) lines.push(line);
- * console.assert(lines.join("|") === "first|second line|third");
+ * assert.equal(lines.join("|"), "first|second line|third");
  * ```
  */
 export async function* readLines(path: string | URL, options: ReadOptions = {}): AsyncGenerator<string> {

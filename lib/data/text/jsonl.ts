@@ -83,12 +83,13 @@ async function* fieldValues(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonlTextSource } from "./jsonl.ts";
  * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
  * await Deno.writeTextFile(path, '{"text": "a cat"}\n\n{"text": "a dog", "id": 2}\n');
  * const docs: string[] = [];
  * for await (const doc of jsonlTextSource(path).documents()) docs.push(doc);
- * console.assert(docs.join("|") === "a cat|a dog");
+ * assert.equal(docs.join("|"), "a cat|a dog");
  * ```
  */
 export function jsonlTextSource(paths: Paths, options: JsonlOptions = {}): DocumentSource<string> {
@@ -116,12 +117,14 @@ export function jsonlTextSource(paths: Paths, options: JsonlOptions = {}): Docum
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonlTokenSource } from "./jsonl.ts";
  * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
  * await Deno.writeTextFile(path, '{"input_ids": [1, 5, 9]}\n{"input_ids": [1, 4]}\n');
  * const docs: Int32Array[] = [];
  * for await (const doc of jsonlTokenSource(path).documents(1)) docs.push(doc);
- * console.assert(docs.length === 1 && docs[0].join() === "1,4");
+ * assert.equal(docs.length, 1);
+ * assert.equal(docs[0].join(), "1,4");
  * ```
  */
 export function jsonlTokenSource(paths: Paths, options: JsonlOptions = {}): DocumentSource<Int32Array> {

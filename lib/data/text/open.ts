@@ -34,10 +34,11 @@ export type OpenSourceOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { documentFormat } from "./open.ts";
- * console.assert(documentFormat("shard-00.jsonl.gz") === "jsonl");
- * console.assert(documentFormat("train-00000-of-00004.parquet") === "parquet");
- * console.assert(documentFormat("TinyStories-valid.txt") === "text");
+ * assert.equal(documentFormat("shard-00.jsonl.gz"), "jsonl");
+ * assert.equal(documentFormat("train-00000-of-00004.parquet"), "parquet");
+ * assert.equal(documentFormat("TinyStories-valid.txt"), "text");
  * ```
  */
 export function documentFormat(path: string | URL): DocumentFormat {
@@ -70,11 +71,12 @@ function commonFormat(paths: Paths): DocumentFormat {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openTextSource } from "./open.ts";
  * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
  * await Deno.writeTextFile(path, '{"story": "Once."}\n');
  * for await (const doc of openTextSource(path, { field: "story" }).documents()) {
- *   console.assert(doc === "Once.");
+ *   assert.equal(doc, "Once.");
  * }
  * ```
  */
@@ -94,10 +96,11 @@ export function openTextSource(paths: Paths, options: OpenSourceOptions = {}): D
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openTokenSource } from "./open.ts";
  * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
  * await Deno.writeTextFile(path, '{"input_ids": [1, 2, 3]}\n');
- * for await (const doc of openTokenSource(path).documents()) console.assert(doc.length === 3);
+ * for await (const doc of openTokenSource(path).documents()) assert.equal(doc.length, 3);
  * ```
  */
 export function openTokenSource(paths: Paths, options: OpenSourceOptions = {}): DocumentSource<Int32Array> {

@@ -53,13 +53,15 @@ export type ParquetFile = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openParquetFile } from "./parquet.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeFile(path, new Uint8Array([1, 2, 3, 4, 5]));
  * const file = await openParquetFile(path);
  * const bytes = new Uint8Array(await file.slice(1, 3));
  * file.close();
- * console.assert(file.byteLength === 5 && bytes.join() === "2,3");
+ * assert.equal(file.byteLength, 5);
+ * assert.equal(bytes.join(), "2,3");
  * ```
  */
 export async function openParquetFile(path: string | URL): Promise<ParquetFile> {
@@ -189,6 +191,7 @@ async function* columnValues(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parquetTextSource } from "./parquet.ts";
  * import { parquetWriteBuffer } from "hyparquet-writer";
  * const path = await Deno.makeTempFile({ suffix: ".parquet" });
@@ -196,7 +199,7 @@ async function* columnValues(
  * await Deno.writeFile(path, new Uint8Array(bytes));
  * const docs: string[] = [];
  * for await (const doc of parquetTextSource(path).documents()) docs.push(doc);
- * console.assert(docs.join("|") === "a cat|a dog");
+ * assert.equal(docs.join("|"), "a cat|a dog");
  * ```
  */
 export function parquetTextSource(paths: Paths, options: ParquetOptions = {}): DocumentSource<string> {
@@ -225,6 +228,7 @@ export function parquetTextSource(paths: Paths, options: ParquetOptions = {}): D
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parquetTokenSource } from "./parquet.ts";
  * import { parquetWrite, ByteWriter } from "hyparquet-writer";
  * const writer = new ByteWriter();
@@ -242,7 +246,8 @@ export function parquetTextSource(paths: Paths, options: ParquetOptions = {}): D
  * await Deno.writeFile(path, new Uint8Array(writer.getBuffer()));
  * const docs: Int32Array[] = [];
  * for await (const doc of parquetTokenSource(path).documents()) docs.push(doc);
- * console.assert(docs.length === 2 && docs[0].join() === "1,7,8");
+ * assert.equal(docs.length, 2);
+ * assert.equal(docs[0].join(), "1,7,8");
  * ```
  */
 export function parquetTokenSource(paths: Paths, options: ParquetOptions = {}): DocumentSource<Int32Array> {

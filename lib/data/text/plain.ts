@@ -93,13 +93,15 @@ async function* wholeFile(path: string | URL, options: ReadOptions): AsyncGenera
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { plainTextSource } from "./plain.ts";
  * const path = await Deno.makeTempFile({ suffix: ".txt" });
  * await Deno.writeTextFile(path, "Once upon a time.\n<|endoftext|>\nThe end.\n");
  * const source = plainTextSource(path, { split: { separator: "<|endoftext|>" } });
  * const docs: string[] = [];
  * for await (const doc of source.documents()) docs.push(doc);
- * console.assert(docs.length === 2 && docs[1] === "The end.");
+ * assert.equal(docs.length, 2);
+ * assert.equal(docs[1], "The end.");
  * ```
  */
 export function plainTextSource(paths: Paths, options: PlainTextOptions = {}): DocumentSource<string> {

@@ -41,11 +41,12 @@ function checkShuffle(options: ShuffleOptions): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shuffleStream } from "./shuffle.ts";
  * async function* count(n: number) { for (let i = 0; i < n; i++) yield i; }
  * const out: number[] = [];
  * for await (const x of shuffleStream(count(10), { bufferSize: 4, seed: 1 })) out.push(x);
- * console.assert([...out].sort((a, b) => a - b).join() === "0,1,2,3,4,5,6,7,8,9");
+ * assert.equal([...out].sort((a, b) => a - b).join(), "0,1,2,3,4,5,6,7,8,9");
  * ```
  */
 export async function* shuffleStream<T>(items: AsyncIterable<T>, options: ShuffleOptions): AsyncGenerator<T> {
@@ -84,6 +85,7 @@ async function* skip<T>(items: AsyncIterable<T>, n: number): AsyncGenerator<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayDocuments } from "./documents.ts";
  * import { shuffleDocuments } from "./shuffle.ts";
  * const source = shuffleDocuments(arrayDocuments(["a", "b", "c", "d", "e"]), { bufferSize: 3, seed: 7 });
@@ -91,7 +93,7 @@ async function* skip<T>(items: AsyncIterable<T>, n: number): AsyncGenerator<T> {
  * for await (const doc of source.documents()) all.push(doc);
  * const tail: string[] = [];
  * for await (const doc of source.documents(2)) tail.push(doc);
- * console.assert(tail.join() === all.slice(2).join());
+ * assert.equal(tail.join(), all.slice(2).join());
  * ```
  */
 export function shuffleDocuments<T>(source: DocumentSource<T>, options: ShuffleOptions): DocumentSource<T> {
@@ -111,6 +113,7 @@ export function shuffleDocuments<T>(source: DocumentSource<T>, options: ShuffleO
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayDocuments } from "./documents.ts";
  * import { shuffleWindows } from "./shuffle.ts";
  * import { tokenWindows } from "./windows.ts";
@@ -118,7 +121,7 @@ export function shuffleDocuments<T>(source: DocumentSource<T>, options: ShuffleO
  * const shuffled = shuffleWindows(plain, { bufferSize: 4, seed: 3 });
  * const firsts: number[] = [];
  * for await (const w of shuffled.windows()) firsts.push(w[0]);
- * console.assert([...firsts].sort((a, b) => a - b).join() === "1,3,5,7");
+ * assert.equal([...firsts].sort((a, b) => a - b).join(), "1,3,5,7");
  * ```
  */
 export function shuffleWindows(windows: TokenWindows, options: ShuffleOptions): TokenWindows {

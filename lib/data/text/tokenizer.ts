@@ -32,10 +32,11 @@ export type Tokenizer = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tokenizerFromEncoder } from "./tokenizer.ts";
  * // One token per character: its code point.
  * const tok = tokenizerFromEncoder((text) => [...text].map((c) => c.codePointAt(0)!), { bosId: 1, eosId: 2 });
- * console.assert(Array.from(tok.encode("ab", { bos: true })).join() === "1,97,98");
+ * assert.equal(Array.from(tok.encode("ab", { bos: true })).join(), "1,97,98");
  * ```
  */
 export function tokenizerFromEncoder(
@@ -65,11 +66,12 @@ export function tokenizerFromEncoder(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayDocuments } from "./documents.ts";
  * import { tokenizeDocuments } from "./tokenizer.ts";
  * const tok = { encode: (text: string) => [...text].map((c) => c.charCodeAt(0)) };
  * for await (const ids of tokenizeDocuments(arrayDocuments(["hi"]), tok).documents()) {
- *   console.assert(ids.join() === "104,105");
+ *   assert.equal(ids.join(), "104,105");
  * }
  * ```
  */

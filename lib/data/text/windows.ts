@@ -238,6 +238,7 @@ async function* preparedDocuments(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayDocuments } from "./documents.ts";
  * import { tokenWindows } from "./windows.ts";
  * // BOS = 1; documents [5 6 7] and [8 9]; "pack" with the "bos" separator: 1 5 6 7 1 8 9
@@ -246,7 +247,7 @@ async function* preparedDocuments(
  * const out: string[] = [];
  * for await (const w of windows.windows()) out.push(w.join(" "));
  * // The stream's first BOS is window 1's; window 2 gets a BOS of its own and ends with the separator.
- * console.assert(out.join(" | ") === "1 5 6 | 1 7 1 | 1 8 9");
+ * assert.equal(out.join(" | "), "1 5 6 | 1 7 1 | 1 8 9");
  * ```
  */
 export function tokenWindows(
@@ -274,13 +275,14 @@ export function tokenWindows(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayDocuments } from "./documents.ts";
  * import { textWindows } from "./windows.ts";
  * const tok = { encode: (t: string) => [...t].map((c) => c.charCodeAt(0)), bosId: 1 };
  * const windows = textWindows(arrayDocuments(["abcde", "f"]), tok, { contextSize: 3, documentEnd: "drop" });
  * const out: string[] = [];
  * for await (const w of windows.windows()) out.push(w.join(" "));
- * console.assert(out.join(" | ") === "1 97 98 | 1 99 100"); // "e", and all of "f", are dropped
+ * assert.equal(out.join(" | "), "1 97 98 | 1 99 100"); // "e", and all of "f", are dropped
  * ```
  */
 export function textWindows(
@@ -325,13 +327,14 @@ export type WindowBatchesOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayDocuments } from "./documents.ts";
  * import { tokenWindows, windowBatches } from "./windows.ts";
  * const windows = tokenWindows(arrayDocuments([[1, 2, 3, 4, 5, 6, 7, 8]]), { contextSize: 2, prependBos: false, separator: "none" });
  * const positions: number[] = [];
  * for await (const batch of windowBatches(windows, 3, { start: 1 })) positions.push(batch.position);
  * // Windows [1 2] [3 4] [5 6] [7 8]; from position 1, one batch of three, after which the position is 4.
- * console.assert(positions.join() === "4");
+ * assert.equal(positions.join(), "4");
  * ```
  */
 export async function* windowBatches(

@@ -14,11 +14,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { widenHalf } from "./hf_llama.ts";
  * // F16 0x3c00 = 1, 0xc000 = −2; BF16 0x3f80 = 1, 0x4049 ≈ 3.140625
  * const f16 = widenHalf(new Uint8Array([0x00, 0x3c, 0x00, 0xc0]), "F16");
  * const bf16 = widenHalf(new Uint8Array([0x80, 0x3f, 0x49, 0x40]), "BF16");
- * console.assert(f16.join() === "1,-2" && bf16.join() === "1,3.140625");
+ * assert.equal(f16.join(), "1,-2");
+ * assert.equal(bf16.join(), "1,3.140625");
  * ```
  */
 export function widenHalf(bytes: Uint8Array, dtype: "F16" | "BF16"): Float32Array {
@@ -82,11 +84,13 @@ const DTYPE_BYTES: Readonly<Record<string, number>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "../../io/safetensors.ts";
  * import { indexSafetensors } from "./hf_gpt2.ts";
  * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
  * const entry = indexSafetensors(bytes, "model.safetensors").w;
- * console.assert(entry.dtype === "F32" && entry.bytes.length === 8);
+ * assert.equal(entry.dtype, "F32");
+ * assert.equal(entry.bytes.length, 8);
  * ```
  */
 export function indexSafetensors(bytes: Uint8Array, file: string): Record<string, HfTensorEntry> {
@@ -141,14 +145,15 @@ export function indexSafetensors(bytes: Uint8Array, file: string): Record<string
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "../../io/safetensors.ts";
  * import { indexSafetensors, takeHfTensor } from "./hf_gpt2.ts";
  * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
  * const tensors = indexSafetensors(bytes, "model.safetensors");
- * console.assert(takeHfTensor(tensors, "w", [2]).join() === "1,2");
- * let message = "";
- * try { takeHfTensor(tensors, "w", [3]); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "model.safetensors: tensor w expected shape [3], received [2]");
+ * assert.equal(takeHfTensor(tensors, "w", [2]).join(), "1,2");
+ * assert.throws(() => takeHfTensor(tensors, "w", [3]), {
+ *   message: "model.safetensors: tensor w expected shape [3], received [2]",
+ * });
  * ```
  */
 export function takeHfTensor(tensors: HfTensors, name: string, shape: readonly number[]): Float32Array {
@@ -189,10 +194,11 @@ export type HfCheckpoint = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readHfCheckpoint } from "./hf_gpt2.ts";
- * let message = "";
- * try { await readHfCheckpoint("no/such/folder"); } catch (e) { message = (e as Error).message; }
- * console.assert(message.startsWith("no/such/folder/config.json: expected a Hugging Face config.json"));
+ * await assert.rejects(() => readHfCheckpoint("no/such/folder"), {
+ *   message: /^no\/such\/folder\/config\.json: expected a Hugging Face config\.json/,
+ * });
  * ```
  */
 export async function readHfCheckpoint(folder: string): Promise<HfCheckpoint> {

@@ -52,8 +52,9 @@ type Json = Record<string, unknown>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfPositive } from "./hf_gpt2.ts";
- * console.assert(hfPositive({}, "layer_norm_eps", "config.json", 1e-5) === 1e-5);
+ * assert.equal(hfPositive({}, "layer_norm_eps", "config.json", 1e-5), 1e-5);
  * ```
  */
 export function hfPositive(json: Json, name: string, source: string, fallback?: number): number {
@@ -71,10 +72,11 @@ export function hfPositive(json: Json, name: string, source: string, fallback?: 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfInteger } from "./hf_gpt2.ts";
- * let message = "";
- * try { hfInteger({ n_layer: 1.5 }, "n_layer", "config.json"); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "config.json: n_layer expected a positive integer, received 1.5");
+ * assert.throws(() => hfInteger({ n_layer: 1.5 }, "n_layer", "config.json"), {
+ *   message: "config.json: n_layer expected a positive integer, received 1.5",
+ * });
  * ```
  */
 export function hfInteger(json: Json, name: string, source: string, fallback?: number): number {
@@ -94,8 +96,9 @@ export function hfInteger(json: Json, name: string, source: string, fallback?: n
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfGelu } from "./hf_gpt2.ts";
- * console.assert(hfGelu("gelu_pytorch_tanh", "hidden_act", "config.json") === "gelu_new");
+ * assert.equal(hfGelu("gelu_pytorch_tanh", "hidden_act", "config.json"), "gelu_new");
  * ```
  */
 export function hfGelu(value: unknown, field: string, source: string): GeluKind {
@@ -127,9 +130,13 @@ function asObject(json: unknown, source: string): Json {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfGpt2Config } from "./hf_gpt2.ts";
  * const c = hfGpt2Config({ model_type: "gpt2", n_embd: 768, n_layer: 12, n_head: 12, vocab_size: 50257 });
- * console.assert(c.dHead === 64 && c.dMlp === 3072 && c.maxSeq === 1024 && c.activation === "gelu_new");
+ * assert.equal(c.dHead, 64);
+ * assert.equal(c.dMlp, 3072);
+ * assert.equal(c.maxSeq, 1024);
+ * assert.equal(c.activation, "gelu_new");
  * ```
  */
 export function hfGpt2Config(json: unknown, source = "config.json"): Gpt2Config {
@@ -177,6 +184,7 @@ export function hfGpt2Config(json: unknown, source = "config.json"): Gpt2Config 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "../../io/safetensors.ts";
  * import { hfGpt2Weights, indexSafetensors } from "./hf_gpt2.ts";
  * const config = {
@@ -188,7 +196,7 @@ export function hfGpt2Config(json: unknown, source = "config.json"): Gpt2Config 
  *   "wte.weight": f32([3, 2]), "wpe.weight": f32([4, 2]), "ln_f.weight": f32([2]), "ln_f.bias": f32([2]),
  * });
  * const w = hfGpt2Weights(indexSafetensors(bytes, "model.safetensors"), config);
- * console.assert(w.unembed.shape.join() === "2,3");
+ * assert.equal(w.unembed.shape.join(), "2,3");
  * ```
  */
 export function hfGpt2Weights(tensors: HfTensors, config: Gpt2Config): Gpt2Weights {
@@ -249,10 +257,11 @@ export function hfGpt2Weights(tensors: HfTensors, config: Gpt2Config): Gpt2Weigh
  *
  * @example A missing folder is an error naming the file it looked for
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadHfGpt2 } from "./hf_gpt2.ts";
- * let message = "";
- * try { await loadHfGpt2("no/such/folder"); } catch (e) { message = (e as Error).message; }
- * console.assert(message.startsWith("no/such/folder/config.json: expected a Hugging Face config.json"));
+ * await assert.rejects(() => loadHfGpt2("no/such/folder"), {
+ *   message: /^no\/such\/folder\/config\.json: expected a Hugging Face config\.json/,
+ * });
  * ```
  *
  * @example Typical use (a folder saved by `transformers`' `save_pretrained`)

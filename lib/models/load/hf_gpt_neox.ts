@@ -37,12 +37,16 @@ type Json = Record<string, unknown>;
  *
  * @example Pythia-70m's configuration
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfGptNeoxConfig } from "./hf_gpt_neox.ts";
  * const c = hfGptNeoxConfig({
  *   model_type: "gpt_neox", hidden_size: 512, num_hidden_layers: 6, num_attention_heads: 8,
  *   intermediate_size: 2048, vocab_size: 50304, rotary_pct: 0.25, use_parallel_residual: true,
  * });
- * console.assert(c.dHead === 64 && c.rotaryDims === 16 && c.parallelResidual && c.activation === "gelu");
+ * assert.equal(c.dHead, 64);
+ * assert.equal(c.rotaryDims, 16);
+ * assert.ok(c.parallelResidual);
+ * assert.equal(c.activation, "gelu");
  * ```
  */
 export function hfGptNeoxConfig(json: unknown, source = "config.json"): GptNeoxConfig {
@@ -128,6 +132,7 @@ export function hfGptNeoxConfig(json: unknown, source = "config.json"): GptNeoxC
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "../../io/safetensors.ts";
  * import { indexSafetensors } from "./hf_gpt2.ts";
  * import { hfGptNeoxWeights } from "./hf_gpt_neox.ts";
@@ -140,9 +145,9 @@ export function hfGptNeoxConfig(json: unknown, source = "config.json"): GptNeoxC
  *   "gpt_neox.embed_in.weight": f32([3, 2]), "gpt_neox.final_layer_norm.weight": f32([2]),
  *   "gpt_neox.final_layer_norm.bias": f32([2]),
  * });
- * let message = "";
- * try { hfGptNeoxWeights(indexSafetensors(bytes, "model.safetensors"), config); } catch (e) { message = (e as Error).message; }
- * console.assert(message === "model.safetensors: tensor embed_out.weight expected with shape [3, 2], not found");
+ * assert.throws(() => hfGptNeoxWeights(indexSafetensors(bytes, "model.safetensors"), config), {
+ *   message: "model.safetensors: tensor embed_out.weight expected with shape [3, 2], not found",
+ * });
  * ```
  */
 export function hfGptNeoxWeights(
@@ -203,10 +208,11 @@ export function hfGptNeoxWeights(
  *
  * @example A missing folder is an error naming the file it looked for
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadHfGptNeox } from "./hf_gpt_neox.ts";
- * let message = "";
- * try { await loadHfGptNeox("no/such/folder"); } catch (e) { message = (e as Error).message; }
- * console.assert(message.startsWith("no/such/folder/config.json: expected a Hugging Face config.json"));
+ * await assert.rejects(() => loadHfGptNeox("no/such/folder"), {
+ *   message: /^no\/such\/folder\/config\.json: expected a Hugging Face config\.json/,
+ * });
  * ```
  *
  * @example Typical use (Pythia-70m saved by `transformers`' `save_pretrained`)

@@ -45,12 +45,15 @@ function field(json: Json, name: string, source: string, fallback?: number): num
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfLlamaConfig } from "./hf_llama.ts";
  * const c = hfLlamaConfig({
  *   model_type: "llama", hidden_size: 64, intermediate_size: 172, num_hidden_layers: 5,
  *   num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 512, tie_word_embeddings: true,
  * });
- * console.assert(c.dHead === 8 && c.rotary === "half" && c.normEps === 1e-6);
+ * assert.equal(c.dHead, 8);
+ * assert.equal(c.rotary, "half");
+ * assert.equal(c.normEps, 1e-6);
  * ```
  */
 export function hfLlamaConfig(json: unknown, source = "config.json"): LlamaConfig {
@@ -109,6 +112,7 @@ export type LocatedTensor = { readonly entry: SafetensorsEntry; readonly file: s
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfLlamaWeights } from "./hf_llama.ts";
  * const config = {
  *   dModel: 2, nLayers: 0, nHeads: 1, nKvHeads: 1, dHead: 2, dMlp: 2, vocabSize: 3,
@@ -119,7 +123,7 @@ export type LocatedTensor = { readonly entry: SafetensorsEntry; readonly file: s
  *   file: "model.safetensors",
  * });
  * const w = hfLlamaWeights({ "model.embed_tokens.weight": entry([3, 2]), "model.norm.weight": entry([2]) }, config);
- * console.assert(w.unembed.shape.join() === "2,3");
+ * assert.equal(w.unembed.shape.join(), "2,3");
  * ```
  */
 export function hfLlamaWeights(
@@ -182,14 +186,11 @@ export function hfLlamaWeights(
  *
  * @example A missing folder is an error naming the file it looked for
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadHfLlama } from "./hf_llama.ts";
- * let message = "";
- * try {
- *   await loadHfLlama("no/such/folder");
- * } catch (e) {
- *   message = (e as Error).message;
- * }
- * console.assert(message.startsWith("no/such/folder/config.json: expected a Hugging Face config.json"));
+ * await assert.rejects(() => loadHfLlama("no/such/folder"), {
+ *   message: /^no\/such\/folder\/config\.json: expected a Hugging Face config\.json/,
+ * });
  * ```
  *
  * @example Typical use (a folder saved by `transformers`' `save_pretrained`)

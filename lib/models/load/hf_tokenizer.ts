@@ -67,14 +67,16 @@ function tokenContent(value: unknown): string | undefined {
  *
  * @example A BPE vocabulary of four pieces and one merge
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hfTokenizerFromJson } from "./hf_tokenizer.ts";
  * const tok = hfTokenizerFromJson({
  *   added_tokens: [{ id: 3, content: "<s>", special: true }],
  *   normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null,
  *   model: { type: "BPE", vocab: { h: 0, i: 1, hi: 2, "<s>": 3 }, merges: ["h i"] },
  * });
- * console.assert(tok.bosId === 3 && tok.vocabSize === 4);
- * console.assert(tok.encode("hih", { bos: true }).join() === "3,2,0");
+ * assert.equal(tok.bosId, 3);
+ * assert.equal(tok.vocabSize, 4);
+ * assert.equal(tok.encode("hih", { bos: true }).join(), "3,2,0");
  * ```
  */
 export function hfTokenizerFromJson(
@@ -160,10 +162,11 @@ export function hfTokenizerFromJson(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadHfTokenizer } from "./hf_tokenizer.ts";
- * let message = "";
- * try { await loadHfTokenizer("no/such/tokenizer.json"); } catch (e) { message = (e as Error).message; }
- * console.assert(message.startsWith("no/such/tokenizer.json: expected a Hugging Face tokenizer.json"));
+ * await assert.rejects(() => loadHfTokenizer("no/such/tokenizer.json"), {
+ *   message: /^no\/such\/tokenizer\.json: expected a Hugging Face tokenizer\.json/,
+ * });
  * ```
  *
  * @example GPT-2 (a folder saved by `transformers`)

@@ -85,10 +85,13 @@ const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeLlama2cHeader } from "./llama2c.ts";
  * const bytes = new Uint8Array(new Int32Array([64, 172, 5, 8, 4, 512, 512]).buffer);
  * const h = decodeLlama2cHeader(bytes);
- * console.assert(h.dim === 64 && h.nKvHeads === 4 && h.sharedClassifier);
+ * assert.equal(h.dim, 64);
+ * assert.equal(h.nKvHeads, 4);
+ * assert.ok(h.sharedClassifier);
  * ```
  */
 export function decodeLlama2cHeader(bytes: Uint8Array, source = "llama2.c checkpoint"): Llama2cHeader {
@@ -148,12 +151,15 @@ export function decodeLlama2cHeader(bytes: Uint8Array, source = "llama2.c checkp
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { llama2cConfig } from "./llama2c.ts";
  * const c = llama2cConfig({
  *   dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512,
  *   sharedClassifier: true,
  * });
- * console.assert(c.dHead === 8 && c.rotary === "interleaved" && c.tiedEmbeddings);
+ * assert.equal(c.dHead, 8);
+ * assert.equal(c.rotary, "interleaved");
+ * assert.ok(c.tiedEmbeddings);
  * ```
  */
 export function llama2cConfig(h: Llama2cHeader): LlamaConfig {
@@ -184,6 +190,7 @@ export function llama2cConfig(h: Llama2cHeader): LlamaConfig {
  *
  * @example A one-layer model built by hand
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeLlama2c } from "./llama2c.ts";
  * // dim 2, hidden 2, 1 layer, 1 head, 1 kv head, vocab 3 (shared), seq 2
  * const header = [2, 2, 1, 1, 1, 3, 2];
@@ -191,7 +198,9 @@ export function llama2cConfig(h: Llama2cHeader): LlamaConfig {
  * const bytes = new Uint8Array(28 + 4 * floats);
  * bytes.set(new Uint8Array(new Int32Array(header).buffer));
  * const { config, weights } = decodeLlama2c(bytes);
- * console.assert(config.dModel === 2 && weights.blocks.length === 1 && weights.unembed.shape.join() === "2,3");
+ * assert.equal(config.dModel, 2);
+ * assert.equal(weights.blocks.length, 1);
+ * assert.equal(weights.unembed.shape.join(), "2,3");
  * ```
  */
 export function decodeLlama2c(bytes: Uint8Array, source = "llama2.c checkpoint"): LlamaModel {
@@ -288,9 +297,11 @@ async function readBytes(path: string | URL): Promise<Uint8Array> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readLlama2c, STORIES260K_URL } from "./llama2c.ts";
  * const { config } = await readLlama2c(STORIES260K_URL);
- * console.assert(config.nLayers === 5 && config.vocabSize === 512);
+ * assert.equal(config.nLayers, 5);
+ * assert.equal(config.vocabSize, 512);
  * ```
  */
 export async function readLlama2c(path: string | URL): Promise<LlamaModel> {
@@ -324,13 +335,15 @@ const binary = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeLlama2cTokenizer } from "./llama2c.ts";
  * // max_token_length 2; pieces "a" (score 0) and "ab" (score -1)
  * const f32 = (x: number) => new Uint8Array(new Float32Array([x]).buffer);
  * const i32 = (x: number) => new Uint8Array(new Int32Array([x]).buffer);
  * const bytes = new Uint8Array([...i32(2), ...f32(0), ...i32(1), 97, ...f32(-1), ...i32(2), 97, 98]);
  * const tok = decodeLlama2cTokenizer(bytes);
- * console.assert(tok.pieces.length === 2 && tok.ids.get("ab") === 1);
+ * assert.equal(tok.pieces.length, 2);
+ * assert.equal(tok.ids.get("ab"), 1);
  * ```
  */
 export function decodeLlama2cTokenizer(
@@ -395,9 +408,10 @@ export function decodeLlama2cTokenizer(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readLlama2cTokenizer, STORIES260K_TOKENIZER_URL } from "./llama2c.ts";
  * const tok = await readLlama2cTokenizer(STORIES260K_TOKENIZER_URL, 512);
- * console.assert(tok.pieces.length === 512);
+ * assert.equal(tok.pieces.length, 512);
  * ```
  */
 export async function readLlama2cTokenizer(
@@ -480,10 +494,12 @@ class MergeQueue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeText, readLlama2cTokenizer, STORIES260K_TOKENIZER_URL } from "./llama2c.ts";
  * const tok = await readLlama2cTokenizer(STORIES260K_TOKENIZER_URL);
  * const ids = encodeText(tok, "Once upon a time");
- * console.assert(ids[0] === 1 && tok.pieces[ids[1]][0] === 32); // BOS, then " Once..."
+ * assert.equal(ids[0], 1);
+ * assert.equal(tok.pieces[ids[1]][0], 32); // BOS, then " Once..."
  * ```
  */
 export function encodeText(
@@ -560,9 +576,10 @@ export function encodeText(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeTokens, encodeText, readLlama2cTokenizer, STORIES260K_TOKENIZER_URL } from "./llama2c.ts";
  * const tok = await readLlama2cTokenizer(STORIES260K_TOKENIZER_URL);
- * console.assert(decodeTokens(tok, encodeText(tok, "Lily saw a cat. ☃")) === "Lily saw a cat. ☃");
+ * assert.equal(decodeTokens(tok, encodeText(tok, "Lily saw a cat. ☃")), "Lily saw a cat. ☃");
  * ```
  */
 export function decodeTokens(tokenizer: Llama2cTokenizer, ids: readonly number[]): string {
@@ -593,8 +610,9 @@ export function decodeTokens(tokenizer: Llama2cTokenizer, ids: readonly number[]
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { STORIES260K_URL } from "./llama2c.ts";
- * console.assert(STORIES260K_URL.pathname.endsWith("models/stories260k/stories260K.bin"));
+ * assert.ok(STORIES260K_URL.pathname.endsWith("models/stories260k/stories260K.bin"));
  * ```
  */
 export const STORIES260K_URL: URL = new URL("../stories260k/stories260K.bin", import.meta.url);
@@ -604,8 +622,9 @@ export const STORIES260K_URL: URL = new URL("../stories260k/stories260K.bin", im
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { STORIES260K_TOKENIZER_URL } from "./llama2c.ts";
- * console.assert(STORIES260K_TOKENIZER_URL.pathname.endsWith("models/stories260k/tok512.bin"));
+ * assert.ok(STORIES260K_TOKENIZER_URL.pathname.endsWith("models/stories260k/tok512.bin"));
  * ```
  */
 export const STORIES260K_TOKENIZER_URL: URL = new URL("../stories260k/tok512.bin", import.meta.url);
@@ -616,9 +635,11 @@ export const STORIES260K_TOKENIZER_URL: URL = new URL("../stories260k/tok512.bin
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeTokens, loadStories260k } from "./llama2c.ts";
  * const { model, tokenizer } = await loadStories260k();
- * console.assert(model.config.dModel === 64 && decodeTokens(tokenizer, [1, 403]) === "Once");
+ * assert.equal(model.config.dModel, 64);
+ * assert.equal(decodeTokens(tokenizer, [1, 403]), "Once");
  * ```
  */
 export async function loadStories260k(): Promise<{ model: LlamaModel; tokenizer: Llama2cTokenizer }> {

@@ -67,9 +67,11 @@ export function llama2cTextTokenizer(tokenizer: Llama2cTokenizer): TextTokenizer
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadModel } from "./model.ts";
  * const { model, tokenizer } = await loadModel("stories260k");
- * console.assert(model.hookDim("blocks.4.hook_resid_post") === 64 && tokenizer.bosId === 1);
+ * assert.equal(model.hookDim("blocks.4.hook_resid_post"), 64);
+ * assert.equal(tokenizer.bosId, 1);
  * ```
  */
 export async function loadModel(

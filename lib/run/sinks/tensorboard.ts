@@ -34,9 +34,10 @@ const CRC32C_TABLE = (() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crc32c } from "./tensorboard.ts";
  * // The standard check value: CRC-32C of the ASCII digits 1 to 9.
- * console.assert(crc32c(new TextEncoder().encode("123456789")) === 0xe3069283);
+ * assert.equal(crc32c(new TextEncoder().encode("123456789")), 0xe3069283);
  * ```
  */
 export function crc32c(bytes: Uint8Array): number {
@@ -57,9 +58,12 @@ function maskedCrc(bytes: Uint8Array): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tfRecord } from "./tensorboard.ts";
  * const record = tfRecord(new Uint8Array([1, 2, 3]));
- * console.assert(record.length === 8 + 4 + 3 + 4 && record[0] === 3 && record[12] === 1);
+ * assert.equal(record.length, 8 + 4 + 3 + 4);
+ * assert.equal(record[0], 3);
+ * assert.equal(record[12], 1);
  * ```
  */
 export function tfRecord(data: Uint8Array): Uint8Array {
@@ -171,10 +175,13 @@ function encodeHistogram(h: TensorBoardHistogram): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { densityHistogram } from "./tensorboard.ts";
  * const h = densityHistogram([2, 0, 0, 0, 0, 1, 0, 0]); // two never fired, one fired at density (1e-3, 1e-2]
- * console.assert(h.min === -8 && h.max === -2 && h.limits[5] === -2);
- * console.assert(h.sum === 2 * -7.5 + -2.5); // bin midpoints
+ * assert.equal(h.min, -8);
+ * assert.equal(h.max, -2);
+ * assert.equal(h.limits[5], -2);
+ * assert.equal(h.sum, 2 * -7.5 + -2.5); // bin midpoints
  * ```
  */
 export function densityHistogram(counts: readonly number[]): TensorBoardHistogram {
@@ -215,10 +222,14 @@ export type EventContent =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeEvent } from "./tensorboard.ts";
  * const bytes = encodeEvent(0, 0, { fileVersion: "brain.Event:2" });
  * // wall_time (key 0x09, 8 bytes), step (key 0x10, varint 0), file_version (key 0x1a, length 13, text)
- * console.assert(bytes[0] === 0x09 && bytes[9] === 0x10 && bytes[11] === 0x1a && bytes[12] === 13);
+ * assert.equal(bytes[0], 0x09);
+ * assert.equal(bytes[9], 0x10);
+ * assert.equal(bytes[11], 0x1a);
+ * assert.equal(bytes[12], 13);
  * ```
  */
 export function encodeEvent(wallTime: number, step: number, content: EventContent): Uint8Array {
@@ -278,12 +289,14 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tensorboardSink } from "./tensorboard.ts";
  * const dir = await Deno.makeTempDir();
  * const sink = await tensorboardSink({ dir, hostname: "example" });
  * await sink.log({ step: 10, "loss/total/mean": 0.25, "train/feature_density_histogram/a": [1, 0, 0, 0, 0, 2, 0, 0] });
  * await sink.close();
- * console.assert(sink.path.includes("/events.out.tfevents.") && (await Deno.stat(sink.path)).size > 0);
+ * assert.ok(sink.path.includes("/events.out.tfevents."));
+ * assert.ok((await Deno.stat(sink.path)).size > 0);
  * ```
  */
 export async function tensorboardSink(options: TensorBoardSinkOptions): Promise<TensorBoardSink> {

@@ -67,11 +67,16 @@ const HISTOGRAM_PREFIX = "train/feature_density_histogram/";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wandbData } from "./wandb.ts";
  * const data = wandbData({ step: 5, "loss/total/a": 0.5, "train/feature_density_histogram/a": [1, 0, 0, 0, 0, 0, 0, 2] });
- * console.assert(data["loss/total/a"] === 0.5 && !("step" in data));
+ * assert.equal(data["loss/total/a"], 0.5);
+ * assert.ok(!("step" in data));
  * const h = data["train/feature_density_histogram/a"] as { _type: string; values: number[]; bins: number[] };
- * console.assert(h._type === "histogram" && h.values[7] === 2 && h.bins.length === 9 && h.bins[0] === -8);
+ * assert.equal(h._type, "histogram");
+ * assert.equal(h.values[7], 2);
+ * assert.equal(h.bins.length, 9);
+ * assert.equal(h.bins[0], -8);
  * ```
  */
 export function wandbData(record: LogRecord): Record<string, unknown> {
@@ -118,6 +123,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  *
  * @example With a stand-in for the SDK
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wandbSink, type WandbSdk } from "./wandb.ts";
  * const logged: unknown[] = [];
  * const sdk: WandbSdk = {
@@ -131,8 +137,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * const sink = await wandbSink({ sdk });
  * await sink.log({ step: 100, "loss/total/mean": 0.5 });
  * await sink.close();
- * console.assert(sink.url.endsWith("/sparse-autoencoder/runs/run1"));
- * console.assert(JSON.stringify(logged) === '[{"loss/total/mean":0.5,"_step":100}]');
+ * assert.ok(sink.url.endsWith("/sparse-autoencoder/runs/run1"));
+ * assert.equal(JSON.stringify(logged), '[{"loss/total/mean":0.5,"_step":100}]');
  * ```
  */
 export async function wandbSink(options: WandbSinkOptions = {}): Promise<WandbSink> {
