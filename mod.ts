@@ -241,7 +241,6 @@ export {
   activationCacheName,
   formatSweepSection,
   formatSweepTable,
-  replaceSection,
   runSweep,
   type RunSweepOptions,
   SWEEP_BASE,
@@ -254,8 +253,20 @@ export {
   sweepRow,
   type SweepSectionInfo,
   type SweepSourceName,
+  SWEEP_SECTION,
+  sweepBenchmarkRun,
   type SweepSpec,
 } from "./lib/run/sweep.ts";
+export {
+  addBenchmarkRun,
+  BENCHMARKS_HEAD,
+  type BenchmarkRun,
+  benchmarkSections,
+  type BenchmarkSection,
+  formatBenchmarkSection,
+  formatRunHeading,
+  writeBenchmarkRun,
+} from "./lib/run/benchmarks_file.ts";
 export {
   describeParams,
   expandSweep,

@@ -24,7 +24,13 @@ import { ARCH_NAMES, type ArchName, isTopKFamily } from "../sae/architecture.ts"
 import { prepareSource } from "./sources.ts";
 import { type LogRecord, train } from "./runner.ts";
 import { disposeAll } from "./dispose.ts";
-import { cpuModel } from "./bench.ts";
+import { describeMachine, gitRevision } from "./bench.ts";
+import {
+  type BenchmarkRun,
+  type BenchmarkSection,
+  formatBenchmarkSection,
+  writeBenchmarkRun,
+} from "./benchmarks_file.ts";
 
 /** The sources a sweep trains on. */
 export const SWEEP_SOURCES = ["toy", "stories"] as const;
@@ -184,11 +190,14 @@ function runSettings(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sweepGrid } from "./sweep.ts";
  * const grid = sweepGrid({ sources: ["toy"], archs: ["topk", "relu"] });
- * console.assert(grid.length === 6);
- * console.assert(grid[0].setting === "k" && grid[0].input.k === 2);
- * console.assert(grid[3].setting === "l1Coefficient" && grid[3].input.l1Coefficient === 0.05);
+ * assert.equal(grid.length, 6);
+ * assert.equal(grid[0].setting, "k");
+ * assert.equal(grid[0].input.k, 2);
+ * assert.equal(grid[3].setting, "l1Coefficient");
+ * assert.equal(grid[3].input.l1Coefficient, 0.05);
  * ```
  */
 export function sweepGrid(options: SweepGridOptions = {}): SweepSpec[] {
@@ -274,6 +283,7 @@ function metric(record: LogRecord | undefined, key: string): number | undefined 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sweepGrid, sweepRow } from "./sweep.ts";
  * const [spec] = sweepGrid({ sources: ["toy"], archs: ["topk"] });
  * const row = sweepRow(spec, {
@@ -283,7 +293,10 @@ function metric(record: LogRecord | undefined, key: string): number | undefined 
  *   "train/dead_fraction/mean": 0.25,
  *   "eval/mmcs/mean": 0.9,
  * }, 12.5);
- * console.assert(row.l0 === 2 && row.mmcs === 0.9 && row.klDiv === undefined && row.seconds === 12.5);
+ * assert.equal(row.l0, 2);
+ * assert.equal(row.mmcs, 0.9);
+ * assert.equal(row.klDiv, undefined);
+ * assert.equal(row.seconds, 12.5);
  * ```
  */
 export function sweepRow(
@@ -341,12 +354,13 @@ function settingText(row: SweepRow): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSweepTable } from "./sweep.ts";
  * const table = formatSweepTable([{
  *   source: "toy", arch: "topk", setting: "k", value: 3, steps: 800, batchSize: 256,
  *   l0: 3, explainedVariance: 0.91234, deadFraction: 0.0625, mmcs: 0.987, seconds: 4.26,
  * }]);
- * console.assert(table.split("\n")[2] === "| topk | k = 3 | 3.00 | 0.912 | 0.063 | 0.987 | 4.3 |");
+ * assert.equal(table.split("\n")[2], "| topk | k = 3 | 3.00 | 0.912 | 0.063 | 0.987 | 4.3 |");
  * ```
  */
 export function formatSweepTable(rows: readonly SweepRow[]): string {
@@ -376,8 +390,36 @@ export function formatSweepTable(rows: readonly SweepRow[]): string {
   return lines.join("\n");
 }
 
-/** The heading of the section that `deno task sweep` writes into BENCHMARKS.md. */
-export const SWEEP_HEADING = "## Architecture sweep";
+/**
+ * The section of BENCHMARKS.md that `deno task sweep` adds its runs to.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SWEEP_SECTION } from "./sweep.ts";
+ * assert.equal(SWEEP_SECTION.heading, "Architecture sweep");
+ * assert.match(SWEEP_SECTION.about, /^Written by `deno task sweep`/);
+ * ```
+ */
+export const SWEEP_SECTION: BenchmarkSection = {
+  heading: "Architecture sweep",
+  about: "Written by `deno task sweep` (`--source`, `--archs`, `--steps` for part of the grid). Every\n" +
+    "architecture at three sparsity levels, on the toy source and on stories260K.\n\n" +
+    // One line in the file, as the section has always had it.
+    "Sparsity: `k` for the TopK family (`topk`, `batchtopk`, `matryoshka`), else the coefficient λ of the " +
+    "penalty (L1 for `relu` and `gated`, decoder-norm-weighted L1 for `relu-april`, the tanh penalty " +
+    "`Σ tanh(4·f·‖wDec‖)` for `jumprelu`: with the L0 step penalty its thresholds barely followed λ in " +
+    "runs this short). " +
+    "L0, explained variance and dead fraction (features that did not fire) are the training metrics of " +
+    "the last tenth of the run, means over components; BatchTopK and Matryoshka keep exactly k per item " +
+    "on average while training. MMCS: mean max cosine similarity of the ground-truth features to the " +
+    "learned decoder. Reconstruction score and KL: the SAE spliced into the model on held-out windows " +
+    "(1 = clean loss, 0 = the hook zeroed). Seconds: training and validation of the run (2 shared cores, " +
+    "noisy).",
+};
+
+/** The heading of the section that `deno task sweep` writes into BENCHMARKS.md (without `## `). */
+export const SWEEP_HEADING: string = SWEEP_SECTION.heading;
 
 /** What {@linkcode formatSweepSection} needs beside the rows. */
 export type SweepSectionInfo = {
@@ -387,6 +429,8 @@ export type SweepSectionInfo = {
   readonly backend: string;
   /** Seconds spent generating language-model activations (once per hook point), if any. */
   readonly generationSeconds?: number;
+  /** The code measured (a git commit), if known. */
+  readonly revision?: string;
 };
 
 const SOURCE_TITLES: Record<SweepSourceName, string> = {
@@ -395,17 +439,26 @@ const SOURCE_TITLES: Record<SweepSourceName, string> = {
 };
 
 /**
- * The whole BENCHMARKS.md section: heading, date, machine, command, one table
- * per source present in the rows, and how to read them. Pure.
+ * A sweep as one run of the {@linkcode SWEEP_SECTION}: the backend, the code,
+ * the activation generation, and one table per source present in the rows
+ * (toy first), under `####` headings that give the steps and batch size. Pure.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sweepBenchmarkRun } from "./sweep.ts";
+ * const run = sweepBenchmarkRun([{
+ *   source: "toy", arch: "relu", setting: "l1Coefficient", value: 0.02, steps: 600, batchSize: 256,
+ *   l0: 4.5, explainedVariance: 0.8, deadFraction: 0, mmcs: 0.95, seconds: 0.5,
+ * }], { date: "2026-12-02", machine: "a CPU", command: "deno task sweep --source toy", backend: "blas" });
+ * assert.equal(run.command, "deno task sweep --source toy");
+ * assert.match(run.body, /^- backend: blas\n\n#### toy source: .*, 600 steps of 256\n/);
+ * assert.match(run.body, /\| relu \| λ = 0\.02 \| 4\.50 \| 0\.800 \| 0\.000 \| 0\.950 \| 0\.5 \|/);
+ * ```
  */
-export function formatSweepSection(rows: readonly SweepRow[], info: SweepSectionInfo): string {
-  const parts = [
-    SWEEP_HEADING,
-    "",
-    `- date: ${info.date}`,
-    `- machine: ${info.machine}`,
-    `- command: \`${info.command}\` (backend ${info.backend})`,
-  ];
+export function sweepBenchmarkRun(rows: readonly SweepRow[], info: SweepSectionInfo): BenchmarkRun {
+  const parts = [`- backend: ${info.backend}`];
+  if (info.revision !== undefined) parts.push(`- code: ${info.revision}`);
   if (info.generationSeconds !== undefined) {
     parts.push(
       `- language-model activations generated once per hook point (${
@@ -418,46 +471,27 @@ export function formatSweepSection(rows: readonly SweepRow[], info: SweepSection
     if (own.length === 0) continue;
     const steps = [...new Set(own.map((r) => r.steps))].join(", ");
     const batches = [...new Set(own.map((r) => r.batchSize))].join(", ");
-    parts.push("", `### ${SOURCE_TITLES[source]}, ${steps} steps of ${batches}`, "", formatSweepTable(own));
+    parts.push("", `#### ${SOURCE_TITLES[source]}, ${steps} steps of ${batches}`, "", formatSweepTable(own));
   }
-  parts.push(
-    "",
-    "Sparsity: `k` for the TopK family (`topk`, `batchtopk`, `matryoshka`), else the coefficient λ of the " +
-      "penalty (L1 for `relu` and `gated`, decoder-norm-weighted L1 for `relu-april`, the tanh penalty " +
-      "`Σ tanh(4·f·‖wDec‖)` for `jumprelu`: with the L0 step penalty its thresholds barely followed λ in " +
-      "runs this short). " +
-      "L0, explained variance and dead fraction (features that did not fire) are the training metrics of " +
-      "the last tenth of the run, means over components; BatchTopK and Matryoshka keep exactly k per item " +
-      "on average while training. MMCS: mean max cosine similarity of the ground-truth features to the " +
-      "learned decoder. Reconstruction score and KL: the SAE spliced into the model on held-out windows " +
-      "(1 = clean loss, 0 = the hook zeroed). Seconds: training and validation of the run (2 shared cores, " +
-      "noisy).",
-  );
-  return parts.join("\n") + "\n";
+  return { date: info.date, machine: info.machine, command: info.command, body: parts.join("\n") };
 }
 
 /**
- * Puts `section` (which starts with its `## ` heading) into a markdown file's
- * text: in place of the section with the same heading (up to the next `## `
- * heading), else after the file's head (the text before the first `## `).
- * The rest of the file is kept. Pure.
+ * The BENCHMARKS.md section of a sweep with this run alone (what the command
+ * prints): heading, about text, the run. The file gets the run through
+ * `writeBenchmarkRun`, which keeps the section's earlier runs. Pure.
  *
  * @example
  * ```ts
- * import { replaceSection } from "./sweep.ts";
- * const text = "# B\n\nintro\n\n## A\n\nold\n\n## C\n\nc\n";
- * console.assert(replaceSection(text, "## A\n\nnew\n") === "# B\n\nintro\n\n## A\n\nnew\n\n## C\n\nc\n");
- * console.assert(replaceSection("# B\n", "## A\n\nx\n") === "# B\n\n## A\n\nx\n");
+ * import assert from "node:assert/strict";
+ * import { formatSweepSection } from "./sweep.ts";
+ * const section = formatSweepSection([], { date: "2026-12-02", machine: "a CPU", command: "deno task sweep", backend: "cpu" });
+ * assert.ok(section.startsWith("## Architecture sweep\n\nWritten by `deno task sweep`"));
+ * assert.ok(section.endsWith("### Run of 2026-12-02 — a CPU — `deno task sweep`\n\n- backend: cpu\n"));
  * ```
  */
-export function replaceSection(markdown: string, section: string): string {
-  const heading = section.split("\n", 1)[0].trim();
-  const [head, ...rest] = markdown.split(/\n(?=## )/);
-  const parts = rest.map((part) => part.trimEnd());
-  const at = parts.findIndex((part) => part.split("\n", 1)[0].trim() === heading);
-  if (at >= 0) parts[at] = section.trimEnd();
-  else parts.unshift(section.trimEnd());
-  return [head.trimEnd(), ...parts].join("\n\n") + "\n";
+export function formatSweepSection(rows: readonly SweepRow[], info: SweepSectionInfo): string {
+  return formatBenchmarkSection(SWEEP_SECTION, sweepBenchmarkRun(rows, info));
 }
 
 /** A 32-bit FNV-1a hash of a string, as 8 hex digits. */
@@ -479,13 +513,14 @@ function fnv1a(text: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig } from "../config.ts";
  * import { activationCacheName } from "./sweep.ts";
  * const a = parseConfig({ source: "model", arch: "topk", steps: 10, batchSize: 64, storeSize: 64 });
  * const b = parseConfig({ source: "model", arch: "relu", steps: 10, batchSize: 64, storeSize: 64 });
  * const c = parseConfig({ source: "model", arch: "relu", steps: 20, batchSize: 64, storeSize: 64 });
- * console.assert(activationCacheName(a) === activationCacheName(b));
- * console.assert(activationCacheName(a) !== activationCacheName(c));
+ * assert.equal(activationCacheName(a), activationCacheName(b));
+ * assert.notEqual(activationCacheName(a), activationCacheName(c));
  * ```
  */
 export function activationCacheName(config: TrainConfig): string {
@@ -601,14 +636,18 @@ export async function runSweep(
 }
 
 const USAGE = `deno task sweep [--source toy|stories|both] [--archs relu,topk,...] [--steps N]
-                [--out BENCHMARKS.md] [--cache DIR] [--json] [--quick] [--backend auto|blas|...]
+                [--benchmarks-file BENCHMARKS.md] [--cache DIR] [--json] [--quick] [--backend auto|blas|...]
 
 Trains every architecture at three sparsity levels on the toy source and on
-stories260K, and writes the tables into the "${SWEEP_HEADING}" section of --out
-(replacing it, keeping the rest of the file). Language-model activations are
-generated once into --cache DIR (default: a temporary folder) and read by
-every run. --json prints each run's row as a JSON line on stdout. --quick is a
-tiny grid (few steps) for tests; --out none writes no file.`;
+stories260K, and adds the run (date, machine, command, one table per source)
+to the "## ${SWEEP_HEADING}" section of the benchmarks file, newest first,
+keeping the section's earlier runs and the rest of the file. Language-model
+activations are generated once into --cache DIR (default: a temporary folder)
+and read by every run. --json prints each run's row as a JSON line on stdout.
+--quick is a tiny grid (few steps) for tests.
+
+  --benchmarks-file FILE   the file to add the run to (default BENCHMARKS.md;
+                           none: write no file); --out FILE is the same`;
 
 /** Output channels of {@linkcode runSweepCommand}, for tests. */
 export type SweepCommandIO = {
@@ -616,6 +655,12 @@ export type SweepCommandIO = {
   readonly write?: (text: string) => void;
   /** Rows as JSON lines and the section (default: stdout). */
   readonly print?: (line: string) => void;
+  /** The run's date (default: today, UTC). */
+  readonly date?: string;
+  /** The machine (default: this one's CPU, cores and memory). */
+  readonly machine?: string;
+  /** The code measured (default: git's HEAD where git runs; null: none). */
+  readonly revision?: string | null;
 };
 
 /** Runs `deno task sweep` with the given arguments; returns the exit code. */
@@ -630,7 +675,8 @@ export async function runSweepCommand(args: readonly string[], io: SweepCommandI
       source: { type: "string", default: "both" },
       archs: { type: "string" },
       steps: { type: "string" },
-      out: { type: "string", default: "BENCHMARKS.md" },
+      "benchmarks-file": { type: "string" },
+      out: { type: "string" },
       cache: { type: "string" },
       json: { type: "boolean", default: false },
       quick: { type: "boolean", default: false },
@@ -642,6 +688,18 @@ export async function runSweepCommand(args: readonly string[], io: SweepCommandI
     write(USAGE + "\n");
     return 0;
   }
+  if (
+    values["benchmarks-file"] !== undefined && values.out !== undefined &&
+    values["benchmarks-file"] !== values.out
+  ) {
+    throw new TypeError(
+      `--benchmarks-file and --out: expected one file, received ${
+        JSON.stringify(values["benchmarks-file"])
+      } ` +
+        `and ${JSON.stringify(values.out)}`,
+    );
+  }
+  const file = values["benchmarks-file"] ?? values.out ?? "BENCHMARKS.md";
   if (!["toy", "stories", "both"].includes(values.source)) {
     throw new RangeError(
       `--source: expected toy, stories or both, received ${JSON.stringify(values.source)}`,
@@ -673,25 +731,19 @@ export async function runSweepCommand(args: readonly string[], io: SweepCommandI
       );
     },
   });
-  const section = formatSweepSection(rows, {
-    date: new Date().toISOString().slice(0, 10),
-    machine: `${await cpuModel()}, ${navigator.hardwareConcurrency} cores, ${
-      Math.round(Deno.systemMemoryInfo().total / 2 ** 30)
-    } GiB`,
+  const revision = io.revision === undefined ? await gitRevision() : io.revision ?? undefined;
+  const run = sweepBenchmarkRun(rows, {
+    date: io.date ?? new Date().toISOString().slice(0, 10),
+    machine: io.machine ?? await describeMachine(),
     command: `deno task sweep ${args.join(" ")}`.trim(),
     backend: backend.name,
     generationSeconds: rows.some((r) => r.activations !== undefined) ? generationSeconds : undefined,
+    revision,
   });
-  if (!values.json) print(section);
-  if (values.out !== "none") {
-    let existing = "# Benchmarks\n\nWritten by `deno task bench`; newest first.\n";
-    try {
-      existing = await Deno.readTextFile(values.out);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    await Deno.writeTextFile(values.out, replaceSection(existing, section));
-    write(`wrote ${values.out}\n`);
+  if (!values.json) print(formatBenchmarkSection(SWEEP_SECTION, run));
+  if (file !== "none") {
+    await writeBenchmarkRun(file, SWEEP_SECTION, run);
+    write(`added the run to "## ${SWEEP_HEADING}" in ${file}\n`);
   }
   return 0;
 }

@@ -1,14 +1,16 @@
 import { assert } from "../_helpers.ts";
 import { parseConfig, resolveSizes } from "../../lib/config.ts";
 import { ARCH_NAMES } from "../../lib/sae/architecture.ts";
+import { benchmarkSections } from "../../lib/run/benchmarks_file.ts";
 import {
   activationCacheName,
   formatSweepSection,
   formatSweepTable,
-  replaceSection,
   runSweep,
   runSweepCommand,
   SWEEP_HEADING,
+  SWEEP_SECTION,
+  sweepBenchmarkRun,
   sweepGrid,
   type SweepRow,
   sweepRow,
@@ -128,40 +130,37 @@ Deno.test("formatSweepTable() rounds L0 to 2 decimals, fractions to 3, KL to 4, 
   ]);
 });
 
-Deno.test("formatSweepSection() gives date, machine, command and one table per source", () => {
-  const section = formatSweepSection([storiesRow, toyRow], {
+Deno.test("sweepBenchmarkRun() gives the backend, the generation time and one table per source, toy first", () => {
+  const info = {
     date: "2026-01-02",
     machine: "a CPU, 2 cores",
     command: "deno task sweep",
     backend: "blas",
     generationSeconds: 12.34,
-  });
-  assert.ok(section.startsWith(`${SWEEP_HEADING}\n\n- date: 2026-01-02\n- machine: a CPU, 2 cores\n`));
-  assert.match(section, /- command: `deno task sweep` \(backend blas\)/);
-  assert.match(section, /generated once per hook point \(12\.3 s/);
-  // toy first, then stories, whatever the order of the rows
-  const toyAt = section.indexOf("### toy source"), storiesAt = section.indexOf("### stories260K");
+    revision: "commit `abc1234`",
+  };
+  const run = sweepBenchmarkRun([storiesRow, toyRow], info);
+  assert.equal(run.date, "2026-01-02");
+  assert.equal(run.machine, "a CPU, 2 cores");
+  assert.equal(run.command, "deno task sweep");
+  // 12.34 s → 12.3
+  assert.ok(run.body.startsWith(
+    "- backend: blas\n- code: commit `abc1234`\n- language-model activations generated once per hook point " +
+      "(12.3 s, safetensors activation cache) and read by every run\n\n#### toy source: ",
+  ));
+  // toy first, then stories, whatever the order of the rows; sub-headings are level 4
+  const toyAt = run.body.indexOf("#### toy source"), storiesAt = run.body.indexOf("#### stories260K");
   assert.ok(toyAt > 0 && storiesAt > toyAt);
-  assert.match(section, /### toy source: .*, 800 steps of 256\n\n\| arch \| sparsity \| L0 \|/);
-  assert.match(section, /\| batchtopk \| k = 20 \| 20\.00 \|/);
-});
-
-Deno.test("replaceSection() replaces the sweep section in place and keeps the rest of the file", () => {
-  const file =
-    "# Benchmarks\n\nintro\n\n## Step\n\nstep table\n\n## Architecture sweep\n\nold\n\n### toy\n\n" +
-    "old table\n\n## Activations\n\nact table\n";
-  const once = replaceSection(file, "## Architecture sweep\n\nnew\n\n### toy\n\nnew table\n");
-  assert.equal(
-    once,
-    "# Benchmarks\n\nintro\n\n## Step\n\nstep table\n\n## Architecture sweep\n\nnew\n\n### toy\n\nnew table\n\n" +
-      "## Activations\n\nact table\n",
+  assert.match(run.body, /#### toy source: .*, 800 steps of 256\n\n\| arch \| sparsity \| L0 \|/);
+  assert.match(run.body, /\| batchtopk \| k = 20 \| 20\.00 \|/);
+  // The printed section: heading, the sweep's about text, this run alone.
+  const section = formatSweepSection([storiesRow, toyRow], info);
+  assert.ok(
+    section.startsWith(
+      `## ${SWEEP_HEADING}\n\n${SWEEP_SECTION.about}\n\n### Run of 2026-01-02 — a CPU, 2 cores — \`deno task sweep\`\n\n`,
+    ),
   );
-  assert.equal(replaceSection(once, "## Architecture sweep\n\nnew\n\n### toy\n\nnew table\n"), once);
-  // absent: after the head, like the newest section of deno task bench
-  assert.equal(
-    replaceSection("# Benchmarks\n\nintro\n\n## Step\n\nx\n", "## Architecture sweep\n\ny\n"),
-    "# Benchmarks\n\nintro\n\n## Architecture sweep\n\ny\n\n## Step\n\nx\n",
-  );
+  assert.ok(section.endsWith(run.body + "\n"));
 });
 
 Deno.test("sweepRow() reads the last log record and names a missing metric", () => {
@@ -200,7 +199,9 @@ Deno.test("sweepRow() reads the last log record and names a missing metric", () 
 Deno.test("deno task sweep --quick trains a tiny toy grid, prints JSON rows and writes its section", async () => {
   const dir = await Deno.makeTempDir();
   const out = `${dir}/BENCHMARKS.md`;
-  await Deno.writeTextFile(out, "# Benchmarks\n\nintro\n\n## Other\n\nkept\n");
+  const earlier = "## Architecture sweep\n\nold about\n\n### Run of 2026-11-27 — m — `deno task sweep`\n\n" +
+    "#### toy source\n\n| old table |\n\n";
+  await Deno.writeTextFile(out, "# Benchmarks\n\nintro\n\n" + earlier + "## Other\n\nkept\n");
   const printed: string[] = [];
   let messages = "";
   const args = [
@@ -212,12 +213,15 @@ Deno.test("deno task sweep --quick trains a tiny toy grid, prints JSON rows and 
     "--backend",
     "cpu",
     "--json",
-    "--out",
+    "--benchmarks-file",
     out,
   ];
   const code = await runSweepCommand(args, {
     print: (l) => printed.push(l),
     write: (t) => void (messages += t),
+    date: "2026-12-02",
+    machine: "a CPU",
+    revision: null,
   });
   assert.equal(code, 0);
   const rows = printed.map((line) => JSON.parse(line) as SweepRow);
@@ -238,13 +242,32 @@ Deno.test("deno task sweep --quick trains a tiny toy grid, prints JSON rows and 
   assert.ok(rows[3].l0 <= 2 && rows[5].l0 <= 6);
   assert.match(messages, /6 runs on backend cpu/);
   const text = await Deno.readTextFile(out);
-  assert.ok(text.startsWith("# Benchmarks\n\nintro\n\n## Architecture sweep\n"));
-  assert.match(text, /- command: `deno task sweep --quick --source toy .*` \(backend cpu\)/);
+  // The run goes first in the section; the earlier run and the other section stay as they were.
+  assert.ok(text.startsWith(
+    `# Benchmarks\n\nintro\n\n## Architecture sweep\n\n${SWEEP_SECTION.about}\n\n` +
+      `### Run of 2026-12-02 — a CPU — \`deno task sweep ${
+        args.join(" ")
+      }\`\n\n- backend: cpu\n\n#### toy source: `,
+  ));
   assert.match(text, /\| topk \| k = 6 \| /);
-  assert.ok(text.endsWith("## Other\n\nkept\n"));
+  assert.ok(text.endsWith(earlier.slice(earlier.indexOf("### Run of")) + "## Other\n\nkept\n"));
+  assert.deepEqual(benchmarkSections(text).map((s) => s.runs), [2, 0]);
+  // Each table row holds the numbers of the JSON row of its run.
+  for (const row of rows) {
+    const line =
+      `| ${row.arch} | ${row.setting === "k" ? "k" : "λ"} = ${row.value} | ${row.l0.toFixed(2)} | ` +
+      `${row.explainedVariance.toFixed(3)} | ${row.deadFraction.toFixed(3)} | ${row.mmcs!.toFixed(3)} | ` +
+      `${row.seconds.toFixed(1)} |`;
+    assert.ok(text.includes(line), `expected ${line}`);
+  }
+  assert.match(messages, /added the run to "## Architecture sweep" in /);
   await assert.rejects(
     () => runSweepCommand(["--source", "both,toy"]),
     /--source: expected toy, stories or both/,
+  );
+  await assert.rejects(
+    () => runSweepCommand(["--benchmarks-file", "a.md", "--out", "b.md"]),
+    /--benchmarks-file and --out: expected one file, received "a.md" and "b.md"/,
   );
   await Deno.remove(dir, { recursive: true });
 });

@@ -45,6 +45,10 @@ export type PreparedFeatures = {
   readonly seconds: number;
   readonly positions: number;
   readonly windows: number;
+  /** Windows read that training did not read. */
+  readonly unseenWindows: number;
+  /** Where the model came from (`stories260K (llama2.c, shipped with saekit)`). */
+  readonly model: string;
   /** Frees the SAEs' tensors. */
   dispose(): void;
 };
@@ -146,6 +150,8 @@ export async function prepareFeatureBrowser(
       seconds,
       positions: stats[0].positions,
       windows: read,
+      unseenWindows: unseen,
+      model: description,
       dispose: () => tf.dispose(Object.values(saes.params)),
     };
   } catch (error) {
@@ -161,6 +167,14 @@ export type FeaturesCommandIO = {
   readonly signal?: AbortSignal;
   /** Called once the server listens. */
   readonly onListen?: (url: string) => void;
+  /**
+   * Called once the statistics pass is done, before serving or writing, with
+   * its outcome and the backend's name (how `deno task bench --features`
+   * measures the command).
+   */
+  readonly onPrepared?: (prepared: PreparedFeatures, backend: string) => void;
+  /** Called with the number of files `--static` wrote. */
+  readonly onStaticWritten?: (files: number) => void;
 };
 
 function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
@@ -220,8 +234,10 @@ export async function runFeaturesCommand(
   write(`saekit features: backend ${backend.name}\n`);
   const prepared = await prepareFeatureBrowser(positionals[0], { tokens, topK, log: write });
   try {
+    io.onPrepared?.(prepared, backend.name);
     if (values.static !== undefined) {
       const files = await writeStaticFeatures(prepared.browser, values.static);
+      io.onStaticWritten?.(files);
       write(
         `saekit features: wrote ${files} files to ${values.static}; serve that folder with any static file server, e.g. python3 -m http.server -d ${values.static}\n`,
       );

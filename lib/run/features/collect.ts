@@ -120,12 +120,13 @@ export async function loadRunSaes(dir: string): Promise<RunSaes> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig } from "../../config.ts";
  * import { trainingWindows } from "./collect.ts";
  * const config = parseConfig({ source: "model", contextSize: 33, steps: 8, batchSize: 128, storeSize: 512, windowsPerBatch: 4 });
  * // 1024 rows = 2 store fills; 32 rows a window (BOS is not trained on) → 32 windows → 8 batches, + 1.
  * const dir = await Deno.makeTempDir(); // a run folder without checkpoints: every step counts
- * console.assert(await trainingWindows(dir, config) === 36);
+ * assert.equal(await trainingWindows(dir, config), 36);
  * await Deno.remove(dir);
  * ```
  */
@@ -164,12 +165,13 @@ export type WindowPlan = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heldOutFirst } from "./collect.ts";
  * // Six windows; 0 is held out, 1..3 trained on: read 0, then 4, 5, then 1.
  * const all = { windows: async function* (start = 0) { for (let i = start; i < 6; i++) yield new Int32Array([i]); } };
  * const ids: number[] = [];
  * for await (const w of heldOutFirst(all, { heldOut: 1, trained: 3, count: 4 })) ids.push(w.id);
- * console.assert(ids.join() === "0,4,5,1");
+ * assert.deepEqual(ids, [0, 4, 5, 1]);
  * ```
  */
 export async function* heldOutFirst(
@@ -278,13 +280,14 @@ export async function collectFeatureStats(options: CollectOptions): Promise<Feat
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tokenPieces } from "./collect.ts";
  * const tok = {
  *   encode: (t: string) => [...t].map((ch) => ch.charCodeAt(0)),
  *   decode: (ids: readonly number[]) => ids.map((i) => i === 1 ? "" : String.fromCharCode(i)).join(""),
  *   bosId: 1, eosId: undefined, vocabSize: 128,
  * };
- * console.assert(tokenPieces(tok, [1, 104, 32, 105]).join("|") === "⟨BOS⟩|h| |i");
+ * assert.deepEqual(tokenPieces(tok, [1, 104, 32, 105]), ["⟨BOS⟩", "h", " ", "i"]);
  * ```
  */
 export function tokenPieces(tokenizer: TextTokenizer, ids: readonly number[]): string[] {

@@ -261,9 +261,11 @@ getJson("api/summary.json").then(start).catch(function (e) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { featurePageHtml } from "./page.ts";
  * const html = featurePageHtml();
- * console.assert(html.startsWith("<!doctype html>") && html.includes("api/summary.json"));
+ * assert.ok(html.startsWith("<!doctype html>"));
+ * assert.ok(html.includes("api/summary.json"));
  * ```
  */
 export function featurePageHtml(): string {

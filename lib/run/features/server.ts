@@ -30,12 +30,13 @@ function problem(status: number, message: string): Response {
  *
  * @example An unknown feature is a 404 that says which ids exist
  * ```ts
+ * import assert from "node:assert/strict";
  * import { handleFeatureRequest } from "./server.ts";
  * import type { FeatureBrowser } from "./browser.ts";
  * const browser = { componentFolders: ["blocks.0.hook_resid_post"], dSae: 4 } as unknown as FeatureBrowser;
  * const response = handleFeatureRequest(browser, new Request("http://x/api/feature/blocks.0.hook_resid_post/9.json"));
- * console.assert(response.status === 404);
- * console.assert((await response.json()).error === "feature: expected an id in [0, 4), received 9");
+ * assert.equal(response.status, 404);
+ * assert.equal((await response.json()).error, "feature: expected an id in [0, 4), received 9");
  * ```
  */
 export function handleFeatureRequest(browser: FeatureBrowser, request: Request): Response {
@@ -107,13 +108,15 @@ export type FeatureServer = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveFeatureBrowser } from "./server.ts";
  * import type { FeatureBrowser } from "./browser.ts";
  * // A stand-in browser; a real one comes from prepareFeatureBrowser("runs/…").
  * const browser = { componentFolders: [], dSae: 0, summary: () => ({ components: [] }) } as unknown as FeatureBrowser;
  * const server = serveFeatureBrowser(browser); // any free port on 127.0.0.1
  * const page = await fetch(server.url);
- * console.assert(page.status === 200 && (await page.text()).includes("saekit"));
+ * assert.equal(page.status, 200);
+ * assert.ok((await page.text()).includes("saekit"));
  * await server.shutdown();
  * ```
  */

@@ -88,9 +88,11 @@ function checkCount(field: string, value: number, min: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createFeatureStats } from "./stats.ts";
  * const stats = createFeatureStats({ nFeatures: 4, topK: 3 });
- * console.assert(stats.count.length === 4 && stats.span === 25);
+ * assert.equal(stats.count.length, 4);
+ * assert.equal(stats.span, 25);
  * ```
  */
 export function createFeatureStats(options: FeatureStatsOptions): FeatureStats {
@@ -240,6 +242,7 @@ function offer(stats: FeatureStats, j: number, v: number, block: WindowBlock, w:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createFeatureStats, observeWindows, summarizeFeature } from "./stats.ts";
  * const stats = createFeatureStats({ nFeatures: 2, topK: 1, before: 1, after: 0 });
  * // One window of 3 tokens; feature 0 fires 0.5 then 2, feature 1 never.
@@ -247,7 +250,9 @@ function offer(stats: FeatureStats, j: number, v: number, block: WindowBlock, w:
  *   f: new Float32Array([0, 0, 0.5, 0, 2, 0]), tokens: new Int32Array([7, 8, 9]), windowIds: [4], contextSize: 3,
  * });
  * const top = summarizeFeature(stats, 0).contexts[0];
- * console.assert(top.activation === 2 && top.window === 4 && top.tokens.join() === "8,9");
+ * assert.equal(top.activation, 2);
+ * assert.equal(top.window, 4);
+ * assert.deepEqual([...top.tokens], [8, 9]);
  * ```
  */
 export function observeWindows(stats: FeatureStats, block: WindowBlock): void {
@@ -326,9 +331,12 @@ export type FeatureSummary = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createFeatureStats, summarizeFeature } from "./stats.ts";
  * const s = summarizeFeature(createFeatureStats({ nFeatures: 1 }), 0);
- * console.assert(s.count === 0 && s.density === 0 && s.contexts.length === 0);
+ * assert.equal(s.count, 0);
+ * assert.equal(s.density, 0);
+ * assert.equal(s.contexts.length, 0);
  * ```
  */
 export function summarizeFeature(stats: FeatureStats, j: number): FeatureSummary {
@@ -368,8 +376,9 @@ export function summarizeFeature(stats: FeatureStats, j: number): FeatureSummary
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createFeatureStats, featureDensities } from "./stats.ts";
- * console.assert(featureDensities(createFeatureStats({ nFeatures: 3 })).join() === "0,0,0");
+ * assert.deepEqual([...featureDensities(createFeatureStats({ nFeatures: 3 }))], [0, 0, 0]);
  * ```
  */
 export function featureDensities(stats: FeatureStats): Float64Array {

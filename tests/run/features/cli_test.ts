@@ -11,10 +11,20 @@ Deno.test("deno task features DIR --static OUT writes the browser's files and sa
   const dir = await tinyRun();
   const out = `${dir}/features-site`;
   const io = capture();
+  const hooks: string[] = [];
   assert.equal(
-    await runFeaturesCommand([dir, "--tokens", "100", "--static", out, "--backend", "cpu"], io),
+    await runFeaturesCommand([dir, "--tokens", "100", "--static", out, "--backend", "cpu"], {
+      ...io,
+      onPrepared: (prepared, backend) =>
+        hooks.push(
+          `prepared ${backend} ${prepared.positions} ${prepared.windows} ${prepared.unseenWindows} ${prepared.model}`,
+        ),
+      onStaticWritten: (files) => hooks.push(`wrote ${files}`),
+    }),
     0,
   );
+  // The hooks deno task bench --features measures through: the statistics first, then the files.
+  assert.deepEqual(hooks, ["prepared cpu 115 5 5 stories260K (llama2.c, shipped with saekit)", "wrote 130"]);
   // 100 tokens at 23 a window: 5 windows, all held out (4) or after the training region.
   assert.match(io.text(), /backend cpu/);
   assert.match(io.text(), /2 × 64 features; reading 5 windows of 24 tokens \(held out first\)/);
