@@ -8,190 +8,322 @@
  * @module
  */
 import { z } from "zod";
-import { BACKEND_NAMES } from "./tf.ts";
+import { AUTO_ORDER, BACKEND_NAMES } from "./tf.ts";
 import { ARCH_NAMES, type ArchName, isTopKFamily, type SaeSpec } from "./sae/architecture.ts";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
+// Each field's meaning is its `.describe()` line: `deno task train --help` prints it with the field's
+// flag, default and range, so the help is generated from this schema. The fields are grouped by topic;
+// the groups, spread in order, make the schema, and `CONFIG_TOPICS` names them for the help.
+
+const sourceFields = {
+  source: z.enum(["toy", "model"]).default("toy").describe(
+    "Where activations come from: toy is synthetic sparse data with known ground truth; model is a language " +
+      "model's activations at hooks over the text of dataset",
+  ),
+  model: z.string().min(1).default("stories260k").describe(
+    "Language model: stories260k (shipped), a llama2.c .bin checkpoint, a Hugging Face folder, or a Hub id " +
+      "owner/name[@revision]",
+  ),
+  tokenizer: z.string().min(1).nullable().default(null).describe(
+    "llama2.c tokenizer file of a .bin model; null: tok<N>.bin or tokenizer.bin beside the checkpoint",
+  ),
+  hooks: z.array(z.string().min(1)).min(1).nullable().default(null).describe(
+    "TransformerLens hook points (e.g. blocks.2.hook_resid_post), one SAE each, all of one width; null: every " +
+      "block's hook_resid_post",
+  ),
+  dataset: z.string().min(1).nullable().default(null).describe(
+    "Text the model reads, streamed: .txt (one document per file), .jsonl or .parquet; null: the shipped " +
+      "stories (lib/models/stories260k/stories.jsonl)",
+  ),
+  datasetField: z.string().min(1).default("text").describe(
+    "The JSONL field or Parquet column that holds each document's text (or token ids)",
+  ),
+  datasetTokenized: z.boolean().default(false).describe(
+    "The dataset holds token ids (a list per document) instead of text",
+  ),
+  contextSize: z.number().int().min(2).default(256).describe(
+    "Tokens per context window (the original's default 256)",
+  ),
+  prependBos: z.boolean().default(true).describe(
+    "Start every window with BOS, whose activations are not trained on (the original did not prepend)",
+  ),
+  documentEnd: z.enum(["drop", "pack"]).default("pack").describe(
+    "pack joins documents with BOS and drops nothing; drop chunks each document alone and drops its remainder " +
+      "(the original)",
+  ),
+  windowsPerBatch: positiveInt.default(16).describe(
+    "Context windows per forward pass of the model (the original's source batch size)",
+  ),
+  activationCache: z.string().min(1).nullable().default(null).describe(
+    "Folder to write the training activations to first, as safetensors shards (complete shards there are " +
+      "reused), then train from; null: no cache",
+  ),
+  validateEvery: nonNegativeInt.default(0).describe(
+    "Steps between validations with the SAEs spliced into the model (0: only at the end)",
+  ),
+  validationWindows: nonNegativeInt.default(16).describe(
+    "Context windows held out for validation (the first of the dataset); 0 turns validation off",
+  ),
+};
+
+const sizeFields = {
+  dIn: positiveInt.default(64).describe(
+    "Width of the activations (the original's n_input_features); a language model sets it from its hooks",
+  ),
+  dSae: positiveInt.nullable().default(null).describe(
+    "Learned features per component (the dictionary size); null: expansionFactor · dIn",
+  ),
+  expansionFactor: z.number().positive().default(2).describe(
+    "Learned features per activation dimension when dSae is null (the original's sweep default 2)",
+  ),
+  nComponents: positiveInt.default(1).describe(
+    "SAEs trained side by side (components); a language model sets it to one per hook point",
+  ),
+  componentNames: z.array(z.string().min(1)).nullable().default(null).describe(
+    "One distinct name per component, used in metric keys and folder names; null: the hook names (from->to " +
+      "for transcoders), else component_0, component_1, …",
+  ),
+};
+
+const toyFields = {
+  toyFeatures: positiveInt.default(128).describe("Ground-truth feature directions per component"),
+  toyMeanActive: z.number().positive().default(4).describe(
+    "Expected number of active ground-truth features per activation vector",
+  ),
+  toyChunkRows: positiveInt.default(4096).describe("Rows generated per chunk, the unit of random access"),
+};
+
+const architectureFields = {
+  arch: z.enum(ARCH_NAMES).default("relu").describe(
+    "SAE architecture: relu is the original's (L1, unit-norm decoder), relu-april Anthropic's April-2024 " +
+      "update, matryoshka BatchTopK with nested dictionaries",
+  ),
+  k: positiveInt.default(32).describe(
+    "TopK family (topk, batchtopk, matryoshka): active features per vector, on average over the batch for " +
+      "the batch variants; at most dSae",
+  ),
+  l1Coefficient: z.number().nonnegative().default(1e-3).describe(
+    "Sparsity coefficient λ: of the L1 penalty (relu, gated), the decoder-norm-weighted L1 (relu-april), the " +
+      "L0 or tanh penalty (jumprelu); unused by the TopK family",
+  ),
+  sparsityWarmupSteps: nonNegativeInt.default(0).describe(
+    "Steps over which the sparsity coefficient rises linearly from 0 (0: none)",
+  ),
+  encoderInit: z.enum(["fan-in", "original", "transpose"]).nullable().default(null).describe(
+    "Encoder initialisation: fan-in per component, original (the original's multi-component scale, its " +
+      "defect B2), transpose of the decoder with bEnc 0; null: fan-in for relu and transcoders, else transpose",
+  ),
+  decoderInitNorm: z.number().positive().nullable().default(null).describe(
+    "Norm of each dictionary vector at initialisation; null: 0.1 where the decoder is free (relu-april, " +
+      "jumprelu with tanh), else 1",
+  ),
+  bDecInit: z.enum(["zeros", "mean", "geometric-median"]).default("zeros").describe(
+    "Initial decoder bias: zeros (the original), or the mean or geometric median of the first initSample " +
+      "activations",
+  ),
+  normalizeActivations: z.enum(["none", "expected-norm"]).default("none").describe(
+    "expected-norm scales each component's activations by one constant so that E‖x‖ = √dIn (folded back " +
+      "into the exported weights); none trains on them as they are",
+  ),
+  initSample: positiveInt.default(4096).describe(
+    "Activation vectors (the first batches, then trained on) that estimate the scale and the initial bDec",
+  ),
+};
+
+const jumpreluFields = {
+  jumpreluPenalty: z.enum(["step", "tanh"]).default("step").describe(
+    "JumpReLU sparsity penalty: step is L0 through straight-through gradients (GDM); tanh is Anthropic's " +
+      "(January 2025)",
+  ),
+  jumpreluBandwidth: z.number().positive().default(0.05).describe(
+    "JumpReLU: width ε of the rectangle kernel of the straight-through gradients",
+  ),
+  jumpreluInitThreshold: z.number().nonnegative().default(0.05).describe(
+    "JumpReLU: initial threshold θ of every feature",
+  ),
+  jumpreluTanhScale: z.number().positive().default(4).describe(
+    "JumpReLU tanh penalty: the scale c in tanh(c · f · ‖wDec‖)",
+  ),
+  preActCoefficient: z.number().nonnegative().default(0).describe(
+    "JumpReLU: coefficient of the pre-activation loss Σ ReLU(θ − pre) · ‖wDec‖ (Anthropic: 3e-6; 0: off)",
+  ),
+};
+
+const batchTopKFields = {
+  thresholdDecay: z.number().min(0).lt(1).default(0.99).describe(
+    "BatchTopK, Matryoshka: decay of the running average of the smallest kept activation, the threshold " +
+      "used at inference",
+  ),
+  matryoshkaPrefixes: z.array(positiveInt).min(1).nullable().default(null).describe(
+    "Matryoshka: increasing widths of the nested dictionaries, the last equal to dSae; null: dSae/16, /8, " +
+      "/4, /2, dSae",
+  ),
+  matryoshkaWeights: z.array(z.number().nonnegative()).min(1).nullable().default(null).describe(
+    "Matryoshka: weight of each prefix's reconstruction loss, one per prefix; null: equal weights summing to 1",
+  ),
+};
+
+const auxkFields = {
+  auxK: positiveInt.nullable().default(null).describe(
+    "AuxK: dead features whose largest pre-activations reconstruct the residual (at most dSae); null: dIn/2",
+  ),
+  auxkCoefficient: z.number().nonnegative().default(1 / 32).describe(
+    "AuxK: coefficient of the auxiliary loss, on the scale of the main MSE (OpenAI: 1/32); 0 turns AuxK off",
+  ),
+  deadActivations: positiveInt.default(10_000_000).describe(
+    "AuxK: activation vectors without firing after which a feature counts as dead (OpenAI: 10M tokens)",
+  ),
+};
+
+const transcoderFields = {
+  transcoderFrom: z.array(z.string().min(1)).min(1).nullable().default(null).describe(
+    "Hook point each transcoder reads (e.g. blocks.0.ln2.hook_normalized); needs source model, transcoderTo " +
+      "and hooks null",
+  ),
+  transcoderTo: z.array(z.string().min(1)).min(1).nullable().default(null).describe(
+    "Hook point each transcoder reconstructs, one per transcoderFrom (e.g. blocks.0.hook_mlp_out)",
+  ),
+};
+
+const optimizerFields = {
+  lr: z.number().positive().default(1e-3).describe("Peak learning rate of Adam (the schedule scales it)"),
+  adamBeta1: z.number().min(0).lt(1).default(0.9).describe("Adam β1, decay of the gradient's moving average"),
+  adamBeta2: z.number().min(0).lt(1).default(0.99).describe(
+    "Adam β2, decay of the squared gradient's moving average (0.99: the original's v1.10.0 sweep default)",
+  ),
+  adamEps: z.number().positive().default(1e-8).describe("Adam ε, added to the bias-corrected √v"),
+  weightDecay: z.number().nonnegative().default(0).describe(
+    "L2-style weight decay: decay · params added to the gradient before Adam, not AdamW (the original's " +
+      "default 0)",
+  ),
+  lrSchedule: z.enum(["constant", "warmup", "cosine"]).default("constant").describe(
+    "Learning-rate schedule: constant; warmup (linear warm-up, constant, then linear decay over the last " +
+      "lrDecaySteps); cosine (warm-up, then half a cosine over the rest of the run)",
+  ),
+  lrWarmupSteps: nonNegativeInt.default(0).describe(
+    "Steps of linear warm-up from 0 to lr (warmup and cosine schedules)",
+  ),
+  lrDecaySteps: nonNegativeInt.default(0).describe(
+    "warmup schedule: steps of linear decay at the end of the run (Anthropic's April-2024 recipe: the last 20%)",
+  ),
+  lrMinRatio: z.number().min(0).max(1).default(0).describe(
+    "Final learning rate of the cosine schedule and of the linear decay, as a fraction of lr",
+  ),
+  gradClipNorm: z.number().nonnegative().default(0).describe(
+    "Clip gradients to this global L2 norm; 0 turns clipping off (the original had none)",
+  ),
+};
+
+const lengthFields = {
+  batchSize: positiveInt.default(8192).describe(
+    "Activation vectors per training batch (the original's default 8192)",
+  ),
+  storeSize: positiveInt.default(2_998_272).describe(
+    "Rows of the shuffling activation store, filled and shuffled together; a multiple of batchSize",
+  ),
+  maxActivations: positiveInt.default(1_999_847_424).describe(
+    "Activation vectors to train on, floor(maxActivations / batchSize) steps; ignored when steps is set",
+  ),
+  steps: positiveInt.nullable().default(null).describe(
+    "Training steps; null: floor(maxActivations / batchSize)",
+  ),
+};
+
+const resampleFields = {
+  resampleInterval: positiveInt.default(197_885_952).describe(
+    "Resample dead features every this many activation vectors",
+  ),
+  resampleCollate: positiveInt.default(98_942_976).describe(
+    "Activation vectors before each resample over which firings are counted; at most resampleInterval",
+  ),
+  resampleDatasetSize: positiveInt.default(819_200).describe(
+    "Activation vectors before each resample from which new inputs are drawn (weighted by squared loss); at " +
+      "most resampleInterval",
+  ),
+  maxResamples: nonNegativeInt.default(4).describe("Most resamples in a run (0: never resample)"),
+  deadThreshold: z.number().min(0).max(1).default(0).describe(
+    "A feature is dead when it fired on at most this fraction of the collated activation vectors",
+  ),
+  resampleReservoir: positiveInt.nullable().default(null).describe(
+    "Candidate inputs kept per component for resampling (a weighted reservoir); null: min(dSae, " +
+      "resampleDatasetSize)",
+  ),
+};
+
+const runFields = {
+  capacitySample: nonNegativeInt.default(256).describe(
+    "Rows of the batch whose capacity (Scherlis et al.) is computed at each log step (0: off)",
+  ),
+  logEvery: positiveInt.default(100).describe("Steps between metrics lines (the original's log_frequency)"),
+  checkpointEvery: nonNegativeInt.default(0).describe(
+    "Steps between checkpoints; 0 writes only the final one",
+  ),
+  seed: nonNegativeInt.default(49).describe(
+    "Seed from which every random draw of the run derives (the original's default 49)",
+  ),
+  backend: z.enum(BACKEND_NAMES).default("auto").describe(
+    `tfjs backend; auto takes the first that starts of ${AUTO_ORDER.join(", ")} (webgpu only on a hardware ` +
+      "adapter), then cpu",
+  ),
+};
+
 /**
  * The schema of a run's configuration: one flat object, so that every field
- * is also a command-line flag (`lrWarmupSteps` is `--lr-warmup-steps`).
+ * is also a command-line flag (`lrWarmupSteps` is `--lr-warmup-steps`). Each
+ * field's `.describe()` text is its meaning (`TrainConfigSchema.shape.lr.description`).
  */
 export const TrainConfigSchema = z.strictObject({
-  /**
-   * Where activations come from. `toy`: synthetic sparse data with known ground truth; `model`: a
-   * language model's activations at `hooks` over the text of `dataset`.
-   */
-  source: z.enum(["toy", "model"]).default("toy"),
-  /** Model source: `stories260k` (shipped), a llama2.c `.bin` file, or a Hugging Face folder. */
-  model: z.string().min(1).default("stories260k"),
-  /** Model source: a llama2.c tokenizer file, when not beside the `.bin` checkpoint. */
-  tokenizer: z.string().min(1).nullable().default(null),
-  /** Model source: hook points, one component each; `null` means every block's `hook_resid_post`. */
-  hooks: z.array(z.string().min(1)).min(1).nullable().default(null),
-  /** Model source: text (`.txt`), JSONL (`.jsonl`) or Parquet (`.parquet`); `null`: the shipped stories. */
-  dataset: z.string().min(1).nullable().default(null),
-  /** Model source: the JSONL field or Parquet column with the text (or token ids). */
-  datasetField: z.string().min(1).default("text"),
-  /** Model source: the dataset holds token ids (a list per document) instead of text. */
-  datasetTokenized: z.boolean().default(false),
-  /** Model source: tokens per context window (the original's default 256). */
-  contextSize: z.number().int().min(2).default(256),
-  /** Model source: start every window with BOS (the original did not; its activations are then skipped). */
-  prependBos: z.boolean().default(true),
-  /** Model source: `drop` chunks each document and drops its remainder (the original); `pack` concatenates documents. */
-  documentEnd: z.enum(["drop", "pack"]).default("pack"),
-  /** Model source: windows per forward pass of the model (the original's source batch size). */
-  windowsPerBatch: positiveInt.default(16),
-  /**
-   * Model source: write the training activations to this folder as safetensors shards first (reusing
-   * complete shards already there), then train from it.
-   */
-  activationCache: z.string().min(1).nullable().default(null),
-  /** Model source: validate with the SAEs spliced in every this many steps (0: only at the end). */
-  validateEvery: nonNegativeInt.default(0),
-  /** Model source: held-out windows (the first of the dataset) for validation; 0 turns validation off. */
-  validationWindows: nonNegativeInt.default(16),
-  /** Width of the activations (the original's `n_input_features`). */
-  dIn: positiveInt.default(64),
-  /** Number of learned features per component; `null` means `expansionFactor · dIn`. */
-  dSae: positiveInt.nullable().default(null),
-  /** Learned features per input feature (the original's sweep default: 2). */
-  expansionFactor: z.number().positive().default(2),
-  /** Number of SAEs trained side by side, one per hook point. */
-  nComponents: positiveInt.default(1),
-  /** One name per component, used in metric keys; `null` gives `component_0`, …. */
-  componentNames: z.array(z.string().min(1)).nullable().default(null),
-
-  /** Toy source: number of ground-truth feature directions per component. */
-  toyFeatures: positiveInt.default(128),
-  /** Toy source: expected number of active ground-truth features per vector. */
-  toyMeanActive: z.number().positive().default(4),
-  /** Toy source: rows generated per chunk (the unit of random access). */
-  toyChunkRows: positiveInt.default(4096),
-
-  /**
-   * Architecture: `relu` (the original: L1, unit-norm decoder), `relu-april` (Anthropic's April-2024
-   * update: L1 weighted by decoder norms, free decoder, encoder initialised as the decoder's transpose),
-   * `topk`, `batchtopk`, `matryoshka` (BatchTopK with nested dictionaries), `jumprelu`, `gated`.
-   */
-  arch: z.enum(ARCH_NAMES).default("relu"),
-  /** TopK family (`topk`, `batchtopk`, `matryoshka`): active features per item (on average for the batch variants). */
-  k: positiveInt.default(32),
-  /**
-   * Sparsity coefficient λ: of the L1 penalty (`relu`, `gated`; the original's default 1e-3), of the
-   * decoder-norm-weighted L1 (`relu-april`), of the L0 or tanh penalty (`jumprelu`). Not used by the TopK
-   * family. The reconstruction term is a mean over the `dIn` dimensions, as in the original.
-   */
-  l1Coefficient: z.number().nonnegative().default(1e-3),
-  /** Linear warm-up of the sparsity coefficient from 0 over this many steps (0: none). */
-  sparsityWarmupSteps: nonNegativeInt.default(0),
-  /**
-   * Encoder initialisation: `fan-in` uses each component's own fan-in; `original` reproduces the
-   * original's multi-component scale (defect B2); `transpose` starts the encoder as the decoder's
-   * transpose with `bEnc = 0`. `null`: `fan-in` for `relu`, `transpose` for every other architecture.
-   */
-  encoderInit: z.enum(["fan-in", "original", "transpose"]).nullable().default(null),
-  /** Norm of each dictionary vector at initialisation; `null`: 0.1 where the decoder is free, else 1. */
-  decoderInitNorm: z.number().positive().nullable().default(null),
-  /**
-   * Initial decoder bias: `zeros` (the original), the `mean` or the `geometric-median` of the first
-   * `initSample` activations (OpenAI's TopK and Anthropic's 2023 recipe use the geometric median).
-   */
-  bDecInit: z.enum(["zeros", "mean", "geometric-median"]).default("zeros"),
-  /**
-   * Scale each component's activations by one constant so that `E‖x‖ = √dIn` (estimated on the first
-   * `initSample` activations); the scale is folded back into the exported weights, so the saved SAEs
-   * read raw activations. `none` trains on the activations as they are.
-   */
-  normalizeActivations: z.enum(["none", "expected-norm"]).default("none"),
-  /** Activations (from the first batches, which are then trained on) that estimate the scale and `bDec`. */
-  initSample: positiveInt.default(4096),
-  /** JumpReLU: `step` (L0 through straight-through gradients, GDM) or `tanh` (Anthropic, January 2025). */
-  jumpreluPenalty: z.enum(["step", "tanh"]).default("step"),
-  /** JumpReLU: width ε of the rectangle kernel of the straight-through gradients. */
-  jumpreluBandwidth: z.number().positive().default(0.05),
-  /** JumpReLU: initial threshold θ of every feature. */
-  jumpreluInitThreshold: z.number().nonnegative().default(0.05),
-  /** JumpReLU `tanh`: the scale `c` in `tanh(c · f · ‖wDec‖)`. */
-  jumpreluTanhScale: z.number().positive().default(4),
-  /** JumpReLU: coefficient of the pre-activation loss `Σ ReLU(θ − pre)·‖wDec‖` (Anthropic: 3e-6; 0: off). */
-  preActCoefficient: z.number().nonnegative().default(0),
-  /** BatchTopK, Matryoshka: decay of the running average of the smallest kept activation (the inference threshold). */
-  thresholdDecay: z.number().min(0).lt(1).default(0.99),
-  /** Matryoshka: widths of the nested dictionaries, the last equal to dSae; `null`: dSae/16, /8, /4, /2, 1. */
-  matryoshkaPrefixes: z.array(positiveInt).min(1).nullable().default(null),
-  /** Matryoshka: weight of each prefix's reconstruction loss; `null`: equal weights summing to 1. */
-  matryoshkaWeights: z.array(z.number().nonnegative()).min(1).nullable().default(null),
-  /** AuxK (TopK family): dead features that reconstruct the residual; `null`: dIn / 2. */
-  auxK: positiveInt.nullable().default(null),
-  /** AuxK: coefficient of the auxiliary loss (OpenAI: 1/32); 0 turns AuxK off. */
-  auxkCoefficient: z.number().nonnegative().default(1 / 32),
-  /** AuxK: a feature is dead after this many activations without firing (OpenAI: 10M tokens). */
-  deadActivations: positiveInt.default(10_000_000),
-  /** Transcoder: the hook point each transcoder reads (e.g. `blocks.0.ln2.hook_normalized`). */
-  transcoderFrom: z.array(z.string().min(1)).min(1).nullable().default(null),
-  /** Transcoder: the hook point each transcoder reconstructs (e.g. `blocks.0.hook_mlp_out`). */
-  transcoderTo: z.array(z.string().min(1)).min(1).nullable().default(null),
-
-  /** Peak learning rate. */
-  lr: z.number().positive().default(1e-3),
-  /** Adam β1. */
-  adamBeta1: z.number().min(0).lt(1).default(0.9),
-  /** Adam β2 (0.99 is the original's v1.10.0 sweep default). */
-  adamBeta2: z.number().min(0).lt(1).default(0.99),
-  /** Adam ε, added to the bias-corrected √v. */
-  adamEps: z.number().positive().default(1e-8),
-  /** L2-style weight decay added to the gradient before Adam (the original's default 0). */
-  weightDecay: z.number().nonnegative().default(0),
-  /**
-   * Learning-rate schedule over the run: `constant`; `warmup` (linear warm-up over `lrWarmupSteps`, then
-   * constant, then linear decay to `lr · lrMinRatio` over the last `lrDecaySteps`); `cosine`.
-   */
-  lrSchedule: z.enum(["constant", "warmup", "cosine"]).default("constant"),
-  /** Steps of linear warm-up from 0 (for `warmup` and `cosine`). */
-  lrWarmupSteps: nonNegativeInt.default(0),
-  /** `warmup` schedule: steps of linear decay at the end of the run (Anthropic's April-2024 recipe: the last 20%). */
-  lrDecaySteps: nonNegativeInt.default(0),
-  /** Final learning rate of the cosine schedule and of the linear decay, as a fraction of `lr`. */
-  lrMinRatio: z.number().min(0).max(1).default(0),
-  /** Clip gradients to this global L2 norm; 0 turns clipping off (the original had none). */
-  gradClipNorm: z.number().nonnegative().default(0),
-
-  /** Activation vectors per training batch (the original's default 8192). */
-  batchSize: positiveInt.default(8192),
-  /** Rows in the shuffling activation store; a multiple of `batchSize`. */
-  storeSize: positiveInt.default(2_998_272),
-  /** Activation vectors to train on; ignored when `steps` is set. */
-  maxActivations: positiveInt.default(1_999_847_424),
-  /** Training steps; `null` means `floor(maxActivations / batchSize)`. */
-  steps: positiveInt.nullable().default(null),
-
-  /** Resample dead features every this many activations. */
-  resampleInterval: positiveInt.default(197_885_952),
-  /** Activations before each resample over which firing is counted. */
-  resampleCollate: positiveInt.default(98_942_976),
-  /** Activations before each resample from which inputs are sampled (by squared loss). */
-  resampleDatasetSize: positiveInt.default(819_200),
-  /** Most resamples in a run. */
-  maxResamples: nonNegativeInt.default(4),
-  /** A feature is dead when it fired at most this fraction of the collated activations. */
-  deadThreshold: z.number().min(0).max(1).default(0),
-  /** Candidate inputs kept for resampling; `null` means `min(dSae, resampleDatasetSize)`. */
-  resampleReservoir: positiveInt.nullable().default(null),
-
-  /** Rows of a batch over which capacity is computed at each log (0: off). */
-  capacitySample: nonNegativeInt.default(256),
-  /** Write a metrics line every this many steps (the original's log_frequency). */
-  logEvery: positiveInt.default(100),
-  /** Write a checkpoint every this many steps; 0 writes only the final one. */
-  checkpointEvery: nonNegativeInt.default(0),
-  /** Seed of every random draw in the run (the original's default 49). */
-  seed: nonNegativeInt.default(49),
-  /** tfjs backend. */
-  backend: z.enum(BACKEND_NAMES).default("auto"),
+  ...sourceFields,
+  ...sizeFields,
+  ...toyFields,
+  ...architectureFields,
+  ...jumpreluFields,
+  ...batchTopKFields,
+  ...auxkFields,
+  ...transcoderFields,
+  ...optimizerFields,
+  ...lengthFields,
+  ...resampleFields,
+  ...runFields,
 });
+
+/** A topic of the configuration: a title and its fields, in schema order. */
+export type ConfigTopic = { readonly title: string; readonly fields: readonly (keyof TrainConfig)[] };
+
+function topic(title: string, fields: Partial<Record<keyof TrainConfig, unknown>>): ConfigTopic {
+  return { title, fields: Object.keys(fields) as (keyof TrainConfig)[] };
+}
+
+/**
+ * Every field of {@linkcode TrainConfigSchema} once, by topic, in schema
+ * order: the sections of `deno task train --help`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CONFIG_TOPICS, TrainConfigSchema } from "./config.ts";
+ * const fields = CONFIG_TOPICS.flatMap((t) => t.fields);
+ * assert.deepEqual(fields, Object.keys(TrainConfigSchema.shape));
+ * assert.equal(CONFIG_TOPICS[0].fields[0], "source");
+ * ```
+ */
+export const CONFIG_TOPICS: readonly ConfigTopic[] = [
+  topic("Activation source", sourceFields),
+  topic("Sizes and components", sizeFields),
+  topic("Toy source", toyFields),
+  topic("Architecture and initialisation", architectureFields),
+  topic("JumpReLU", jumpreluFields),
+  topic("BatchTopK and Matryoshka", batchTopKFields),
+  topic("AuxK (TopK family)", auxkFields),
+  topic("Transcoders", transcoderFields),
+  topic("Optimizer and learning rate", optimizerFields),
+  topic("Batches and run length", lengthFields),
+  topic("Resampling of dead features", resampleFields),
+  topic("Logging, checkpoints, seed and backend", runFields),
+];
 
 /** A configuration as written in a file or given as flags (every field optional). */
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
@@ -214,9 +346,11 @@ export function defaultPrefixes(dSae: number): number[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig, specFor } from "./config.ts";
  * const spec = specFor(parseConfig({ arch: "matryoshka", dIn: 8, dSae: 64, k: 4 }));
- * console.assert(spec.prefixes.join() === "4,8,16,32,64" && spec.auxK === 4);
+ * assert.equal(spec.prefixes.join(), "4,8,16,32,64");
+ * assert.equal(spec.auxK, 4);
  * ```
  */
 export function specFor(config: TrainConfig): SaeSpec {
@@ -273,9 +407,11 @@ export type ResolvedSizes = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig, resolveSizes } from "./config.ts";
  * const sizes = resolveSizes(parseConfig({ dIn: 8, expansionFactor: 4, steps: 10 }));
- * console.assert(sizes.dSae === 32 && sizes.steps === 10);
+ * assert.equal(sizes.dSae, 32);
+ * assert.equal(sizes.steps, 10);
  * ```
  */
 export function resolveSizes(config: TrainConfig): ResolvedSizes {
@@ -314,9 +450,11 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig } from "./config.ts";
  * const config = parseConfig({ l1Coefficient: 0.01 });
- * console.assert(config.lr === 1e-3 && config.l1Coefficient === 0.01);
+ * assert.equal(config.lr, 1e-3);
+ * assert.equal(config.l1Coefficient, 0.01);
  * ```
  */
 export function parseConfig(input: unknown): TrainConfig {
@@ -467,10 +605,11 @@ export function flagToField(flag: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { configFromFlags } from "./config.ts";
  * const values = configFromFlags({ "l1-coefficient": "0.01", "component-names": "a,b" });
- * console.assert(values.l1Coefficient === 0.01);
- * console.assert(JSON.stringify(values.componentNames) === '["a","b"]');
+ * assert.equal(values.l1Coefficient, 0.01);
+ * assert.equal(JSON.stringify(values.componentNames), '["a","b"]');
  * ```
  */
 export function configFromFlags(flags: Readonly<Record<string, string>>): TrainConfigInput {

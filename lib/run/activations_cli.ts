@@ -5,36 +5,79 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type BackendName, selectBackend, tf } from "../tf.ts";
+import { BACKEND_NAMES, type BackendName, selectBackend, tf } from "../tf.ts";
+import { type CommandHelp, type FlagTable, formatHelp } from "../cli/help.ts";
 import { BUILTIN_MODEL, loadModel } from "../models/load/model.ts";
 import { stopLayerFor } from "../models/hooked.ts";
 
-const USAGE = `deno task activations [--model stories260k|FILE.bin|HF_FOLDER] --hooks NAME[,NAME...]
-                      --prompt TEXT [--no-bos] [--json] [--backend NAME]
+const ACTIVATIONS_FLAGS = {
+  model: {
+    type: "string",
+    default: BUILTIN_MODEL,
+    value: "MODEL",
+    description:
+      "stories260k (shipped), a llama2.c .bin checkpoint, a Hugging Face folder, or a Hub id owner/name[@revision]",
+  },
+  tokenizer: {
+    type: "string",
+    value: "FILE",
+    description: "llama2.c tokenizer file of a .bin model",
+    defaultText: "tok<N>.bin or tokenizer.bin beside the checkpoint",
+  },
+  hooks: {
+    type: "string",
+    value: "NAME,…",
+    description: "TransformerLens hook points to print, e.g. blocks.2.hook_resid_post",
+    required: true,
+  },
+  prompt: { type: "string", value: "TEXT", description: "Text to run the model on", required: true },
+  "no-bos": { type: "boolean", default: false, description: "Do not start the tokens with BOS" },
+  json: {
+    type: "boolean",
+    default: false,
+    description: "Print, as the last line, one JSON object mapping each hook name to its [tokens, d] array",
+  },
+  backend: {
+    type: "string",
+    default: "cpu",
+    value: "NAME",
+    choices: BACKEND_NAMES,
+    description: "tfjs backend",
+  },
+  help: { type: "boolean", short: "h", description: "Print this help and exit" },
+} as const satisfies FlagTable;
 
-Prints each hook point's activations, [tokens, d]. With --json the last line is
-one JSON object mapping each hook name to its [tokens, d] array.`;
+/**
+ * The help of `deno task activations`, with the flags it parses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHelp } from "../cli/help.ts";
+ * import { ACTIVATIONS_HELP } from "./activations_cli.ts";
+ * assert.match(formatHelp(ACTIVATIONS_HELP), /--prompt TEXT +Text to run the model on \(required\)/);
+ * ```
+ */
+export const ACTIVATIONS_HELP: CommandHelp = {
+  usage: [
+    "deno task activations --hooks NAME[,NAME...] --prompt TEXT [--model MODEL] [--no-bos] [--json]",
+    "                      [--backend NAME]",
+  ],
+  about: [
+    "Prints a language model's activations at each hook point for a prompt, [tokens, d]: per token its " +
+    "norm and first values.",
+  ],
+  groups: [{ title: "Options", flags: ACTIVATIONS_FLAGS }],
+};
 
 /** Runs the command; returns the exit code. */
 export async function runActivationsCommand(
   args: readonly string[],
   write: (text: string) => void = (t) => Deno.stdout.writeSync(new TextEncoder().encode(t)),
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      model: { type: "string", default: BUILTIN_MODEL },
-      tokenizer: { type: "string" },
-      hooks: { type: "string" },
-      prompt: { type: "string" },
-      "no-bos": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      backend: { type: "string", default: "cpu" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  const { values } = parseArgs({ args: [...args], options: ACTIVATIONS_FLAGS });
   if (values.help) {
-    write(USAGE + "\n");
+    write(formatHelp(ACTIVATIONS_HELP));
     return 0;
   }
   if (values.hooks === undefined || values.prompt === undefined) {

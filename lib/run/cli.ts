@@ -4,8 +4,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { z } from "zod";
 import { type BackendName, selectBackend } from "../tf.ts";
+import { type CommandHelp, type FlagSpec, type FlagTable, formatHelp, wrapWords } from "../cli/help.ts";
 import {
+  CONFIG_TOPICS,
   configFromFlags,
   fieldToFlag,
   parseConfig,
@@ -27,23 +30,211 @@ import { closeSinks, type LogSink } from "./sinks.ts";
 import { tensorboardSink } from "./sinks/tensorboard.ts";
 import { wandbSink } from "./sinks/wandb.ts";
 
-const USAGE = `deno task train [--config FILE.json] [--out DIR] [--steps N] [--seed S]
-                [--resume DIR] [--backend auto|cpu|wasm|webgpu|tensorflow]
-                [--<field> VALUE ...]
-
-With no --config, trains the embedded default: one SAE per residual stream of
-stories260K (shipped) on stories sampled from it. --source toy trains three SAEs
-on synthetic data with known ground truth instead.
-Every configuration field is a flag in kebab-case (--l1-coefficient 0.01).
-
-Experiment logging, besides DIR/metrics.jsonl:
-  --tensorboard true|false|DIR   TensorBoard event files (default: DIR/tensorboard with --out)
-  --wandb true|false             Weights & Biases (default: true when WANDB_API_KEY is set)
-  --wandb-project NAME           (default sparse-autoencoder)
-  --wandb-entity NAME  --wandb-name NAME (default: the --out folder's name)`;
-
 /** Fields that may change when a run is resumed. */
 const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery"]);
+
+/** A property of the configuration's JSON Schema (`z.toJSONSchema`), as far as the help reads it. */
+type SchemaProperty = {
+  readonly type?: string;
+  readonly enum?: readonly unknown[];
+  readonly anyOf?: readonly SchemaProperty[];
+  readonly items?: SchemaProperty;
+  readonly default?: unknown;
+  readonly description?: string;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly exclusiveMinimum?: number;
+  readonly exclusiveMaximum?: number;
+};
+
+/** A configuration value as it is written after its flag: `null`, `a,b`, `0.001`. */
+function flagValue(value: unknown): string {
+  return Array.isArray(value) ? value.map(flagValue).join(",") : String(value);
+}
+
+/** The bounds of a number in words, `N ≥ 1` or `0 ≤ X < 1`; integer bounds are shown inclusive. */
+function rangeText(p: SchemaProperty, name: string): string | undefined {
+  const integer = p.type === "integer";
+  const bound = (inclusive: number | undefined, exclusive: number | undefined, step: number) =>
+    exclusive === undefined
+      ? inclusive === undefined || Math.abs(inclusive) >= Number.MAX_SAFE_INTEGER
+        ? undefined
+        : { value: inclusive, strict: false }
+      : integer
+      ? { value: exclusive + step, strict: false }
+      : { value: exclusive, strict: true };
+  const low = bound(p.minimum, p.exclusiveMinimum, 1);
+  const high = bound(p.maximum, p.exclusiveMaximum, -1);
+  if (low !== undefined && high !== undefined) {
+    return `${low.value} ${low.strict ? "<" : "≤"} ${name} ${high.strict ? "<" : "≤"} ${high.value}`;
+  }
+  if (low !== undefined) return `${name} ${low.strict ? ">" : "≥"} ${low.value}`;
+  if (high !== undefined) return `${name} ${high.strict ? "<" : "≤"} ${high.value}`;
+  return undefined;
+}
+
+/** The placeholder of a value: `N` (integer), `X` (number), `true|false`, `NAME` (one of a list), `TEXT`. */
+function placeholder(p: SchemaProperty): string {
+  if (p.enum !== undefined) return "NAME";
+  if (p.type === "array") return `${placeholder(p.items ?? {})},…`;
+  return p.type === "integer"
+    ? "N"
+    : p.type === "number"
+    ? "X"
+    : p.type === "boolean"
+    ? "true|false"
+    : "TEXT";
+}
+
+const CONFIG_PROPERTIES = (z.toJSONSchema(TrainConfigSchema, { io: "input" }) as {
+  properties: Record<string, SchemaProperty>;
+}).properties;
+
+/**
+ * The flag of a configuration field, read from the schema: its description,
+ * default, values (an enum) and range. Flags carry no `parseArgs` default:
+ * only the flags given override the config file or the built-in run.
+ */
+function configFlag(field: string): FlagSpec {
+  const property = CONFIG_PROPERTIES[field];
+  const value = property.anyOf?.find((p) => p.type !== "null") ?? property;
+  const name = placeholder(value);
+  return {
+    type: "string",
+    value: name,
+    description: property.description ?? "",
+    choices: value.enum?.map(String),
+    range: value.type === "array" ? rangeText(value.items ?? {}, "each") : rangeText(value, name),
+    defaultText: flagValue(property.default),
+  };
+}
+
+/**
+ * A built-in run as a block of flags, those that differ from the schema's
+ * defaults, wrapped at `columns` without parting a flag from its value.
+ */
+function presetBlock(title: string, preset: TrainConfigInput, columns = 110): string {
+  const pairs = Object.entries(preset)
+    .filter(([field, value]) => flagValue(value) !== flagValue(CONFIG_PROPERTIES[field].default))
+    .map(([field, value]) => `--${fieldToFlag(field)}\0${flagValue(value)}`);
+  const lines = wrapWords(pairs.join(" "), columns - 4).map((line) => line.replaceAll("\0", " "));
+  return [`  ${title}:`, ...lines.map((line) => `    ${line}`)].join("\n");
+}
+
+const COMMAND_FLAGS = {
+  config: {
+    type: "string",
+    value: "FILE.json",
+    description: "Configuration fields as a JSON object; the flags below override them",
+    defaultText: "a built-in run, see the end",
+  },
+  out: {
+    type: "string",
+    value: "DIR",
+    description:
+      "Run folder: config.json, metrics.jsonl, checkpoints/, final/ (the SAEs), run.json, report.html",
+    defaultText: "runs/<UTC date>T<time>, or the --resume folder",
+  },
+  resume: {
+    type: "string",
+    value: "DIR",
+    description: `Continue the run in DIR from its newest checkpoint; only ${
+      [...RESUMABLE_OVERRIDES].map((f) => `--${fieldToFlag(f)}`).join(", ")
+    } may change`,
+  },
+  help: { type: "boolean", short: "h", description: "Print this help and exit" },
+} as const satisfies FlagTable;
+
+const LOGGING_FLAGS = {
+  tensorboard: {
+    type: "string",
+    value: "true|false|DIR",
+    description: "Write TensorBoard event files of the metrics",
+    defaultText: "DIR/tensorboard with --out",
+  },
+  wandb: {
+    type: "string",
+    value: "true|false",
+    description: "Log the metrics to Weights & Biases",
+    defaultText: "true when WANDB_API_KEY is set and WANDB_MODE is not disabled or offline",
+  },
+  "wandb-project": {
+    type: "string",
+    value: "NAME",
+    description: "W&B project",
+    defaultText: "sparse-autoencoder",
+  },
+  "wandb-entity": {
+    type: "string",
+    value: "NAME",
+    description: "W&B entity (user or team)",
+    defaultText: "the API key's default entity",
+  },
+  "wandb-name": {
+    type: "string",
+    value: "NAME",
+    description: "W&B run name",
+    defaultText: "the --out folder's name",
+  },
+} as const satisfies FlagTable;
+
+/**
+ * The help of `deno task train`: the command's flags, then one group per
+ * topic of the configuration, every field's line generated from
+ * {@linkcode TrainConfigSchema} (description, default, values, range), and
+ * the built-in runs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TRAIN_HELP } from "./cli.ts";
+ * const titles = TRAIN_HELP.groups.map((g) => g.title);
+ * assert.equal(titles[0], "Command");
+ * assert.equal(TRAIN_HELP.groups.at(-1)?.flags.backend.choices?.includes("blas"), true);
+ * ```
+ */
+export const TRAIN_HELP: CommandHelp = {
+  usage: [
+    "deno task train [--config FILE.json] [--out DIR | --resume DIR] [--<field> VALUE ...]",
+  ],
+  about: [
+    "Trains SAEs and writes a run folder. Without --config it trains the built-in stories260K run: one SAE " +
+    "per residual stream of stories260K (shipped) on stories sampled from it; --source toy trains the " +
+    "built-in toy run instead, three SAEs on synthetic data with known ground truth. Both are listed at the " +
+    "end.",
+    "Every configuration field is a flag in kebab-case (lrWarmupSteps is --lr-warmup-steps) that overrides " +
+    "the config file or the built-in run. The defaults shown are the schema's: they fill in the fields that " +
+    "the config file or the built-in run leaves out. Lists are comma-separated (--hooks a,b), numbers may " +
+    "be written 1_000_000, and a field whose default is null also takes null.",
+  ],
+  groups: [
+    { title: "Command", flags: COMMAND_FLAGS },
+    { title: "Experiment logging, besides DIR/metrics.jsonl", flags: LOGGING_FLAGS },
+    ...CONFIG_TOPICS.map((topic) => ({
+      title: `Configuration: ${topic.title}`,
+      flags: Object.fromEntries(topic.fields.map((field) => [fieldToFlag(field), configFlag(field)])),
+    })),
+  ],
+  after: [
+    "The built-in runs, used without --config, set these fields (the others keep the defaults above):",
+    presetBlock("stories260K (the default)", STORIES_PRESET),
+    presetBlock("toy (with --source toy)", TOY_PRESET),
+  ],
+};
+
+/**
+ * Every flag `deno task train` parses: the `parseArgs` options, from the
+ * groups of {@linkcode TRAIN_HELP}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TRAIN_FLAGS } from "./cli.ts";
+ * assert.equal(TRAIN_FLAGS["lr-warmup-steps"].type, "string");
+ * assert.equal(TRAIN_FLAGS.help.short, "h");
+ * ```
+ */
+export const TRAIN_FLAGS: FlagTable = Object.assign({}, ...TRAIN_HELP.groups.map((group) => group.flags));
 
 /** Options of {@linkcode runTrainCommand}, for tests. */
 export type CommandIO = {
@@ -98,21 +289,14 @@ function formatSummary(record: LogRecord | undefined, names: readonly string[]):
 export async function runTrainCommand(args: readonly string[], io: CommandIO = {}): Promise<number> {
   const write = io.write ?? ((text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)));
   const fieldFlags = Object.keys(TrainConfigSchema.shape).map(fieldToFlag);
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-    config: { type: "string" },
-    out: { type: "string" },
-    resume: { type: "string" },
-    help: { type: "boolean", short: "h" },
-    tensorboard: { type: "string" },
-    wandb: { type: "string" },
-    "wandb-project": { type: "string" },
-    "wandb-entity": { type: "string" },
-    "wandb-name": { type: "string" },
-  };
-  for (const flag of fieldFlags) options[flag] = { type: "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...args], strict: true, allowPositionals: false, options }));
+    ({ values } = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: TRAIN_FLAGS,
+    }));
   } catch (error) {
     throw new TypeError(
       `${
@@ -121,7 +305,7 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
     );
   }
   if (values.help) {
-    write(USAGE + "\n");
+    write(formatHelp(TRAIN_HELP));
     return 0;
   }
   const flags: Record<string, string> = {};
@@ -340,10 +524,11 @@ async function openSinks(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withDefaultOut } from "./cli.ts";
  * const args = withDefaultOut(["--steps", "5"], new Date("2025-01-02T03:04:05Z"));
- * console.assert(args.join(" ") === "--steps 5 --out runs/2025-01-02T03-04-05");
- * console.assert(withDefaultOut(["--out=x"]).length === 1);
+ * assert.equal(args.join(" "), "--steps 5 --out runs/2025-01-02T03-04-05");
+ * assert.equal(withDefaultOut(["--out=x"]).length, 1);
  * ```
  */
 export function withDefaultOut(args: readonly string[], now: Date = new Date()): string[] {

@@ -7,28 +7,86 @@
 import { parseArgs } from "node:util";
 import { tf } from "../tf.ts";
 import { downloadSae, uploadRun } from "../io/hub.ts";
+import { type CommandHelp, type FlagTable, formatHelp } from "../cli/help.ts";
 
-const USAGE = `deno task hub upload RUN_DIR OWNER/NAME [--private] [--hub-url URL]
-deno task hub download OWNER/NAME[@REVISION] [--out DIR] [--folders A,B] [--cache-dir DIR] [--hub-url URL]
+const UPLOAD_FLAGS = {
+  private: { type: "boolean", default: false, description: "Create the repository as private" },
+} as const satisfies FlagTable;
 
-upload    publishes RUN_DIR/final/ (one SAELens folder per SAE), the run's config.json as
-          training_config.json and a generated README.md model card as a model repository
-          (created when missing). Needs a token with write access in HF_TOKEN.
-download  fetches the repository's SAE folders (SAELens's layout, or sparsify's) into the cache
-          (or --out) and loads them; prints what it found.
+const DOWNLOAD_FLAGS = {
+  out: {
+    type: "string",
+    value: "DIR",
+    description: "Folder to download the SAE folders into",
+    defaultText: "the repository's snapshot in --cache-dir",
+  },
+  folders: {
+    type: "string",
+    value: "A,B",
+    description: "Only these SAE folders of the repository",
+    defaultText: "every SAE folder",
+  },
+  "cache-dir": {
+    type: "string",
+    value: "DIR",
+    description: "Cache folder, shared with the models",
+    defaultText: "$SAEKIT_CACHE, else ~/.cache/saekit/hub",
+  },
+} as const satisfies FlagTable;
 
-The Hub is HF_ENDPOINT (default https://huggingface.co) unless --hub-url says otherwise;
-HF_TOKEN is sent when set.`;
+const COMMON_FLAGS = {
+  "hub-url": {
+    type: "string",
+    value: "URL",
+    description: "Address of the Hub",
+    defaultText: "$HF_ENDPOINT, else https://huggingface.co",
+  },
+  help: { type: "boolean", short: "h", description: "Print this help and exit" },
+} as const satisfies FlagTable;
+
+/** Every flag `deno task hub` parses. */
+const HUB_FLAGS = { ...UPLOAD_FLAGS, ...DOWNLOAD_FLAGS, ...COMMON_FLAGS } as const satisfies FlagTable;
+
+/**
+ * The help of `deno task hub`, with the flags it parses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHelp } from "../cli/help.ts";
+ * import { HUB_HELP } from "./hub_cli.ts";
+ * assert.match(formatHelp(HUB_HELP), /--private +Create the repository as private\n/);
+ * ```
+ */
+export const HUB_HELP: CommandHelp = {
+  usage: [
+    "deno task hub upload RUN_DIR OWNER/NAME [--private] [--hub-url URL]",
+    "deno task hub download OWNER/NAME[@REVISION] [--out DIR] [--folders A,B] [--cache-dir DIR] [--hub-url URL]",
+  ],
+  about: [
+    "upload publishes RUN_DIR/final/ (one SAELens folder per SAE), the run's config.json as " +
+    "training_config.json and a generated README.md model card as a model repository (created when " +
+    "missing). It needs a token with write access in HF_TOKEN.",
+    "download fetches the repository's SAE folders (SAELens's layout, or sparsify's) into the cache (or " +
+    "--out) and loads them; it prints what it found. HF_TOKEN is sent when set.",
+  ],
+  groups: [
+    { title: "Options of upload", flags: UPLOAD_FLAGS },
+    { title: "Options of download", flags: DOWNLOAD_FLAGS },
+    { title: "Options of both", flags: COMMON_FLAGS },
+  ],
+};
 
 /**
  * Runs the command; returns the exit code.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runHubCommand } from "./hub_cli.ts";
  * let text = "";
- * console.assert(await runHubCommand(["--help"], (t) => void (text += t)) === 0);
- * console.assert(text.startsWith("deno task hub upload"));
+ * assert.equal(await runHubCommand(["--help"], (t) => void (text += t)), 0);
+ * assert.ok(text.startsWith("deno task hub upload"));
  * ```
  */
 export async function runHubCommand(
@@ -38,17 +96,10 @@ export async function runHubCommand(
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: {
-      out: { type: "string" },
-      folders: { type: "string" },
-      "cache-dir": { type: "string" },
-      "hub-url": { type: "string" },
-      private: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
-    },
+    options: HUB_FLAGS,
   });
   if (values.help) {
-    write(USAGE + "\n");
+    write(formatHelp(HUB_HELP));
     return 0;
   }
   const [command, ...rest] = positionals;

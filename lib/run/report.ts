@@ -14,6 +14,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { type CommandHelp, type FlagTable, formatHelp } from "../cli/help.ts";
 import UPLOT_JS from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
 import UPLOT_CSS from "uplot/dist/uPlot.min.css" with { type: "text" };
 import CLIENT_JS from "./report_client.js" with { type: "text" };
@@ -122,9 +123,11 @@ export type HistogramSpec = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMetricsJsonl } from "./report.ts";
  * const logs = parseMetricsJsonl('{"step":1,"loss/total/a":2}\n\n{"step":2,"loss/total/a":1}\n');
- * console.assert(logs.length === 2 && logs[1]["loss/total/a"] === 1);
+ * assert.equal(logs.length, 2);
+ * assert.equal(logs[1]["loss/total/a"], 1);
  * ```
  */
 export function parseMetricsJsonl(text: string, source = "metrics.jsonl"): LogRecord[] {
@@ -155,9 +158,10 @@ export function parseMetricsJsonl(text: string, source = "metrics.jsonl"): LogRe
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { componentNamesOf } from "./report.ts";
  * const names = componentNamesOf([{ step: 1, "loss/total/a.b": 1, "loss/total/c": 2, "loss/total/mean": 1.5 }]);
- * console.assert(names.join() === "a.b,c");
+ * assert.equal(names.join(), "a.b,c");
  * ```
  */
 export function componentNamesOf(records: readonly LogRecord[]): string[] {
@@ -190,14 +194,15 @@ function splitKey(key: string, suffixes: readonly string[]): [string, string] | 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { throughputOf } from "./report.ts";
  * const { interval, average } = throughputOf([
  *   { step: 10, activations: 1000, time_s: 1 },
  *   { step: 20, activations: 2000, time_s: 1.5 },
  *   { step: 30, activations: 3000, time_s: 0.4 }, // resumed: a new process
  * ]);
- * console.assert(interval.join() === "1000,2000,2500"); // 1000/1, 1000/0.5, 1000/0.4
- * console.assert(average.join() === "1000,1333.3333333333333,2500"); // 2000/1.5
+ * assert.equal(interval.join(), "1000,2000,2500"); // 1000/1, 1000/0.5, 1000/0.4
+ * assert.equal(average.join(), "1000,1333.3333333333333,2500"); // 2000/1.5
  * ```
  */
 export function throughputOf(
@@ -229,9 +234,12 @@ export function throughputOf(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { segmentsFromMetrics } from "./report.ts";
  * const [s] = segmentsFromMetrics([{ step: 50, activations: 5000, time_s: 2 }, { step: 100, activations: 10000, time_s: 4 }]);
- * console.assert(s.stepsPerSecond === 25 && s.activationsPerSecond === 2500 && s.backend === "not recorded");
+ * assert.equal(s.stepsPerSecond, 25);
+ * assert.equal(s.activationsPerSecond, 2500);
+ * assert.equal(s.backend, "not recorded");
  * ```
  */
 export function segmentsFromMetrics(records: readonly LogRecord[]): RunSegment[] {
@@ -317,8 +325,9 @@ function chartId(prefix: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { densityBinLabels } from "./report.ts";
- * console.assert(densityBinLabels([-2, -1, 0]).join(" ") === "≤−2 −1 0");
+ * assert.equal(densityBinLabels([-2, -1, 0]).join(" "), "≤−2 −1 0");
  * ```
  */
 export function densityBinLabels(edges: readonly number[] = DENSITY_BIN_EDGES): string[] {
@@ -330,14 +339,17 @@ export function densityBinLabels(edges: readonly number[] = DENSITY_BIN_EDGES): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reportCharts } from "./report.ts";
  * const { charts, histograms } = reportCharts([
  *   { step: 1, "loss/total/a": 2, "loss/total/b": 4, "loss/total/mean": 3, time_s: 1, activations: 8 },
  *   { step: 2, "loss/total/a": 1, "loss/total/b": 3, "loss/total/mean": 2, time_s: 2, activations: 16,
  *     "train/feature_density_histogram/a": [1, 0, 0, 0, 0, 0, 2, 1] },
  * ]);
- * console.assert(charts[0].id === "chart-loss-total" && charts[0].series.length === 3);
- * console.assert(charts[0].series[1].values.join() === "4,3" && histograms[0].counts[6] === 2);
+ * assert.equal(charts[0].id, "chart-loss-total");
+ * assert.equal(charts[0].series.length, 3);
+ * assert.equal(charts[0].series[1].values.join(), "4,3");
+ * assert.equal(histograms[0].counts[6], 2);
  * ```
  */
 export function reportCharts(
@@ -443,8 +455,9 @@ export function reportCharts(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeHtml } from "./report.ts";
- * console.assert(escapeHtml(`<a href="x">&'`) === "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+ * assert.equal(escapeHtml(`<a href="x">&'`), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
  * ```
  */
 export function escapeHtml(text: string): string {
@@ -572,14 +585,17 @@ footer { margin-top: 2rem; color: #888; font-size: 0.78rem; }
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderReport } from "./report.ts";
  * const html = renderReport({
  *   name: "runs/<b>demo</b>",
  *   config: { arch: "relu", dIn: 4, dSae: 8 },
  *   metrics: [{ step: 1, activations: 8, time_s: 0.5, "loss/total/a": 0.5, "train/l0_norm/a": 3 }],
  * });
- * console.assert(html.startsWith("<!doctype html>") && html.includes("runs/&lt;b&gt;demo&lt;/b&gt;"));
- * console.assert(html.includes('id="chart-loss-total"') && !html.includes("<b>demo"));
+ * assert.ok(html.startsWith("<!doctype html>"));
+ * assert.ok(html.includes("runs/&lt;b&gt;demo&lt;/b&gt;"));
+ * assert.ok(html.includes('id="chart-loss-total"'));
+ * assert.ok(!html.includes("<b>demo"));
  * ```
  */
 export function renderReport(run: RunData, options: ReportOptions = {}): string {
@@ -807,12 +823,31 @@ export async function finishRunReport(dir: string, facts: SegmentFacts): Promise
   return await writeReport(dir);
 }
 
-const USAGE = `deno task report DIR [DIR ...]
+const REPORT_FLAGS = {
+  help: { type: "boolean", short: "h", description: "Print this help and exit" },
+} as const satisfies FlagTable;
 
-Writes DIR/report.html for each run folder (from deno task train --out DIR): the
-loss terms, L0, explained variance, dead fraction and reconstruction score over
-training per component, the feature-density histogram, the configuration, and
-the backend and speed. One self-contained file: open it in any browser, offline.`;
+/**
+ * The help of `deno task report`, with the flags it parses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHelp } from "../cli/help.ts";
+ * import { REPORT_HELP } from "./report.ts";
+ * assert.match(formatHelp(REPORT_HELP), /^deno task report DIR \[DIR \.\.\.\]\n/);
+ * ```
+ */
+export const REPORT_HELP: CommandHelp = {
+  usage: ["deno task report DIR [DIR ...]"],
+  about: [
+    "Writes DIR/report.html for each run folder (from deno task train --out DIR): the loss terms, L0, " +
+    "explained variance, dead fraction and reconstruction score over training per component, the " +
+    "feature-density histogram, the configuration, and the backend and speed. One self-contained file: open " +
+    "it in any browser, offline.",
+  ],
+  groups: [{ title: "Options", flags: REPORT_FLAGS }],
+};
 
 /** Runs `deno task report`; returns the exit code. */
 export async function runReportCommand(
@@ -822,10 +857,10 @@ export async function runReportCommand(
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { help: { type: "boolean", short: "h" } },
+    options: REPORT_FLAGS,
   });
   if (values.help) {
-    write(USAGE + "\n");
+    write(formatHelp(REPORT_HELP));
     return 0;
   }
   if (positionals.length === 0) {
