@@ -10,24 +10,43 @@
  * - `POST /{repo}.git/info/lfs/objects/batch` (Git LFS batch API, basic transfer) → upload actions
  *   for objects the Hub does not have yet; `PUT /lfs-storage/{oid}` stores them (SHA-256 checked);
  * - `POST /api/models/{repo}/commit/{rev}` (NDJSON `header`, `file`, `lfsFile`) → `{commitOid, commitUrl}`;
+ * - `GET /api/models/{repo}/revision/{rev}?expand=…` (`modelInfo`) → `{_id, id, sha, private, gated,
+ *   lastModified, siblings, …}`: `sha` is the commit the branch, tag or commit id names;
+ * - `POST /api/models/{repo}/paths-info/{rev}` `{paths, expand}` (`pathsInfo`) → an entry for each
+ *   path that exists (the others are left out), with `lastCommit` when `expand`;
  * - `GET /api/models/{repo}/tree/{rev}?recursive=…` → entries, in pages with `Link: <…>; rel="next"`;
  * - `GET /{repo}/resolve/{rev}/{path}` with or without `Range` (206, `Content-Range`, `ETag`,
- *   `X-Repo-Commit`), LFS files through a 302 to a CDN path with `X-Linked-Size` and `X-Linked-ETag`.
+ *   `X-Repo-Commit`), LFS files through a 302 to a CDN path with `X-Linked-Size` and `X-Linked-ETag`;
+ *   in a repository stored with Xet, a request that accepts `application/vnd.xet-fileinfo+json` gets
+ *   the file's Xet description instead of the redirect.
+ *
+ * Files are named as on the Hub: `oid` is the git blob id (SHA-1 of `blob {size}\0{bytes}`), the
+ * `ETag` of a regular file; LFS files (`*.safetensors`, and files with a zero byte) have `lfs.oid`,
+ * their SHA-256, which is their `X-Linked-ETag`. These are the names Python's `huggingface_hub` and
+ * `@huggingface/hub` give the files in the cache's `blobs/`.
  *
  * Writes need `Authorization: Bearer {token}` with a token the Hub knows with write access (401
  * without one, 403 with a read token); private repositories answer only with a known token (401
- * `RepoNotFound` otherwise, as the Hub hides them).
+ * `RepoNotFound` otherwise, as the Hub hides them); gated ones show their metadata to anyone but
+ * their files only with a known token (401 `GatedRepo` otherwise).
  */
 
 /** One revision's files. */
 export type FakeFiles = Map<string, Uint8Array>;
 
-/** A repository: its commits (newest last) and branches. */
+/** A repository: its commits (oldest first) and branches (tags and `refs/pr/N` are branches here). */
 export type FakeRepo = {
   private: boolean;
+  /** Files need a known token; metadata does not. */
+  gated?: boolean;
+  /** LFS files are stored with Xet (see the module's doc). */
+  xet?: boolean;
   commits: { id: string; title: string; files: FakeFiles }[];
   branches: Map<string, string>;
 };
+
+/** Options of {@linkcode FakeHub.addRepo}. */
+export type FakeRepoOptions = { private?: boolean; gated?: boolean; xet?: boolean };
 
 /** The running fake Hub. */
 export type FakeHub = {
@@ -37,16 +56,36 @@ export type FakeHub = {
   readonly requests: string[];
   /** Tokens it knows: `write` or `read` access. */
   readonly tokens: Map<string, "write" | "read">;
+  /** When set, full downloads of the CDN file of this name stop half-way (as when a proxy cuts a transfer). */
+  breakFile?: string;
   /** The files of a repository at a branch (default `main`). */
   files(repo: string, branch?: string): FakeFiles;
-  /** Adds a repository with these files on `main` (one commit). */
-  addRepo(repo: string, files: Record<string, Uint8Array>, options?: { private?: boolean }): string;
+  /** Adds a repository with these files on `main` (one commit); returns the commit id. */
+  addRepo(repo: string, files: Record<string, Uint8Array>, options?: FakeRepoOptions): string;
+  /**
+   * Adds a commit with these files (the whole tree) and points `branch` (default `main`; a new name
+   * makes a branch or tag) at it; returns the commit id.
+   */
+  commit(repo: string, files: Record<string, Uint8Array>, branch?: string): string;
   close(): Promise<void>;
 };
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new Uint8Array(bytes));
+async function digestHex(algorithm: "SHA-1" | "SHA-256", bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest(algorithm, new Uint8Array(bytes));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return await digestHex("SHA-256", bytes);
+}
+
+/** The git blob id of a file: SHA-1 of `blob {size}\0` and the bytes. */
+export async function gitBlobId(bytes: Uint8Array): Promise<string> {
+  const header = new TextEncoder().encode(`blob ${bytes.length}\0`);
+  const all = new Uint8Array(header.length + bytes.length);
+  all.set(header);
+  all.set(bytes, header.length);
+  return await digestHex("SHA-1", all);
 }
 
 let commitCounter = 0;
@@ -62,13 +101,8 @@ function refuse(status: number, code: string | null, message: string): Response 
   });
 }
 
-function etagOf(bytes: Uint8Array): string {
-  let h = 2166136261;
-  for (const b of bytes) h = Math.imul(h ^ b, 16777619) >>> 0;
-  return `"${h.toString(16)}-${bytes.length}"`;
-}
-
-function isLfs(path: string, sample: Uint8Array): boolean {
+/** Whether the Hub keeps a file in LFS: `*.safetensors`, and any file with a zero byte (binary). */
+export function isLfs(path: string, sample: Uint8Array): boolean {
   return path.endsWith(".safetensors") || sample.includes(0);
 }
 
@@ -93,8 +127,18 @@ export function serveFakeHub(): FakeHub {
   const tokens = new Map<string, "write" | "read">();
   const lfs = new Map<string, Uint8Array>(); // by SHA-256
   const cdn = new Map<string, Uint8Array>();
+  const ids = new WeakMap<Uint8Array, { oid: string; sha256: string }>();
   let origin = "";
 
+  /** The git blob id and SHA-256 of a file's bytes (computed once). */
+  const idsOf = async (bytes: Uint8Array) => {
+    let known = ids.get(bytes);
+    if (known === undefined) {
+      known = { oid: await gitBlobId(bytes), sha256: await sha256Hex(bytes) };
+      ids.set(bytes, known);
+    }
+    return known;
+  };
   const access = (req: Request): "write" | "read" | null => {
     const auth = req.headers.get("Authorization")?.match(/^Bearer (.+)$/);
     return auth ? tokens.get(auth[1]) ?? null : null;
@@ -111,27 +155,44 @@ export function serveFakeHub(): FakeHub {
     const id = repo.branches.get(rev) ?? rev;
     return repo.commits.find((c) => c.id === id);
   };
-  const treeEntries = (files: FakeFiles) => {
-    const entries: Record<string, unknown>[] = [];
+  /** The newest commit, up to `revision`, since which the file has been the same (the Hub's `lastCommit`). */
+  const lastCommitOf = (repo: FakeRepo, revision: FakeRepo["commits"][number], path: string) => {
+    const upTo = repo.commits.slice(0, repo.commits.indexOf(revision) + 1);
+    let last = revision;
+    for (
+      let i = upTo.length - 1;
+      i >= 0 && sameBytes(upTo[i].files.get(path), revision.files.get(path));
+      i--
+    ) {
+      last = upTo[i];
+    }
+    return { id: last.id, title: last.title, date: "2024-01-01T00:00:00.000Z" };
+  };
+  const fileEntry = async (path: string, bytes: Uint8Array) => {
+    const { oid, sha256 } = await idsOf(bytes);
+    return {
+      type: "file",
+      path,
+      size: bytes.length,
+      oid,
+      ...(isLfs(path, bytes) ? { lfs: { oid: sha256, size: bytes.length, pointerSize: 134 } } : {}),
+    };
+  };
+  const dirsOf = (files: FakeFiles) => {
     const dirs = new Set<string>();
-    for (const path of [...files.keys()].sort()) {
+    for (const path of files.keys()) {
       const parts = path.split("/");
       for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
     }
-    for (const dir of [...dirs].sort()) {
+    return dirs;
+  };
+  const treeEntries = async (files: FakeFiles) => {
+    const entries: Record<string, unknown>[] = [];
+    for (const dir of [...dirsOf(files)].sort()) {
       entries.push({ type: "directory", path: dir, oid: "d".repeat(40), size: 0 });
     }
     for (const [path, bytes] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
-      const id = etagOf(bytes).replaceAll('"', "").replace("-", "").padEnd(40, "0").slice(0, 40);
-      entries.push({
-        type: "file",
-        path,
-        size: bytes.length,
-        oid: id,
-        ...(path.endsWith(".safetensors")
-          ? { lfs: { oid: `sha256-of-${id}`, size: bytes.length, pointerSize: 134 } }
-          : {}),
-      });
+      entries.push(await fileEntry(path, bytes));
     }
     return entries;
   };
@@ -140,7 +201,6 @@ export function serveFakeHub(): FakeHub {
     const url = new URL(req.url);
     const path = url.pathname;
     requests.push(`${req.method} ${path}${req.headers.has("Range") ? " (range)" : ""}`);
-
     if (req.method === "POST" && path === "/api/repos/create") {
       const denied = canWrite(req);
       if (denied) return denied;
@@ -267,13 +327,58 @@ export function serveFakeHub(): FakeHub {
       });
     }
 
+    match = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/);
+    if (req.method === "GET" && match) {
+      const repo = repos.get(match[1]);
+      if (!visible(req, repo)) return refuse(401, "RepoNotFound", "Repository not found");
+      const wanted = decodeURIComponent(match[2]);
+      const revision = revisionOf(repo, wanted);
+      if (revision === undefined) return refuse(404, "RevisionNotFound", `Invalid rev id: ${wanted}`);
+      return Response.json({
+        _id: `repo-${match[1]}`,
+        id: match[1],
+        private: repo.private,
+        gated: repo.gated ? "auto" : false,
+        downloads: 0,
+        likes: 0,
+        lastModified: "2024-01-01T00:00:00.000Z",
+        sha: revision.id,
+        siblings: [...revision.files.keys()].sort().map((rfilename) => ({ rfilename })),
+      });
+    }
+
+    match = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/paths-info\/(.+)$/);
+    if (req.method === "POST" && match) {
+      const repo = repos.get(match[1]);
+      if (!visible(req, repo)) return refuse(401, "RepoNotFound", "Repository not found");
+      const wanted = decodeURIComponent(match[2]);
+      const revision = revisionOf(repo, wanted);
+      if (revision === undefined) return refuse(404, "RevisionNotFound", `Invalid rev id: ${wanted}`);
+      if (!req.headers.get("Content-Type")?.startsWith("application/json")) {
+        return refuse(400, null, "Content-Type: expected application/json");
+      }
+      const body = await req.json() as { paths?: unknown; expand?: boolean };
+      if (!Array.isArray(body.paths)) return refuse(400, null, "paths: expected an array");
+      const dirs = dirsOf(revision.files);
+      const entries: Record<string, unknown>[] = [];
+      for (const p of body.paths as string[]) {
+        const bytes = revision.files.get(p);
+        const extra = body.expand
+          ? { lastCommit: lastCommitOf(repo, revision, p), securityFileStatus: { status: "safe" } }
+          : {};
+        if (bytes !== undefined) entries.push({ ...(await fileEntry(p, bytes)), ...extra });
+        else if (dirs.has(p)) entries.push({ type: "directory", path: p, oid: "d".repeat(40), size: 0 });
+      }
+      return Response.json(entries);
+    }
+
     match = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/tree\/(.+)$/);
     if (req.method === "GET" && match) {
       const repo = repos.get(match[1]);
       if (!visible(req, repo)) return refuse(401, "RepoNotFound", "Repository not found");
       const revision = revisionOf(repo, decodeURIComponent(match[2]));
       if (revision === undefined) return refuse(404, "RevisionNotFound", `Invalid rev id: ${match[2]}`);
-      let entries = treeEntries(revision.files);
+      let entries = await treeEntries(revision.files);
       if (url.searchParams.get("recursive") !== "true") {
         entries = entries.filter((e) => !(e.path as string).includes("/"));
       }
@@ -290,37 +395,70 @@ export function serveFakeHub(): FakeHub {
     }
 
     const cached = cdn.get(path);
-    if (cached !== undefined && req.method === "GET") return send(req, cached, { ETag: etagOf(cached) });
+    if (cached !== undefined && req.method === "GET") {
+      if (hub.breakFile !== undefined && path.endsWith(`/${hub.breakFile}`) && !req.headers.has("Range")) {
+        // The body ends early, without an error: only its size tells.
+        const half = cached.slice(0, cached.length >> 1);
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(half);
+              controller.close();
+            },
+          }),
+        );
+      }
+      return send(req, cached, { ETag: `"${(await idsOf(cached)).sha256}"` });
+    }
 
     match = path.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
     if ((req.method === "GET" || req.method === "HEAD") && match) {
       const repo = repos.get(match[1]);
       if (!visible(req, repo)) return refuse(401, "RepoNotFound", "Repository not found");
-      const revision = revisionOf(repo, decodeURIComponent(match[2]));
-      if (revision === undefined) return refuse(404, "RevisionNotFound", `Invalid rev id: ${match[2]}`);
-      const bytes = revision.files.get(match[3]);
+      const wanted = decodeURIComponent(match[2]);
+      const revision = revisionOf(repo, wanted);
+      if (revision === undefined) return refuse(404, "RevisionNotFound", `Invalid rev id: ${wanted}`);
+      if (repo.gated && access(req) === null) {
+        return refuse(
+          401,
+          "GatedRepo",
+          `Access to model ${
+            match[1]
+          } is restricted. You must have access to it and be authenticated to access it. Please log in.`,
+        );
+      }
+      const file = match[3];
+      const bytes = revision.files.get(file);
       if (bytes === undefined) return refuse(404, "EntryNotFound", "Entry not found");
-      const headers = { ETag: etagOf(bytes), "X-Repo-Commit": revision.id };
-      if (match[3].endsWith(".safetensors")) {
-        const location = `/cdn/${match[1]}/${revision.id}/${match[3]}`;
-        cdn.set(location, bytes);
-        return new Response(null, {
-          status: 302,
+      const { oid, sha256 } = await idsOf(bytes);
+      if (!isLfs(file, bytes)) return send(req, bytes, { ETag: `"${oid}"`, "X-Repo-Commit": revision.id });
+      const linked = {
+        "X-Linked-Size": String(bytes.length),
+        "X-Linked-ETag": `"${sha256}"`,
+        "X-Repo-Commit": revision.id,
+        ETag: `"${oid}"`,
+      };
+      if (repo.xet && req.headers.get("Accept")?.includes("application/vnd.xet-fileinfo+json")) {
+        return new Response(JSON.stringify({ hash: sha256 }), {
           headers: {
-            Location: location,
-            "X-Linked-Size": String(bytes.length),
-            "X-Linked-ETag": headers.ETag,
-            "X-Repo-Commit": revision.id,
+            ...linked,
+            "Content-Type": "application/vnd.xet-fileinfo+json",
+            "X-Xet-Hash": sha256,
+            Link: `<${origin}/xet/reconstructions/${sha256}>; rel="xet-reconstruction-info", ` +
+              `<${origin}/api/models/${match[1]}/xet-read-token/${revision.id}>; rel="xet-auth"`,
           },
         });
       }
-      return send(req, bytes, headers);
+      // Large files live on the CDN: the Hub answers with a redirect.
+      const location = `/cdn/${match[1]}/${revision.id}/${file}`;
+      cdn.set(location, bytes);
+      return new Response(null, { status: 302, headers: { ...linked, Location: location } });
     }
     return refuse(404, null, `no such endpoint: ${req.method} ${path}`);
   });
   origin = `http://127.0.0.1:${server.addr.port}`;
 
-  return {
+  const hub: FakeHub = {
     url: origin,
     repos,
     requests,
@@ -334,11 +472,27 @@ export function serveFakeHub(): FakeHub {
       const id = newCommitId();
       repos.set(repo, {
         private: options.private ?? false,
+        gated: options.gated ?? false,
+        xet: options.xet ?? false,
         commits: [{ id, title: "add", files: new Map(Object.entries(files)) }],
         branches: new Map([["main", id]]),
       });
       return id;
     },
+    commit(repo, files, branch = "main") {
+      const r = repos.get(repo);
+      if (r === undefined) throw new Error(`fake Hub: no repository ${repo}`);
+      const id = newCommitId();
+      r.commits.push({ id, title: `update ${branch}`, files: new Map(Object.entries(files)) });
+      r.branches.set(branch, id);
+      return id;
+    },
     close: () => server.shutdown(),
   };
+  return hub;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

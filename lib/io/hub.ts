@@ -14,10 +14,14 @@
  *   `useXet: false`, the Xet protocol is not used), then
  *   `POST {hub}/api/models/{repo}/commit/main` (NDJSON: the small files
  *   inline, the LFS ones by SHA-256);
- * - download: `GET {hub}/api/models/{repo}/tree/{revision}?recursive=true`
- *   (following `Link: rel="next"` pages), then per file
- *   `GET {hub}/{repo}/resolve/{revision}/{path}` with `Range: bytes=0-0`
- *   and without (plain HTTP, `xet: false`, as `downloadHubModel` does).
+ * - download: the revision resolved to its commit,
+ *   `GET {hub}/api/models/{repo}/revision/{revision}` (`modelInfo`), then
+ *   `GET {hub}/api/models/{repo}/tree/{commit}?recursive=true` (following
+ *   `Link: rel="next"` pages), then per file `downloadFileToCacheDir`:
+ *   `POST {hub}/api/models/{repo}/paths-info/{commit}` and
+ *   `GET {hub}/{repo}/resolve/{commit}/{path}` with `Range: bytes=0-0` and
+ *   without (plain HTTP, `xet: false`), into the standard Hugging Face cache
+ *   that models share (see `lib/models/load/hub.ts`).
  *
  * The Hub's address is `hubUrl`, else `$HF_ENDPOINT`, else
  * `https://huggingface.co`; the token is `accessToken`, else `$HF_TOKEN`
@@ -27,8 +31,18 @@
  * @module
  */
 import * as hf from "@huggingface/hub";
-import { DEFAULT_HUB_URL, defaultHubCacheDir, hubSnapshotDir, parseHubModelId } from "../models/load/hub.ts";
-import { writeTextAtomic } from "./files.ts";
+import {
+  defaultHubCacheDir,
+  downloadHubFileToCache,
+  type HubFileEntry,
+  hubRepoCacheDir,
+  hubRequestOptions,
+  hubSnapshotDir,
+  isHubOffline,
+  parseHubModelId,
+  resolveHubCommit,
+  writeHubRef,
+} from "../models/load/hub.ts";
 import {
   type ImportedSaes,
   importSaelens,
@@ -39,22 +53,6 @@ import {
 } from "./saelens.ts";
 import { importSparsify, SPARSIFY_WEIGHTS } from "./sparsify.ts";
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined; // no --allow-env
-  }
-}
-
-function hubUrlOf(hubUrl: string | undefined): string {
-  return (hubUrl ?? env("HF_ENDPOINT") ?? DEFAULT_HUB_URL).replace(/\/+$/, "");
-}
-
-function tokenOf(accessToken: string | undefined): string | undefined {
-  return accessToken ?? env("HF_TOKEN") ?? env("HUGGING_FACE_HUB_TOKEN");
-}
-
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -62,10 +60,19 @@ function message(error: unknown): string {
 /** The status, error code and address of the last failed response: `@huggingface/hub`'s errors drop the code. */
 type Failure = { status: number; code: string | null; url: string };
 
-/** A fetch that remembers the last failed response in `failure`. */
-function tracking(base: typeof fetch | undefined, failure: { last?: Failure }): typeof fetch {
+/** A fetch that remembers the last failed response in `failure.last`, and sets `failure.unreachable` when a request could not be sent. */
+function tracking(
+  base: typeof fetch | undefined,
+  failure: { last?: Failure; unreachable?: boolean },
+): typeof fetch {
   return async (input, init) => {
-    const response = await (base ?? fetch)(input, init);
+    let response: Response;
+    try {
+      response = await (base ?? fetch)(input, init);
+    } catch (error) {
+      failure.unreachable = true;
+      throw error;
+    }
     if (!response.ok) {
       const url = input instanceof Request ? input.url : String(input);
       failure.last = {
@@ -151,6 +158,7 @@ function yamlString(value: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { modelCard } from "./hub.ts";
  * const card = modelCard({
  *   repo: "me/saes",
@@ -158,8 +166,8 @@ function yamlString(value: string): string {
  *   summary: { step: 1000, "train/l0_norm/blocks.3.hook_resid_post": 32 },
  *   saes: [{ folder: "blocks.3.hook_resid_post", cfg: { architecture: "topk", d_in: 512, d_sae: 4096, hook_name: "blocks.3.hook_resid_post" } }],
  * });
- * console.assert(card.startsWith("---\nlibrary_name: saelens\n"));
- * console.assert(card.includes("base_model: \"EleutherAI/pythia-70m\""));
+ * assert.ok(card.startsWith("---\nlibrary_name: saelens\n"));
+ * assert.ok(card.includes('base_model: "EleutherAI/pythia-70m"'));
  * ```
  */
 export function modelCard(input: ModelCardInput): string {
@@ -324,6 +332,7 @@ async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
  *
  * @example Against a Hub that accepts everything (any `hubUrl` answers the same requests)
  * ```ts
+ * import assert from "node:assert/strict";
  * import { uploadRun } from "./hub.ts";
  * const run = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${run}/config.json`, JSON.stringify({ source: "toy", arch: "relu" }));
@@ -338,7 +347,7 @@ async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
  *   return Promise.resolve(Response.json(body));
  * };
  * const result = await uploadRun(run, "me/saes", { hubUrl: "http://hub.test", accessToken: "hf_x", fetch: hub });
- * console.assert(result.files.join() === "README.md,toy.0/cfg.json,toy.0/sae_weights.safetensors,training_config.json");
+ * assert.deepEqual(result.files, ["README.md", "toy.0/cfg.json", "toy.0/sae_weights.safetensors", "training_config.json"]);
  * await Deno.remove(run, { recursive: true });
  * ```
  */
@@ -352,8 +361,7 @@ export async function uploadRun(
     throw new TypeError(`Hugging Face repository: expected "owner/name", received ${JSON.stringify(repo)}`);
   }
   const what = `Hugging Face upload of ${runDir} to ${repo}`;
-  const hubUrl = hubUrlOf(options.hubUrl);
-  const accessToken = tokenOf(options.accessToken);
+  const { hubUrl, accessToken } = hubRequestOptions(options);
   if (accessToken === undefined) {
     throw new Error(`${what}: expected an access token with write access (set HF_TOKEN), found none`);
   }
@@ -432,70 +440,110 @@ export type DownloadSaeOptions = {
   readonly hubUrl?: string;
   /** A token for private repositories; default `$HF_TOKEN`. */
   readonly accessToken?: string;
-  /** The cache folder (as for models); default `$SAEKIT_CACHE`, else `~/.cache/saekit/hub`. */
+  /** The Hugging Face cache (as for models); default `defaultHubCacheDir()` (`$HF_HUB_CACHE`, `$HF_HOME/hub`, `~/.cache/huggingface/hub`). */
   readonly cacheDir?: string;
   /** A branch, tag or commit; default the spec's `@revision`, else `main`. */
   readonly revision?: string;
-  /** Download into this folder instead of the cache. */
+  /** Also copy the SAE folders from the cache into this folder, and import them from there. */
   readonly out?: string;
   /** Only these SAE folders of the repository (default: every one). */
   readonly folders?: readonly string[];
   /** The fetch function every request goes through; default the global `fetch`. */
   readonly fetch?: typeof fetch;
+  /** Use the cache only, without any request; default `$HF_HUB_OFFLINE`. */
+  readonly offline?: boolean;
 };
 
 /** The SAEs {@linkcode downloadSae} fetched, imported, and where their files are. */
 export type DownloadedSaes = ImportedSaes & {
   readonly repo: string;
   readonly revision: string;
-  /** The local folder holding the repository's SAE folders. */
+  /** The commit the revision resolved to. */
+  readonly commit: string;
+  /** The local folder holding the repository's SAE folders: the cache's snapshot, or `out`. */
   readonly dir: string;
   /** The SAE folders taken, as paths in the repository (`""` for one at its root). */
   readonly folders: readonly string[];
 };
 
-const MANIFEST = ".saekit-sae-snapshot.json";
-type Manifest = { repo: string; revision: string; files: Record<string, string> };
+const COMMIT = /^[0-9a-f]{40}$/;
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile; // follows the snapshot's links
+  } catch {
+    return false;
+  }
+}
+
+/** The files of a snapshot folder already in the cache, as a listing. */
+async function localListing(dir: string, prefix = ""): Promise<Map<string, HubFileEntry>> {
+  const out = new Map<string, HubFileEntry>();
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return out;
+  }
+  for (const entry of entries) {
+    const path = `${prefix}${entry.name}`;
+    if (entry.isDirectory) {
+      for (const [p, e] of await localListing(`${dir}/${entry.name}`, `${path}/`)) out.set(p, e);
+    } else if (await isFile(`${dir}/${entry.name}`)) {
+      out.set(path, { path, size: (await Deno.stat(`${dir}/${entry.name}`)).size });
+    }
+  }
+  return out;
+}
 
 /**
  * Downloads the SAEs of a Hub repository and imports them: every folder holding `cfg.json` with
  * `sae_weights.safetensors` (SAELens's layout; taken when there is any) or with `sae.safetensors`
- * (sparsify's), or only `options.folders`. Only those files are fetched, into
- * `{cacheDir}/models--{owner}--{name}/snapshots/{revision}/` (or `options.out`), each written to a
- * temporary name and renamed; a file whose Hub id is unchanged since the last download is not fetched
- * again, and a revision given as a full commit id is read from the cache without any request.
+ * (sparsify's), or only `options.folders`. The revision is resolved to its commit and the repository
+ * listed at it; only those files are fetched, with `@huggingface/hub`'s `downloadFileToCacheDir`, into
+ * the standard Hugging Face cache, as models are (see `downloadHubModel`):
+ * `{cacheDir}/models--{owner}--{name}/snapshots/{commit}/`, links to `blobs/`, with `refs/{revision}`.
+ * A file already in the snapshot is not fetched again (nor one whose blob another commit brought);
+ * a commit id whose requested `folders` are in the cache takes no request; offline
+ * (`$HF_HUB_OFFLINE`), or when the Hub cannot be reached, the snapshot `refs/{revision}` names is read
+ * as it is. With `out`, the SAE folders are also copied there.
  *
  * @param spec `owner/name` or `owner/name@revision`
  * @throws TypeError when `spec` is not `owner/name[@revision]`
  * @throws Error naming the repository: not found, no SAE folders, a folder asked for that is not
- *   there, or a failed request; import errors as {@linkcode importSaelens} throws them
+ *   there, a failed request, or offline a snapshot not in the cache; import errors as
+ *   {@linkcode importSaelens} throws them
  *
  * @example A Hub answered by an in-memory fetch (tests/io/hub_test.ts serves a fuller one over HTTP)
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../tf.ts";
  * import { encodeSafetensors } from "./safetensors.ts";
  * import { downloadSae } from "./hub.ts";
+ * const commit = "c".repeat(40);
  * const t = (shape: number[]) => ({ dtype: "F32" as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b)) });
  * const files: Record<string, Uint8Array> = {
  *   "l0/cfg.json": new TextEncoder().encode(JSON.stringify({ d_in: 2, d_sae: 3 })),
  *   "l0/sae_weights.safetensors": encodeSafetensors({ W_enc: t([2, 3]), b_enc: t([3]), W_dec: t([3, 2]), b_dec: t([2]) }),
  * };
+ * const entry = (path: string) => ({ type: "file", path, size: files[path].length, oid: path.replace("/", "-") });
  * const hub: typeof fetch = (input, init) => {
  *   const url = String(input);
- *   if (url.includes("/tree/main")) {
- *     const entries = Object.entries(files).map(([path, b]) => ({ type: "file", path, size: b.length, oid: path }));
- *     return Promise.resolve(Response.json(entries));
- *   }
- *   const body = files[url.split("/resolve/main/")[1]];
+ *   if (url.includes("/revision/main")) return Promise.resolve(Response.json({ sha: commit }));
+ *   if (url.includes(`/tree/${commit}`)) return Promise.resolve(Response.json(Object.keys(files).map(entry)));
+ *   if (url.includes("/paths-info/")) return Promise.resolve(Response.json(JSON.parse(String(init?.body)).paths.map(entry)));
+ *   const body = files[url.split(`/resolve/${commit}/`)[1]];
  *   const range = new Headers(init?.headers).has("Range");
  *   const headers = { ETag: '"1"', "Content-Range": `bytes 0-0/${body.length}` };
  *   return Promise.resolve(range ? new Response(body.slice(0, 1), { status: 206, headers }) : new Response(new Uint8Array(body)));
  * };
- * const out = await Deno.makeTempDir();
- * const saes = await downloadSae("me/saes", { hubUrl: "http://hub.test", out, fetch: hub });
- * console.assert(saes.folders.join() === "l0" && saes.params.wEnc.shape.join() === "1,2,3");
+ * const cacheDir = await Deno.makeTempDir();
+ * const saes = await downloadSae("me/saes", { hubUrl: "http://hub.test", cacheDir, fetch: hub });
+ * assert.equal(saes.dir, `${cacheDir}/models--me--saes/snapshots/${commit}`);
+ * assert.deepEqual(saes.folders, ["l0"]);
+ * assert.deepEqual(saes.params.wEnc.shape, [1, 2, 3]);
  * tf.dispose(saes.params as unknown as tf.TensorContainer);
- * await Deno.remove(out, { recursive: true });
+ * await Deno.remove(cacheDir, { recursive: true });
  * ```
  */
 export async function downloadSae(spec: string, options: DownloadSaeOptions = {}): Promise<DownloadedSaes> {
@@ -510,44 +558,68 @@ export async function downloadSae(spec: string, options: DownloadSaeOptions = {}
   const repo = ref.repo;
   const revision = options.revision ?? ref.revision;
   const what = `Hugging Face SAEs ${repo}${revision === "main" ? "" : `@${revision}`}`;
-  const hubUrl = hubUrlOf(options.hubUrl);
-  const accessToken = tokenOf(options.accessToken);
-  const dir = (options.out ?? hubSnapshotDir(`${repo}@${revision}`, options.cacheDir ?? defaultHubCacheDir()))
-    .replace(/\/+$/, "");
-  const failure: { last?: Failure } = {};
-  const params = {
-    repo: { type: "model" as const, name: repo },
-    revision,
-    hubUrl,
-    accessToken,
-    fetch: tracking(options.fetch, failure),
-  };
-
-  let previous: Manifest | undefined;
-  try {
-    previous = JSON.parse(await Deno.readTextFile(`${dir}/${MANIFEST}`));
-  } catch {
-    previous = undefined;
-  }
-  let listing: Map<string, { size: number; id: string }>;
-  if (previous !== undefined && previous.repo === repo && /^[0-9a-f]{40}$/.test(revision)) {
-    // A commit never changes: the files recorded for it are what it holds.
-    listing = new Map(Object.entries(previous.files).map(([path, id]) => [path, { size: -1, id }]));
-  } else {
-    listing = new Map();
-    try {
-      for await (const entry of hf.listFiles({ ...params, recursive: true })) {
-        if (entry.type === "file") {
-          listing.set(entry.path, { size: entry.size, id: entry.lfs?.oid ?? entry.oid ?? `${entry.size}` });
-        }
-      }
-    } catch (error) {
-      throw explain(error, what, hubUrl, repo, failure.last);
-    }
-  }
-
+  const { hubUrl, accessToken } = hubRequestOptions(options);
+  const cacheDir = (options.cacheDir ?? defaultHubCacheDir()).replace(/\/+$/, "");
+  const offline = options.offline ?? isHubOffline();
+  const pinned = COMMIT.test(revision);
+  const failure: { last?: Failure; unreachable?: boolean } = {};
+  const request = { hubUrl, accessToken, fetch: tracking(options.fetch, failure) };
+  const snapshotOf = (commit: string) => `${hubRepoCacheDir(repo, cacheDir)}/snapshots/${commit}`;
   const parentOf = (path: string) => (path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "");
   const join = (folder: string, file: string) => (folder === "" ? file : `${folder}/${file}`);
+  /** The commit the cache's ref names, when the cache has one. */
+  const cachedCommit = () => hubSnapshotDir(`${repo}@${revision}`, cacheDir)?.split("/").at(-1);
+
+  let commit: string | undefined = pinned ? revision : undefined;
+  /** The repository's files at the commit; from the cache's snapshot when `fromCache`. */
+  let listing: Map<string, HubFileEntry> | undefined;
+  let fromCache = false;
+  const wanted = options.folders?.map((f) => f.replace(/^\/+|\/+$/g, ""));
+  if (pinned && wanted !== undefined) {
+    // A commit never changes: when the folders asked for are in its snapshot, no request is needed.
+    const local = await localListing(snapshotOf(revision));
+    const complete = (f: string) =>
+      local.has(join(f, SAELENS_CFG)) &&
+      (local.has(join(f, SAELENS_WEIGHTS)) || local.has(join(f, SPARSIFY_WEIGHTS)));
+    if (wanted.every(complete)) [listing, fromCache] = [local, true];
+  }
+  if (listing === undefined && offline) {
+    commit ??= cachedCommit();
+    if (commit === undefined) {
+      throw new Error(
+        `${what}: offline (HF_HUB_OFFLINE), and the cache has no commit for revision ${
+          JSON.stringify(revision)
+        } (expected ${
+          hubRepoCacheDir(repo, cacheDir)
+        }/refs/${revision}); run once with access to the Hub, or unset HF_HUB_OFFLINE`,
+      );
+    }
+    [listing, fromCache] = [await localListing(snapshotOf(commit)), true];
+  }
+  if (listing === undefined) {
+    try {
+      commit ??= await resolveHubCommit(repo, revision, request);
+      listing = new Map();
+      for await (
+        const entry of hf.listFiles({
+          ...request,
+          repo: { type: "model", name: repo },
+          revision: commit,
+          recursive: true,
+        })
+      ) {
+        if (entry.type === "file") listing.set(entry.path, entry);
+      }
+    } catch (error) {
+      // As Python does: when the Hub cannot be reached, the snapshot the ref names will do.
+      const cached = failure.unreachable ? cachedCommit() : undefined;
+      if (cached === undefined) throw explain(error, what, hubUrl, repo, failure.last);
+      [commit, listing, fromCache] = [cached, await localListing(snapshotOf(cached)), true];
+    }
+  }
+  const at = commit!;
+  const snapshot = snapshotOf(at);
+
   const cfgFolders = [...listing.keys()].filter((p) => p.split("/").at(-1) === SAELENS_CFG).map(parentOf);
   const saelens = cfgFolders.filter((f) => listing.has(join(f, SAELENS_WEIGHTS)));
   const sparsify = cfgFolders.filter((f) => listing.has(join(f, SPARSIFY_WEIGHTS)));
@@ -556,67 +628,53 @@ export async function downloadSae(spec: string, options: DownloadSaeOptions = {}
   const available = (format === "saelens" ? saelens : sparsify).sort(
     new Intl.Collator("en", { numeric: true }).compare,
   );
+  const source = fromCache ? ` in the cache (${snapshot})` : "";
   if (available.length === 0) {
     throw new Error(
-      `${what}: expected folders with ${SAELENS_CFG} and ${SAELENS_WEIGHTS} (SAELens) or ${SPARSIFY_WEIGHTS} (sparsify), found none among ${listing.size} files`,
+      `${what}: expected folders with ${SAELENS_CFG} and ${SAELENS_WEIGHTS} (SAELens) or ${SPARSIFY_WEIGHTS} (sparsify), found none among ${listing.size} files${source}`,
     );
   }
-  const folders = options.folders === undefined
-    ? available
-    : options.folders.map((f) => f.replace(/^\/+|\/+$/g, ""));
+  const folders = wanted ?? available;
   for (const folder of folders) {
     if (!available.includes(folder)) {
       throw new Error(
         `${what}: folder ${JSON.stringify(folder)} expected among its SAE folders (${
           available.map((f) => JSON.stringify(f)).join(", ")
-        }), not found`,
+        })${source}, not found`,
       );
     }
   }
 
-  const have: Record<string, string> = previous?.repo === repo ? { ...previous.files } : {};
-  const fetched: Record<string, string> = {};
-  for (const folder of folders) {
-    for (const file of [SAELENS_CFG, weights]) {
-      const path = join(folder, file);
-      const { size, id } = listing.get(path)!;
+  const paths = folders.flatMap((folder) => [join(folder, SAELENS_CFG), join(folder, weights)]);
+  for (const path of paths) {
+    if (await isFile(`${snapshot}/${path}`)) continue; // in the cache already
+    try {
+      await downloadHubFileToCache(repo, at, listing.get(path)!, { ...request, cacheDir });
+    } catch (error) {
+      throw explain(error, `${what}: downloading ${path}`, hubUrl, repo, failure.last);
+    }
+  }
+  if (!pinned && !fromCache) await writeHubRef(repo, revision, at, cacheDir);
+
+  let dir = snapshot;
+  if (options.out !== undefined) {
+    dir = options.out.replace(/\/+$/, "");
+    for (const path of paths) {
       const target = `${dir}/${path}`;
-      if (have[path] === id && await exists(target)) {
-        fetched[path] = id;
-        continue;
-      }
-      let tmp: string | undefined;
+      await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+      const tmp = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
       try {
-        const blob = await hf.downloadFile({ ...params, path, xet: false });
-        if (blob === null) throw new Error("listed, but the Hub answered 404");
-        await Deno.mkdir(parentOf(target), { recursive: true });
-        tmp = `${target}.incomplete-${crypto.randomUUID().slice(0, 8)}`;
-        const handle = await Deno.open(tmp, { write: true, createNew: true });
-        await blob.stream().pipeTo(handle.writable);
-        const written = (await Deno.stat(tmp)).size;
-        if (size >= 0 && written !== size) throw new Error(`expected ${size} bytes, received ${written}`);
+        await Deno.copyFile(`${snapshot}/${path}`, tmp); // the blob the link points to
         await Deno.rename(tmp, target);
-        fetched[path] = id;
       } catch (error) {
-        if (tmp !== undefined) await Deno.remove(tmp).catch(() => {});
-        throw explain(error, `${what}: downloading ${path}`, hubUrl, repo, failure.last);
-      } finally {
-        // Record what is complete so far, so that a retry fetches only the rest.
-        const manifest: Manifest = { repo, revision, files: { ...have, ...fetched } };
-        await writeTextAtomic(`${dir}/${MANIFEST}`, JSON.stringify(manifest, null, 2) + "\n").catch(() => {});
+        await Deno.remove(tmp).catch(() => {});
+        throw new Error(`${what}: copying ${path} from ${snapshot} to ${dir}: ${message(error)}`, {
+          cause: error,
+        });
       }
     }
   }
   const local = folders.map((f) => (f === "" ? dir : `${dir}/${f}`));
   const imported = format === "saelens" ? await importSaelens(local) : await importSparsify(local);
-  return { ...imported, repo, revision, dir, folders };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return { ...imported, repo, revision, commit: at, dir, folders };
 }

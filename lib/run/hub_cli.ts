@@ -17,8 +17,8 @@ const DOWNLOAD_FLAGS = {
   out: {
     type: "string",
     value: "DIR",
-    description: "Folder to download the SAE folders into",
-    defaultText: "the repository's snapshot in --cache-dir",
+    description: "Also copy the SAE folders into this folder (they are downloaded into the cache first)",
+    defaultText: "none: read from the repository's snapshot in the cache",
   },
   folders: {
     type: "string",
@@ -29,8 +29,8 @@ const DOWNLOAD_FLAGS = {
   "cache-dir": {
     type: "string",
     value: "DIR",
-    description: "Cache folder, shared with the models",
-    defaultText: "$SAEKIT_CACHE, else ~/.cache/saekit/hub",
+    description: "Hugging Face cache folder, shared with the models and with Python",
+    defaultText: "$HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub",
   },
 } as const satisfies FlagTable;
 
@@ -67,8 +67,9 @@ export const HUB_HELP: CommandHelp = {
     "upload publishes RUN_DIR/final/ (one SAELens folder per SAE), the run's config.json as " +
     "training_config.json and a generated README.md model card as a model repository (created when " +
     "missing). It needs a token with write access in HF_TOKEN.",
-    "download fetches the repository's SAE folders (SAELens's layout, or sparsify's) into the cache (or " +
-    "--out) and loads them; it prints what it found. HF_TOKEN is sent when set.",
+    "download fetches the repository's SAE folders (SAELens's layout, or sparsify's) into the Hugging Face " +
+    "cache (and copies them to --out) and loads them; it prints what it found. HF_TOKEN is sent when set; " +
+    "with HF_HUB_OFFLINE=1 the cache is read without any request.",
   ],
   groups: [
     { title: "Options of upload", flags: UPLOAD_FLAGS },

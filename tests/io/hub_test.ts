@@ -13,7 +13,18 @@ import { foldedParams } from "../../lib/train/pipeline.ts";
 import { encodeSafetensors } from "../../lib/io/safetensors.ts";
 import type { SaeParams } from "../../lib/sae/params.ts";
 
-for (const name of ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT"]) Deno.env.delete(name);
+// The tests must not pick up a developer's own Hub settings, nor write to their cache.
+for (
+  const name of [
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_ENDPOINT",
+    "HF_HUB_OFFLINE",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_HOME",
+  ]
+) Deno.env.delete(name);
 
 const netAllowed = (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
 if (!netAllowed) {
@@ -26,17 +37,25 @@ function hubTest(name: string, fn: () => Promise<void>): void {
 const WRITER = "hf_writer_token";
 const READER = "hf_reader_token";
 
+/** Runs `fn` with a fake Hub and a temporary folder, whose `hf-cache/` is `$HF_HUB_CACHE` meanwhile. */
 async function withHub(fn: (hub: FakeHub, dir: string) => Promise<void>): Promise<void> {
   const hub = serveFakeHub();
   hub.tokens.set(WRITER, "write");
   hub.tokens.set(READER, "read");
   const dir = await Deno.makeTempDir({ prefix: "saekit_hub_" });
+  Deno.env.set("HF_HUB_CACHE", `${dir}/hf-cache`);
   try {
     await fn(hub, dir);
   } finally {
+    Deno.env.delete("HF_HUB_CACHE");
     await hub.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+async function hex(algorithm: "SHA-1" | "SHA-256", bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest(algorithm, new Uint8Array(bytes));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** A finished toy run in `out`: two TopK SAEs. Returns the folded parameters (the caller disposes). */
@@ -137,60 +156,108 @@ hubTest(
 );
 
 hubTest(
-  "uploadRun() → downloadSae() gives the run's folded weights exactly; the cache is reused",
+  "uploadRun() → downloadSae() gives the run's folded weights exactly, from the standard cache, which is reused",
   async () => {
     await withHub(async (hub, dir) => {
       const run = `${dir}/run`;
       const folded = await toyRun(run);
       await uploadRun(run, "me/toy-saes", { hubUrl: hub.url, accessToken: WRITER });
+      const commit = hub.repos.get("me/toy-saes")!.branches.get("main")!;
       const cacheDir = `${dir}/cache`;
+      const storage = `${cacheDir}/models--me--toy-saes`;
       const before = hub.requests.length;
       const saes = await downloadSae("me/toy-saes", { hubUrl: hub.url, cacheDir });
       assert.equal(saes.format, "saelens");
       assert.deepEqual(saes.folders, ["toy.0", "toy.1"]);
       assert.deepEqual(saes.componentNames, ["toy.0", "toy.1"]);
       assert.deepEqual(saes.activation, { kind: "topk", k: 3 });
-      assert.equal(saes.dir, `${cacheDir}/models--me--toy-saes/snapshots/main`);
+      assert.equal(saes.commit, commit);
+      assert.equal(saes.dir, `${storage}/snapshots/${commit}`);
       for (const key of ["wEnc", "bEnc", "wDec", "bDec"] as const) {
         assert.deepEqual(saes.params[key].dataSync(), folded[key].dataSync(), key);
       }
       const requests = hub.requests.slice(before);
-      // The tree in pages of 3 (11 entries), then per file a ranged probe and the download (weights via the CDN).
-      assert.deepEqual(requests.filter((r) => r.includes("/tree/")), [
-        "GET /api/models/me/toy-saes/tree/main",
-        "GET /api/models/me/toy-saes/tree/main",
-        "GET /api/models/me/toy-saes/tree/main",
-        "GET /api/models/me/toy-saes/tree/main",
-      ]);
-      assert.ok(requests.includes("GET /me/toy-saes/resolve/main/toy.0/cfg.json (range)"));
-      // A weight file: the probe is redirected to the CDN, where the download then goes directly.
-      const commit = hub.repos.get("me/toy-saes")!.branches.get("main")!;
-      assert.ok(requests.includes("GET /me/toy-saes/resolve/main/toy.1/sae_weights.safetensors (range)"));
+      // main resolved to its commit, the tree at that commit in pages of 3 (8 files, 2 folders), then
+      // per file downloadFileToCacheDir's paths-info, ranged probe and download (weights via the CDN).
+      assert.equal(requests[0], "GET /api/models/me/toy-saes/revision/main");
+      assert.deepEqual(
+        requests.filter((r) => r.includes("/tree/")),
+        Array(4).fill(`GET /api/models/me/toy-saes/tree/${commit}`),
+      );
+      assert.ok(requests.includes(`GET /me/toy-saes/resolve/${commit}/toy.0/cfg.json (range)`));
       assert.ok(requests.includes(`GET /cdn/me/toy-saes/${commit}/toy.1/sae_weights.safetensors`));
+      assert.ok(!requests.some((r) => r.includes("README.md") || r.includes("summary.json")));
+      // The standard layout: links to blobs named by the Hub's ids, and refs/main.
       assert.deepEqual(await listFiles(saes.dir), [
-        ".saekit-sae-snapshot.json",
         "toy.0/cfg.json",
         "toy.0/sae_weights.safetensors",
         "toy.1/cfg.json",
         "toy.1/sae_weights.safetensors",
       ]);
+      const weights = await Deno.readFile(`${run}/final/toy.1/sae_weights.safetensors`);
+      assert.equal(
+        await Deno.readLink(`${saes.dir}/toy.1/sae_weights.safetensors`),
+        `../../../blobs/${await hex("SHA-256", weights)}`,
+      );
+      const cfg = await Deno.readFile(`${run}/final/toy.0/cfg.json`);
+      const gitId = await hex(
+        "SHA-1",
+        new Uint8Array([...new TextEncoder().encode(`blob ${cfg.length}\0`), ...cfg]),
+      );
+      assert.equal(await Deno.readLink(`${saes.dir}/toy.0/cfg.json`), `../../../blobs/${gitId}`);
+      assert.equal(await Deno.readTextFile(`${storage}/refs/main`), commit);
       tf.dispose(saes.params as unknown as tf.TensorContainer);
 
-      // Again: only the listing is asked for; the unchanged files come from the cache.
+      // Again: main is resolved and listed; the files come from the cache.
       const mark = hub.requests.length;
       const cached = await downloadSae("me/toy-saes", { hubUrl: hub.url, cacheDir, folders: ["toy.1"] });
-      assert.ok(hub.requests.slice(mark).every((r) => r.includes("/tree/")));
+      assert.ok(
+        hub.requests.slice(mark).every((r) => r.includes("/tree/") || r.includes("/revision/main")),
+        hub.requests.slice(mark).join("\n"),
+      );
       assert.deepEqual(cached.componentNames, ["toy.1"]);
       assert.deepEqual(cached.params.wEnc.dataSync(), folded.wEnc.dataSync().slice(8 * 16));
       tf.dispose(cached.params as unknown as tf.TensorContainer);
 
-      // Pinned to a commit already downloaded: no request at all.
-      await downloadSae(`me/toy-saes@${commit}`, { hubUrl: hub.url, cacheDir });
+      // Pinned to a commit whose folders are in the cache: no request at all.
       const pinnedMark = hub.requests.length;
-      const pinned = await downloadSae(`me/toy-saes@${commit}`, { hubUrl: hub.url, cacheDir });
-      assert.equal(hub.requests.length, pinnedMark);
+      const pinned = await downloadSae(`me/toy-saes@${commit}`, {
+        hubUrl: hub.url,
+        cacheDir,
+        folders: ["toy.0"],
+      });
+      assert.deepEqual(hub.requests.slice(pinnedMark), []);
       assert.equal(pinned.revision, commit);
-      tf.dispose([pinned.params as unknown as tf.TensorContainer, folded as unknown as tf.TensorContainer]);
+      assert.equal(pinned.dir, saes.dir);
+      tf.dispose(pinned.params as unknown as tf.TensorContainer);
+
+      // Offline, or with the Hub gone: the snapshot refs/main names.
+      Deno.env.set("HF_HUB_OFFLINE", "1");
+      try {
+        const offline = await downloadSae("me/toy-saes", { hubUrl: hub.url, cacheDir });
+        assert.deepEqual(offline.folders, ["toy.0", "toy.1"]);
+        tf.dispose(offline.params as unknown as tf.TensorContainer);
+      } finally {
+        Deno.env.delete("HF_HUB_OFFLINE");
+      }
+      assert.equal(hub.requests.length, pinnedMark);
+
+      // A new commit with the same SAE files: a new snapshot, linked to the blobs already there.
+      await uploadRun(run, "me/toy-saes", { hubUrl: hub.url, accessToken: WRITER, commitTitle: "again" });
+      const next = hub.repos.get("me/toy-saes")!.branches.get("main")!;
+      assert.notEqual(next, commit);
+      const nextMark = hub.requests.length;
+      const moved = await downloadSae("me/toy-saes", { hubUrl: hub.url, cacheDir });
+      assert.equal(moved.dir, `${storage}/snapshots/${next}`);
+      assert.equal(await Deno.readTextFile(`${storage}/refs/main`), next);
+      assert.ok(!hub.requests.slice(nextMark).some((r) => r.includes("/resolve/") || r.includes("/cdn/")));
+      assert.deepEqual(moved.params.wDec.dataSync(), folded.wDec.dataSync());
+      tf.dispose([moved.params as unknown as tf.TensorContainer, folded as unknown as tf.TensorContainer]);
+
+      await hub.close();
+      const gone = await downloadSae("me/toy-saes", { hubUrl: hub.url, cacheDir, folders: ["toy.1"] });
+      assert.equal(gone.commit, next);
+      tf.dispose(gone.params as unknown as tf.TensorContainer);
     });
   },
 );
@@ -231,7 +298,7 @@ hubTest(
         (e: unknown) =>
           e instanceof Error &&
           e.message.startsWith(
-            `Hugging Face SAEs eleuther/private-saes: repository eleuther/private-saes not found at ${hub.url} (HTTP 401 RepoNotFound for ${hub.url}/api/models/eleuther/private-saes/tree/main`,
+            `Hugging Face SAEs eleuther/private-saes: repository eleuther/private-saes not found at ${hub.url} (HTTP 401 RepoNotFound for ${hub.url}/api/models/eleuther/private-saes/revision/main?`,
           ) && e.message.endsWith("check the name, and for a private repository set HF_TOKEN"),
       );
       Deno.env.set("HF_ENDPOINT", hub.url);
@@ -239,6 +306,21 @@ hubTest(
       try {
         const saes = await downloadSae("eleuther/private-saes", { out: `${dir}/b` });
         assert.equal(saes.format, "sparsify");
+        // Into $HF_HUB_CACHE, and copied to out as plain files.
+        assert.equal(saes.dir, `${dir}/b`);
+        assert.deepEqual(await listFiles(`${dir}/b`), [
+          "layers.0/cfg.json",
+          "layers.0/sae.safetensors",
+          "layers.1/cfg.json",
+          "layers.1/sae.safetensors",
+        ]);
+        assert.ok((await Deno.lstat(`${dir}/b/layers.1/sae.safetensors`)).isFile);
+        assert.deepEqual(
+          await Deno.readFile(`${dir}/b/layers.1/sae.safetensors`),
+          files["layers.1/sae.safetensors"],
+        );
+        const snapshot = `${dir}/hf-cache/models--eleuther--private-saes/snapshots/${saes.commit}`;
+        assert.deepEqual(await Deno.readFile(`${snapshot}/layers.0/cfg.json`), files["layers.0/cfg.json"]);
         assert.deepEqual(saes.componentNames, ["layers.0", "layers.1"]);
         assert.deepEqual(saes.params.wEnc.shape, [2, 4, 8]);
         assert.equal(saes.params.wEnc.dataSync()[0], 1);
@@ -305,8 +387,16 @@ hubTest(
         () => downloadSae("me/saes@nope", { hubUrl: hub.url, out: `${dir}/n` }),
         (e: unknown) =>
           e instanceof Error &&
+          e.message.startsWith(
+            `Hugging Face SAEs me/saes@nope: revision not found in me/saes (HTTP 404 RevisionNotFound for ${hub.url}/api/models/me/saes/revision/nope?`,
+          ) && e.message.endsWith(": Invalid rev id: nope)"),
+      );
+      await assert.rejects(
+        () => downloadSae("me/saes@v9", { offline: true }),
+        (e: unknown) =>
+          e instanceof Error &&
           e.message ===
-            `Hugging Face SAEs me/saes@nope: revision not found in me/saes (HTTP 404 RevisionNotFound for ${hub.url}/api/models/me/saes/tree/nope?recursive=true&expand=false: Invalid rev id: nope)`,
+            `Hugging Face SAEs me/saes@v9: offline (HF_HUB_OFFLINE), and the cache has no commit for revision "v9" (expected ${dir}/hf-cache/models--me--saes/refs/v9); run once with access to the Hub, or unset HF_HUB_OFFLINE`,
       );
       await assert.rejects(() => downloadSae("./local/folder", { hubUrl: hub.url }), TypeError);
     });

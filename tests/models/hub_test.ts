@@ -1,17 +1,20 @@
 /**
- * downloadHubModel() against a small Hugging Face Hub served on 127.0.0.1:
- * the same `@huggingface/hub` requests as against huggingface.co, only the
- * `hubUrl` differs. The fake Hub answers as the real one does: `resolve` with
- * `Range` (206, `Content-Range`, `ETag`, `X-Repo-Commit`), a 302 to a CDN path
- * for `*.safetensors` (with `X-Linked-Size` and `X-Linked-ETag`), `HEAD` on
- * `raw`, and 401 `RepoNotFound` / 404 `RevisionNotFound` / 404
- * `EntryNotFound` with their `X-Error-Code` headers.
+ * downloadHubModel() against the fake Hugging Face Hub of tests/_fake_hub.ts on 127.0.0.1: the same
+ * `@huggingface/hub` requests as against huggingface.co (`modelInfo`, `pathsInfo`,
+ * `downloadFileToCacheDir`), only the `hubUrl` differs. Files land in the standard Hugging Face cache,
+ * the one Python's `huggingface_hub` uses: `models--owner--name/blobs/{etag}`,
+ * `snapshots/{commit}/{path}` (links to the blobs) and `refs/{revision}`.
+ *
+ * The blob names are checked against ids computed here from the bytes (SHA-256 for LFS files, the
+ * git blob id `SHA-1("blob {size}\0" + bytes)` for the others), as the Hub defines them.
  */
 import { assert, tf } from "../_helpers.ts";
+import { type FakeHub, serveFakeHub } from "../_fake_hub.ts";
 import {
   DEFAULT_HUB_URL,
   defaultHubCacheDir,
   downloadHubModel,
+  hubRepoCacheDir,
   hubSnapshotDir,
   isHubModelId,
   parseHubModelId,
@@ -21,19 +24,21 @@ import { loadModel } from "../../lib/models/load/model.ts";
 import { llamaForward } from "../../lib/models/transformer.ts";
 import { encodeSafetensors, type SafetensorsEntry } from "../../lib/io/safetensors.ts";
 
-// The tests must not pick up a developer's own Hub settings.
-for (const name of ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT"]) Deno.env.delete(name);
+// The tests must not pick up a developer's own Hub settings, nor write to their cache.
+const HUB_ENV = [
+  "HF_TOKEN",
+  "HUGGING_FACE_HUB_TOKEN",
+  "HF_ENDPOINT",
+  "HF_HUB_OFFLINE",
+  "HF_HUB_CACHE",
+  "HUGGINGFACE_HUB_CACHE",
+  "HF_HOME",
+];
+for (const name of HUB_ENV) Deno.env.delete(name);
 
-const SHARED_HF = new URL("../../../shared/models/stories260K/hf/", import.meta.url);
-const hasSharedTokenizer = await Deno.stat(new URL("tokenizer.json", SHARED_HF)).then(
-  () => true,
-  () => false,
-);
-if (!hasSharedTokenizer) {
-  console.log(
-    `skipping loadModel() on the downloaded tiny llama: ${SHARED_HF.pathname}tokenizer.json not found (only in the project's workspace)`,
-  );
-}
+/** stories260K converted to a Hugging Face Llama folder (config, safetensors, tokenizer files). */
+const FIXTURE = new URL("../fixtures/stories260K/hf/", import.meta.url);
+const FIXTURE_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"];
 
 // The fake Hub listens on 127.0.0.1: without that permission the download tests cannot run.
 const netAllowed = (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
@@ -49,129 +54,35 @@ function hubTest(name: string, fn: () => Promise<void>): void {
 
 const encoder = new TextEncoder();
 const json = (value: unknown) => encoder.encode(JSON.stringify(value));
-const MAIN_COMMIT = "1111111111111111111111111111111111111111";
-const V1_COMMIT = "2222222222222222222222222222222222222222";
 
-type FakeRevision = { readonly commit: string; readonly files: Record<string, Uint8Array> };
-type FakeRepo = {
-  readonly revisions: Record<string, FakeRevision>;
-  /** When set, requests need `Authorization: Bearer {token}` (a private repository). */
-  readonly token?: string;
-  /**
-   * Whether `*.safetensors` are stored with Xet, as most large files on the
-   * Hub now are: a request that accepts `application/vnd.xet-fileinfo+json`
-   * gets the file's Xet description instead of a redirect.
-   */
-  readonly xet?: boolean;
-};
-type FakeHub = {
-  readonly url: string;
-  /** `METHOD path`, `(range)` appended for `Range` requests, in the order they came. */
-  readonly requests: string[];
-  /** When set, full downloads of this file stop half-way. */
-  breakFile?: string;
-  close(): Promise<void>;
-};
-
-function etagOf(bytes: Uint8Array): string {
-  let h = 2166136261;
-  for (const b of bytes) h = Math.imul(h ^ b, 16777619) >>> 0;
-  return `"${h.toString(16)}-${bytes.length}"`;
+async function hex(algorithm: "SHA-1" | "SHA-256", bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest(algorithm, new Uint8Array(bytes));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+/** The Hub's name for a file stored in git: the git blob id. */
+function gitId(bytes: Uint8Array): Promise<string> {
+  return hex("SHA-1", new Uint8Array([...encoder.encode(`blob ${bytes.length}\0`), ...bytes]));
+}
+/** The Hub's name for a file stored in LFS: its SHA-256. */
+function lfsId(bytes: Uint8Array): Promise<string> {
+  return hex("SHA-256", bytes);
 }
 
-function send(req: Request, bytes: Uint8Array, headers: Record<string, string>): Response {
-  const range = req.headers.get("Range")?.match(/^bytes=(\d+)-(\d*)$/);
-  const body = (
-    part: Uint8Array,
-  ): Uint8Array<ArrayBuffer> | null => (req.method === "HEAD" ? null : new Uint8Array(part));
-  if (range) {
-    const start = Number(range[1]);
-    const end = range[2] === "" ? bytes.length - 1 : Math.min(Number(range[2]), bytes.length - 1);
-    return new Response(body(bytes.slice(start, end + 1)), {
-      status: 206,
-      headers: { ...headers, "Content-Range": `bytes ${start}-${end}/${bytes.length}` },
-    });
-  }
-  return new Response(body(bytes), { headers: { ...headers, "Content-Length": String(bytes.length) } });
-}
-
-function refuse(status: number, code: string, message: string): Response {
-  return new Response(message, { status, headers: { "X-Error-Code": code, "X-Error-Message": message } });
-}
-
-function serveHub(repos: Record<string, FakeRepo>): FakeHub {
-  const requests: string[] = [];
-  const cdn = new Map<string, Uint8Array>();
-  const hub: FakeHub = {
-    url: "",
-    requests,
-    close: () => server.shutdown(),
+/** Sets environment variables (undefined: deletes) while `fn` runs, then puts them back. */
+async function withEnv(vars: Record<string, string | undefined>, fn: () => Promise<void>): Promise<void> {
+  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, Deno.env.get(name)]));
+  const set = (values: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
   };
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-    const { pathname } = new URL(req.url);
-    requests.push(`${req.method} ${pathname}${req.headers.has("Range") ? " (range)" : ""}`);
-    const cached = cdn.get(pathname);
-    if (cached !== undefined) {
-      const file = pathname.split("/").pop();
-      if (file === hub.breakFile && !req.headers.has("Range")) {
-        // The body ends early (as when a proxy cuts a transfer short).
-        const half = cached.slice(0, cached.length >> 1);
-        const body = new ReadableStream<Uint8Array>({
-          start(controller) {
-            controller.enqueue(half);
-            controller.close();
-          },
-        });
-        return new Response(body);
-      }
-      return send(req, cached, { ETag: etagOf(cached) });
-    }
-    const match = pathname.match(/^\/([^/]+)\/([^/]+)\/(resolve|raw)\/([^/]+)\/(.+)$/);
-    const repo = match ? repos[`${match[1]}/${match[2]}`] : undefined;
-    if (
-      match === null || repo === undefined ||
-      (repo.token !== undefined && req.headers.get("Authorization") !== `Bearer ${repo.token}`)
-    ) {
-      return refuse(401, "RepoNotFound", "Repository not found");
-    }
-    const [, owner, name, kind, revision, path] = match;
-    const wanted = decodeURIComponent(revision);
-    const rev = repo.revisions[wanted] ?? Object.values(repo.revisions).find((r) => r.commit === wanted);
-    if (rev === undefined) return refuse(404, "RevisionNotFound", `Invalid rev id: ${wanted}`);
-    const bytes = rev.files[path];
-    if (bytes === undefined) return refuse(404, "EntryNotFound", "Entry not found");
-    const headers = { ETag: etagOf(bytes), "X-Repo-Commit": rev.commit };
-    if (kind === "resolve" && path.endsWith(".safetensors")) {
-      if (repo.xet && req.headers.get("Accept")?.includes("application/vnd.xet-fileinfo+json")) {
-        const base = new URL(req.url).origin;
-        return new Response(JSON.stringify({ hash: "ab".repeat(32) }), {
-          headers: {
-            "Content-Type": "application/vnd.xet-fileinfo+json",
-            "X-Linked-Size": String(bytes.length),
-            "X-Linked-ETag": headers.ETag,
-            "X-Xet-Hash": "ab".repeat(32),
-            "X-Repo-Commit": rev.commit,
-            Link: `<${base}/xet/reconstructions/${"ab".repeat(32)}>; rel="xet-reconstruction-info", ` +
-              `<${base}/api/models/${owner}/${name}/xet-read-token/${rev.commit}>; rel="xet-auth"`,
-          },
-        });
-      }
-      // Large files live on the CDN: the Hub answers with a redirect.
-      const location = `/cdn/${owner}/${name}/${rev.commit}/${path}`;
-      cdn.set(location, bytes);
-      return new Response(null, {
-        status: 302,
-        headers: {
-          Location: location,
-          "X-Linked-Size": String(bytes.length),
-          "X-Linked-ETag": headers.ETag,
-          "X-Repo-Commit": rev.commit,
-        },
-      });
-    }
-    return send(req, bytes, headers);
-  });
-  return Object.assign(hub, { url: `http://127.0.0.1:${server.addr.port}` });
+  set(vars);
+  try {
+    await fn();
+  } finally {
+    set(saved);
+  }
 }
 
 async function withCache(fn: (cacheDir: string) => Promise<void>): Promise<void> {
@@ -183,11 +94,8 @@ async function withCache(fn: (cacheDir: string) => Promise<void>): Promise<void>
   }
 }
 
-async function withHub(
-  repos: Record<string, FakeRepo>,
-  fn: (hub: FakeHub, cacheDir: string) => Promise<void>,
-): Promise<void> {
-  const hub = serveHub(repos);
+async function withHub(fn: (hub: FakeHub, cacheDir: string) => Promise<void>): Promise<void> {
+  const hub = serveFakeHub();
   try {
     await withCache((cacheDir) => fn(hub, cacheDir));
   } finally {
@@ -195,7 +103,14 @@ async function withHub(
   }
 }
 
-/** Every file under `dir`, relative to it, sorted. */
+/** The address of a Hub that is not there (connection refused). */
+async function goneHubUrl(): Promise<string> {
+  const gone = serveFakeHub();
+  await gone.close();
+  return gone.url;
+}
+
+/** Every file under `dir` (links included, not followed), relative to it, sorted. */
 async function listFiles(dir: string, prefix = ""): Promise<string[]> {
   const out: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
@@ -206,6 +121,10 @@ async function listFiles(dir: string, prefix = ""): Promise<string[]> {
   return out.sort();
 }
 
+/** The requests that fetch file contents (the resolve endpoint and the CDN), not metadata. */
+const fileRequests = (requests: string[]) =>
+  requests.filter((r) => r.includes("/resolve/") || r.includes("/cdn/"));
+
 function weights(n: number, seed: number): SafetensorsEntry {
   return { dtype: "F32", shape: [n], data: Float32Array.from({ length: n }, (_, i) => Math.sin(i + seed)) };
 }
@@ -215,27 +134,20 @@ const TOKENIZER = json({ version: "1.0", model: { type: "BPE", vocab: {}, merges
 const TOKENIZER_CONFIG = json({ bos_token: "<s>" });
 const SINGLE = encodeSafetensors({ w: weights(16, 1) });
 
-function tinyRepo(extra: Record<string, Uint8Array> = {}): FakeRepo {
+function tinyFiles(extra: Record<string, Uint8Array> = {}): Record<string, Uint8Array> {
   return {
-    revisions: {
-      main: {
-        commit: MAIN_COMMIT,
-        files: {
-          "config.json": CONFIG,
-          "tokenizer.json": TOKENIZER,
-          "tokenizer_config.json": TOKENIZER_CONFIG,
-          "model.safetensors": SINGLE,
-          "README.md": encoder.encode("# tiny\n"),
-          ...extra,
-        },
-      },
-    },
+    "config.json": CONFIG,
+    "tokenizer.json": TOKENIZER,
+    "tokenizer_config.json": TOKENIZER_CONFIG,
+    "model.safetensors": SINGLE,
+    "README.md": encoder.encode("# tiny\n"),
+    ...extra,
   };
 }
 
-function shardedRepo(): FakeRepo {
-  const one = encodeSafetensors({ a: weights(8, 2), b: weights(4, 3) });
-  const two = encodeSafetensors({ c: weights(8, 4) });
+const SHARD_ONE = encodeSafetensors({ a: weights(8, 2), b: weights(4, 3) });
+const SHARD_TWO = encodeSafetensors({ c: weights(8, 4) });
+function shardedFiles(): Record<string, Uint8Array> {
   const index = {
     metadata: { total_size: 80 },
     weight_map: {
@@ -245,20 +157,12 @@ function shardedRepo(): FakeRepo {
     },
   };
   return {
-    xet: true,
-    revisions: {
-      main: {
-        commit: MAIN_COMMIT,
-        files: {
-          "config.json": CONFIG,
-          "tokenizer.json": TOKENIZER,
-          "model.safetensors.index.json": json(index),
-          "model-00001-of-00002.safetensors": one,
-          "model-00002-of-00002.safetensors": two,
-          "pytorch_model.bin": encoder.encode("not read"),
-        },
-      },
-    },
+    "config.json": CONFIG,
+    "tokenizer.json": TOKENIZER,
+    "model.safetensors.index.json": json(index),
+    "model-00001-of-00002.safetensors": SHARD_ONE,
+    "model-00002-of-00002.safetensors": SHARD_TWO,
+    "pytorch_model.bin": encoder.encode("not read"),
   };
 }
 
@@ -283,6 +187,9 @@ Deno.test("parseHubModelId() and isHubModelId() tell Hub ids from paths", () => 
       "a//b",
       "a/b@",
       "a/b@..",
+      "a/b@refs/../../x",
+      "a/b@x//y",
+      "a/b@x/",
       "a/b@has space",
       "a--x/b",
       "a/b..c",
@@ -308,10 +215,44 @@ Deno.test("parseHubModelId() and isHubModelId() tell Hub ids from paths", () => 
   assert.equal(isHubModelId("lib/models"), !here);
 });
 
-Deno.test("hubSnapshotDir() and defaultHubCacheDir() follow SAEKIT_CACHE, XDG_CACHE_HOME and HOME", () => {
+Deno.test(
+  "defaultHubCacheDir() follows Python's rules: HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME, HOME",
+  async () => {
+    await withEnv({
+      HF_HUB_CACHE: "/a",
+      HUGGINGFACE_HUB_CACHE: "/b",
+      HF_HOME: "/c",
+      XDG_CACHE_HOME: "/x",
+      HOME: "/h",
+    }, async () => {
+      assert.equal(defaultHubCacheDir(), "/a");
+      Deno.env.delete("HF_HUB_CACHE");
+      assert.equal(defaultHubCacheDir(), "/b");
+      Deno.env.delete("HUGGINGFACE_HUB_CACHE");
+      assert.equal(defaultHubCacheDir(), "/c/hub");
+      Deno.env.delete("HF_HOME");
+      assert.equal(defaultHubCacheDir(), "/x/huggingface/hub");
+      Deno.env.delete("XDG_CACHE_HOME");
+      assert.equal(defaultHubCacheDir(), "/h/.cache/huggingface/hub");
+      // A leading ~ is the home folder, as Python's os.path.expanduser reads it.
+      Deno.env.set("HF_HOME", "~/hf");
+      assert.equal(defaultHubCacheDir(), "/h/hf/hub");
+      Deno.env.set("HF_HUB_CACHE", "~/hub-cache");
+      assert.equal(defaultHubCacheDir(), "/h/hub-cache");
+      Deno.env.delete("HF_HUB_CACHE");
+      Deno.env.delete("HF_HOME");
+      assert.equal(hubRepoCacheDir("a/b"), "/h/.cache/huggingface/hub/models--a--b");
+      await Promise.resolve();
+    });
+    assert.equal(DEFAULT_HUB_URL, "https://huggingface.co");
+  },
+);
+
+Deno.test("hubSnapshotDir() names the commit a spec resolves to in the cache", async () => {
+  const commit = "0123456789abcdef0123456789abcdef01234567";
   assert.equal(
-    hubSnapshotDir("EleutherAI/pythia-70m@refs/pr/1", "/c/"),
-    "/c/models--EleutherAI--pythia-70m/snapshots/refs%2Fpr%2F1",
+    hubSnapshotDir(`EleutherAI/pythia-70m@${commit}`, "/c/"),
+    `/c/models--EleutherAI--pythia-70m/snapshots/${commit}`,
   );
   assert.throws(
     () => hubSnapshotDir("./x", "/c"),
@@ -319,47 +260,52 @@ Deno.test("hubSnapshotDir() and defaultHubCacheDir() follow SAEKIT_CACHE, XDG_CA
       e instanceof TypeError &&
       e.message === `Hugging Face model id: expected "owner/name" or "owner/name@revision", received "./x"`,
   );
-  const saved = Object.fromEntries(
-    ["SAEKIT_CACHE", "XDG_CACHE_HOME", "HOME"].map((n) => [n, Deno.env.get(n)]),
-  );
-  try {
-    Deno.env.set("SAEKIT_CACHE", "/s");
-    Deno.env.set("XDG_CACHE_HOME", "/x");
-    Deno.env.set("HOME", "/h");
-    assert.equal(defaultHubCacheDir(), "/s");
-    Deno.env.delete("SAEKIT_CACHE");
-    assert.equal(defaultHubCacheDir(), "/x/saekit/hub");
-    Deno.env.delete("XDG_CACHE_HOME");
-    assert.equal(defaultHubCacheDir(), "/h/.cache/saekit/hub");
-    assert.equal(hubSnapshotDir("a/b"), "/h/.cache/saekit/hub/models--a--b/snapshots/main");
-  } finally {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) Deno.env.delete(name);
-      else Deno.env.set(name, value);
-    }
-  }
-  assert.equal(DEFAULT_HUB_URL, "https://huggingface.co");
+  await withCache(async (cacheDir) => {
+    assert.equal(hubSnapshotDir("a/b@refs/pr/1", cacheDir), undefined);
+    await Deno.mkdir(`${cacheDir}/models--a--b/refs/refs/pr`, { recursive: true });
+    await Deno.writeTextFile(`${cacheDir}/models--a--b/refs/refs/pr/1`, commit);
+    assert.equal(hubSnapshotDir("a/b@refs/pr/1", cacheDir), `${cacheDir}/models--a--b/snapshots/${commit}`);
+    // A ref that does not hold a commit id is no snapshot.
+    await Deno.writeTextFile(`${cacheDir}/models--a--b/refs/main`, "not a commit");
+    assert.equal(hubSnapshotDir("a/b", cacheDir), undefined);
+  });
 });
 
 hubTest(
-  "downloadHubModel() fetches config, tokenizer files and model.safetensors into the cache",
+  "downloadHubModel() fetches config, tokenizer files and model.safetensors into $HF_HUB_CACHE, in the standard layout",
   async () => {
-    await withHub({ "acme/tiny": tinyRepo() }, async (hub, cacheDir) => {
+    await withHub(async (hub, cacheDir) => {
+      const commit = hub.addRepo("acme/tiny", tinyFiles());
       const progress: string[] = [];
-      const dir = await downloadHubModel("acme/tiny", {
-        cacheDir,
-        hubUrl: `${hub.url}/`,
-        onProgress: (file, bytes) => progress.push(`${file} ${bytes}`),
+      let dir = "";
+      await withEnv({ HF_HUB_CACHE: cacheDir }, async () => {
+        dir = await downloadHubModel("acme/tiny", {
+          hubUrl: `${hub.url}/`,
+          onProgress: (file, bytes) => progress.push(`${file} ${bytes}`),
+        });
       });
-      assert.equal(dir, `${cacheDir}/models--acme--tiny/snapshots/main`);
-      // README.md is not fetched; no temporary file is left.
-      assert.deepEqual(await listFiles(dir), [
-        ".saekit-snapshot.json",
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-      ]);
+      const storage = `${cacheDir}/models--acme--tiny`;
+      assert.equal(dir, `${storage}/snapshots/${commit}`);
+      // Each file once in blobs/, named as the Hub names it; the snapshot links to it; README.md is not
+      // fetched; no temporary file is left.
+      const ids = {
+        "config.json": await gitId(CONFIG),
+        "tokenizer.json": await gitId(TOKENIZER),
+        "tokenizer_config.json": await gitId(TOKENIZER_CONFIG),
+        "model.safetensors": await lfsId(SINGLE),
+      };
+      assert.deepEqual(
+        await listFiles(storage),
+        [
+          ...Object.values(ids).map((id) => `blobs/${id}`),
+          "refs/main",
+          ...Object.keys(ids).map((file) => `snapshots/${commit}/${file}`),
+        ].sort(),
+      );
+      for (const [file, id] of Object.entries(ids)) {
+        assert.equal(await Deno.readLink(`${dir}/${file}`), `../../blobs/${id}`, file);
+      }
+      assert.equal(await Deno.readTextFile(`${storage}/refs/main`), commit);
       assert.deepEqual(await Deno.readFile(`${dir}/config.json`), CONFIG);
       assert.deepEqual(await Deno.readFile(`${dir}/tokenizer.json`), TOKENIZER);
       assert.deepEqual(await Deno.readFile(`${dir}/tokenizer_config.json`), TOKENIZER_CONFIG);
@@ -370,183 +316,314 @@ hubTest(
         `tokenizer_config.json ${TOKENIZER_CONFIG.length}`,
         `model.safetensors ${SINGLE.length}`,
       ]);
-      const manifest = JSON.parse(await Deno.readTextFile(`${dir}/.saekit-snapshot.json`));
-      assert.deepEqual(manifest, {
-        repo: "acme/tiny",
-        revision: "main",
-        commit: MAIN_COMMIT,
-        files: ["config.json", "tokenizer.json", "model.safetensors", "tokenizer_config.json"],
-      });
-      // Per file: a one-byte range request for size and ETag, then the download; safetensors via the CDN.
-      const r = "/acme/tiny/resolve/main";
-      const cdn = `/cdn/acme/tiny/${MAIN_COMMIT}/model.safetensors`;
+      // The revision resolved to its commit, one look at the files needed, then per file
+      // downloadFileToCacheDir's requests at that commit: paths-info, a one-byte range request for
+      // size and ETag, the download (safetensors through the CDN's redirect).
+      const api = "/api/models/acme/tiny";
+      const r = `/acme/tiny/resolve/${commit}`;
+      const cdn = `/cdn/acme/tiny/${commit}/model.safetensors`;
       assert.deepEqual(hub.requests, [
-        `GET ${r}/config.json (range)`,
-        `GET ${r}/tokenizer.json (range)`,
-        `GET ${r}/tokenizer_config.json (range)`,
+        `GET ${api}/revision/main`,
+        `POST ${api}/paths-info/${commit}`,
+        ...["config.json", "tokenizer.json", "tokenizer_config.json"].flatMap((file) => [
+          `POST ${api}/paths-info/${commit}`,
+          `GET ${r}/${file} (range)`,
+          `GET ${r}/${file}`,
+        ]),
+        `POST ${api}/paths-info/${commit}`,
         `GET ${r}/model.safetensors (range)`,
         `GET ${cdn} (range)`,
-        `GET ${r}/config.json`,
-        `GET ${r}/tokenizer.json`,
-        `GET ${r}/tokenizer_config.json`,
         `GET ${cdn}`,
       ]);
+
+      // Loaded again: the revision is resolved (the branch may have moved), nothing else.
+      const before = await Deno.lstat(`${dir}/config.json`);
+      const seen = hub.requests.length;
+      assert.equal(await downloadHubModel("acme/tiny", { cacheDir, hubUrl: hub.url }), dir);
+      assert.deepEqual(hub.requests.slice(seen), [`GET ${api}/revision/main`]);
+      assert.deepEqual((await Deno.lstat(`${dir}/config.json`)).mtime, before.mtime);
     });
   },
 );
 
-hubTest("downloadHubModel() fetches a sharded checkpoint's index and each shard once", async () => {
-  await withHub({ "acme/sharded": shardedRepo() }, async (hub, cacheDir) => {
+hubTest("downloadHubModel() follows a branch that moved, fetching only the files that changed", async () => {
+  await withHub(async (hub, cacheDir) => {
+    const options = { cacheDir, hubUrl: hub.url };
+    const first = hub.addRepo("acme/tiny", tinyFiles());
+    const old = await downloadHubModel("acme/tiny", options);
+    const newConfig = json({ model_type: "llama", hidden_size: 16 });
+    const second = hub.commit("acme/tiny", tinyFiles({ "config.json": newConfig }));
+    const seen = hub.requests.length;
     const progress: string[] = [];
-    const dir = await downloadHubModel("acme/sharded", {
-      cacheDir,
-      hubUrl: hub.url,
-      onProgress: (file) => progress.push(file),
-    });
-    const files = shardedRepo().revisions.main.files;
-    assert.deepEqual(await listFiles(dir), [
-      ".saekit-snapshot.json",
-      "config.json",
-      "model-00001-of-00002.safetensors",
-      "model-00002-of-00002.safetensors",
-      "model.safetensors.index.json",
-      "tokenizer.json",
+    const dir = await downloadHubModel("acme/tiny", { ...options, onProgress: (f) => progress.push(f) });
+    const storage = `${cacheDir}/models--acme--tiny`;
+    assert.equal(dir, `${storage}/snapshots/${second}`);
+    assert.equal(old, `${storage}/snapshots/${first}`);
+    assert.equal(await Deno.readTextFile(`${storage}/refs/main`), second);
+    assert.deepEqual(await Deno.readFile(`${dir}/config.json`), newConfig);
+    assert.deepEqual(await Deno.readFile(`${old}/config.json`), CONFIG);
+    // The unchanged files are linked to the blobs already there: only config.json is downloaded.
+    assert.deepEqual(progress, ["config.json"]);
+    assert.deepEqual(fileRequests(hub.requests.slice(seen)), [
+      `GET /acme/tiny/resolve/${second}/config.json (range)`,
+      `GET /acme/tiny/resolve/${second}/config.json`,
     ]);
-    for (const file of ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]) {
-      assert.deepEqual(await Deno.readFile(`${dir}/${file}`), files[file]);
-    }
-    assert.deepEqual(progress, [
-      "config.json",
-      "tokenizer.json",
-      "model.safetensors.index.json",
-      "model-00001-of-00002.safetensors",
-      "model-00002-of-00002.safetensors",
-    ]);
-    assert.ok(!hub.requests.some((r) => r.includes("pytorch_model.bin")), hub.requests.join("\n"));
-    assert.equal(
-      hub.requests.filter((r) =>
-        r === `GET ${"/cdn/acme/sharded/" + MAIN_COMMIT}/model-00001-of-00002.safetensors`
-      ).length,
-      1,
-    );
+    assert.equal(await Deno.readLink(`${dir}/model.safetensors`), `../../blobs/${await lfsId(SINGLE)}`);
+    assert.equal((await listFiles(`${storage}/blobs`)).length, 5); // 4 files, one of them in two versions
   });
 });
 
-hubTest(
-  "downloadHubModel() answers from the cache without requests and refetches only a missing file",
-  async () => {
-    await withHub({ "acme/sharded": shardedRepo() }, async (hub, cacheDir) => {
-      const options = { cacheDir, hubUrl: hub.url };
-      const dir = await downloadHubModel("acme/sharded", options);
-      const first = hub.requests.length;
-      // config and tokenizer (2 each), no tokenizer_config.json nor model.safetensors (1 each),
-      // the index (2), two shards stored with Xet (3 each: Xet description, redirect, CDN)
-      assert.equal(first, 2 + 2 + 1 + 1 + 2 + 3 + 3);
-      const before = await Deno.stat(`${dir}/config.json`);
-      assert.equal(await downloadHubModel("acme/sharded", options), dir);
-      assert.equal(
-        hub.requests.length,
-        first,
-        `expected no new request, received ${hub.requests.slice(first)}`,
-      );
-      assert.deepEqual((await Deno.stat(`${dir}/config.json`)).mtime, before.mtime);
-
-      await Deno.remove(`${dir}/model-00002-of-00002.safetensors`);
-      const progress: string[] = [];
-      await downloadHubModel("acme/sharded", { ...options, onProgress: (file) => progress.push(file) });
-      assert.deepEqual(progress, ["model-00002-of-00002.safetensors"]);
-      const cdn = `/cdn/acme/sharded/${MAIN_COMMIT}/model-00002-of-00002.safetensors`;
-      assert.deepEqual(hub.requests.slice(first), [
-        // tokenizer_config.json is looked for again: the snapshot was incomplete.
-        "GET /acme/sharded/resolve/main/tokenizer_config.json (range)",
-        // Stored with Xet: the probe gets the Xet description; the plain download is redirected to the CDN.
-        "GET /acme/sharded/resolve/main/model-00002-of-00002.safetensors (range)",
-        "GET /acme/sharded/resolve/main/model-00002-of-00002.safetensors",
-        `GET ${cdn}`,
-      ]);
-    });
-  },
-);
-
-hubTest("downloadHubModel() takes a branch, tag, commit or pull-request revision after @", async () => {
-  const v1Config = json({ model_type: "llama", hidden_size: 4 });
-  const repo = tinyRepo();
-  repo.revisions.v1 = { commit: V1_COMMIT, files: { ...repo.revisions.main.files, "config.json": v1Config } };
-  repo.revisions["refs/pr/1"] = { commit: "3".repeat(40), files: repo.revisions.main.files };
-  await withHub({ "acme/tiny": repo }, async (hub, cacheDir) => {
+hubTest("downloadHubModel() takes a tag, a pull-request ref or a commit after @", async () => {
+  await withHub(async (hub, cacheDir) => {
     const options = { cacheDir, hubUrl: hub.url };
-    const main = await downloadHubModel("acme/tiny", options);
-    const v1 = await downloadHubModel("acme/tiny@v1", options);
-    assert.equal(v1, `${cacheDir}/models--acme--tiny/snapshots/v1`);
-    assert.deepEqual(await Deno.readFile(`${v1}/config.json`), v1Config);
-    assert.deepEqual(await Deno.readFile(`${main}/config.json`), CONFIG);
-    const manifest = JSON.parse(await Deno.readTextFile(`${v1}/.saekit-snapshot.json`));
-    assert.equal(manifest.commit, V1_COMMIT);
+    const main = hub.addRepo("acme/tiny", tinyFiles());
+    const v1Config = json({ model_type: "llama", hidden_size: 4 });
+    const v1 = hub.commit("acme/tiny", tinyFiles({ "config.json": v1Config }), "v1");
+    const pr = hub.commit("acme/tiny", tinyFiles({ "tokenizer_config.json": json({}) }), "refs/pr/1");
+    const storage = `${cacheDir}/models--acme--tiny`;
 
-    const pinned = await downloadHubModel(`acme/tiny@${V1_COMMIT}`, options);
-    assert.equal(pinned, `${cacheDir}/models--acme--tiny/snapshots/${V1_COMMIT}`);
-    assert.deepEqual(await Deno.readFile(`${pinned}/config.json`), v1Config);
+    const tagged = await downloadHubModel("acme/tiny@v1", options);
+    assert.equal(tagged, `${storage}/snapshots/${v1}`);
+    assert.deepEqual(await Deno.readFile(`${tagged}/config.json`), v1Config);
+    assert.equal(await Deno.readTextFile(`${storage}/refs/v1`), v1);
 
     const seen = hub.requests.length;
-    const pr = await downloadHubModel("acme/tiny@refs/pr/1", options);
-    assert.equal(pr, `${cacheDir}/models--acme--tiny/snapshots/refs%2Fpr%2F1`);
-    assert.equal(hub.requests[seen], "GET /acme/tiny/resolve/refs%2Fpr%2F1/config.json (range)");
+    const fromPr = await downloadHubModel("acme/tiny@refs/pr/1", options);
+    assert.equal(fromPr, `${storage}/snapshots/${pr}`);
+    assert.equal(hub.requests[seen], "GET /api/models/acme/tiny/revision/refs%2Fpr%2F1");
+    assert.equal(await Deno.readTextFile(`${storage}/refs/refs/pr/1`), pr);
+
+    // A commit not in the cache yet: downloaded into its snapshot, no ref written.
+    const pinned = await downloadHubModel(`acme/tiny@${main}`, options);
+    assert.equal(pinned, `${storage}/snapshots/${main}`);
+    assert.deepEqual(await Deno.readFile(`${pinned}/config.json`), CONFIG);
+    assert.deepEqual(await listFiles(`${storage}/refs`), ["refs/pr/1", "v1"]);
+    // Now in the cache: no request at all.
+    const mark = hub.requests.length;
+    assert.equal(await downloadHubModel(`acme/tiny@${main}`, options), pinned);
+    assert.equal(await downloadHubModel(`acme/tiny@${v1}`, options), tagged);
+    assert.deepEqual(hub.requests.slice(mark), []);
 
     await assert.rejects(
       () => downloadHubModel("acme/tiny@nope", options),
       (e: unknown) =>
         e instanceof Error &&
-        e.message ===
-          `Hugging Face model acme/tiny@nope: revision "nope" not found in acme/tiny (HTTP 404 RevisionNotFound for ${hub.url}/acme/tiny/resolve/nope/config.json)`,
-    );
-    assert.deepEqual(
-      (await listFiles(`${cacheDir}/models--acme--tiny/snapshots`)).filter((f) => f.endsWith("/config.json"))
-        .sort(),
-      [`${V1_COMMIT}/config.json`, "main/config.json", "refs%2Fpr%2F1/config.json", "v1/config.json"],
+        e.message.startsWith(
+          `Hugging Face model acme/tiny@nope: revision "nope" not found in acme/tiny (HTTP 404 RevisionNotFound for ${hub.url}/api/models/acme/tiny/revision/nope?`,
+        ),
     );
   });
 });
 
+/**
+ * Lays out the cache as Python's `huggingface_hub` leaves it after `snapshot_download` or
+ * `from_pretrained`: each file in `blobs/` under the Hub's id, relative links in
+ * `snapshots/{commit}/`, and `refs/main` holding the commit (no newline).
+ */
+async function pythonCache(
+  cacheDir: string,
+  repo: string,
+  commit: string,
+  files: Record<string, Uint8Array>,
+): Promise<string> {
+  const storage = `${cacheDir}/models--${repo.replace("/", "--")}`;
+  const snapshot = `${storage}/snapshots/${commit}`;
+  await Deno.mkdir(`${storage}/blobs`, { recursive: true });
+  await Deno.mkdir(`${storage}/refs`, { recursive: true });
+  await Deno.mkdir(snapshot, { recursive: true });
+  for (const [path, bytes] of Object.entries(files)) {
+    const id = path.endsWith(".safetensors") ? await lfsId(bytes) : await gitId(bytes);
+    await Deno.writeFile(`${storage}/blobs/${id}`, bytes);
+    await Deno.symlink(`../../blobs/${id}`, `${snapshot}/${path}`);
+  }
+  await Deno.writeTextFile(`${storage}/refs/main`, commit);
+  return snapshot;
+}
+
+async function fixtureFiles(): Promise<Record<string, Uint8Array>> {
+  return Object.fromEntries(
+    await Promise.all(FIXTURE_FILES.map(async (f) => [f, await Deno.readFile(new URL(f, FIXTURE))] as const)),
+  );
+}
+
+hubTest(
+  "a cache laid out as Python's huggingface_hub leaves it is used: offline, with the Hub unreachable, or pinned, without a request",
+  async () => {
+    const files = await fixtureFiles();
+    const commit = "5e1f0c2d9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d";
+    await withCache(async (cacheDir) => {
+      const snapshot = await pythonCache(cacheDir, "karpathy/stories260K", commit, files);
+      const gone = await goneHubUrl();
+      // HF_HUB_OFFLINE and HF_HUB_CACHE, as Python reads them; loadModel() takes the Hub id as --model does.
+      await withEnv({ HF_HUB_OFFLINE: "1", HF_HUB_CACHE: cacheDir, HF_ENDPOINT: gone }, async () => {
+        assert.equal(await downloadHubModel("karpathy/stories260K"), snapshot);
+        const { model, tokenizer } = await loadModel("karpathy/stories260K");
+        assert.equal(model.hookDim("blocks.4.hook_resid_post"), 64);
+        const ids = tokenizer.encode("Once upon a time", { bos: true });
+        assert.equal(ids[0], 1);
+        assert.equal(tokenizer.decode(ids.slice(1)), "Once upon a time");
+        // Offline, a revision the cache has no ref for is an error that says so.
+        await assert.rejects(
+          () => downloadHubModel("karpathy/stories260K@v2"),
+          (e: unknown) =>
+            e instanceof Error &&
+            e.message ===
+              `Hugging Face model karpathy/stories260K@v2: offline (HF_HUB_OFFLINE), and the cache has no commit for revision "v2" (expected ${cacheDir}/models--karpathy--stories260K/refs/v2); run once with access to the Hub, or unset HF_HUB_OFFLINE`,
+        );
+      });
+      // Online, but the Hub cannot be reached: the snapshot refs/main names is used.
+      assert.equal(await downloadHubModel("karpathy/stories260K", { cacheDir, hubUrl: gone }), snapshot);
+      // Pinned to the commit: complete, so no request (the Hub is not there to answer one).
+      assert.equal(
+        await downloadHubModel(`karpathy/stories260K@${commit}`, { cacheDir, hubUrl: gone }),
+        snapshot,
+      );
+      // Nothing was added to the cache.
+      assert.deepEqual(
+        (await listFiles(`${cacheDir}/models--karpathy--stories260K`)).filter((f) => !f.startsWith("blobs/")),
+        ["refs/main", ...FIXTURE_FILES.map((f) => `snapshots/${commit}/${f}`).sort()],
+      );
+
+      // Offline with a snapshot that lacks the weights: an error naming what is missing.
+      await Deno.remove(`${snapshot}/model.safetensors`);
+      await assert.rejects(
+        () => downloadHubModel("karpathy/stories260K", { cacheDir, offline: true }),
+        (e: unknown) =>
+          e instanceof Error &&
+          e.message ===
+            `Hugging Face model karpathy/stories260K: offline (HF_HUB_OFFLINE), and ${snapshot} lacks model.safetensors or model.safetensors.index.json; run once with access to the Hub, or unset HF_HUB_OFFLINE`,
+      );
+    });
+
+    // The same cache, with the Hub up and main at that commit: one request to resolve main, no file request.
+    await withHub(async (hub, cacheDir) => {
+      const commit = hub.addRepo("karpathy/stories260K", files);
+      const snapshot = await pythonCache(cacheDir, "karpathy/stories260K", commit, files);
+      assert.equal(await downloadHubModel("karpathy/stories260K", { cacheDir, hubUrl: hub.url }), snapshot);
+      assert.deepEqual(hub.requests, ["GET /api/models/karpathy/stories260K/revision/main"]);
+    });
+  },
+);
+
+hubTest("downloadHubModel() puts the cache in $HF_HOME/hub, unless HF_HUB_CACHE says otherwise", async () => {
+  await withHub(async (hub, home) => {
+    const commit = hub.addRepo("acme/tiny", tinyFiles());
+    await withEnv({ HF_HOME: home, HF_ENDPOINT: hub.url }, async () => {
+      const dir = await downloadHubModel("acme/tiny");
+      assert.equal(dir, `${home}/hub/models--acme--tiny/snapshots/${commit}`);
+      assert.deepEqual(await Deno.readFile(`${dir}/model.safetensors`), SINGLE);
+      await withEnv({ HF_HUB_CACHE: `${home}/elsewhere` }, async () => {
+        assert.equal(
+          await downloadHubModel("acme/tiny"),
+          `${home}/elsewhere/models--acme--tiny/snapshots/${commit}`,
+        );
+      });
+    });
+    assert.deepEqual(await listFiles(home).then((f) => f.filter((p) => p.includes("/refs/"))), [
+      "elsewhere/models--acme--tiny/refs/main",
+      "hub/models--acme--tiny/refs/main",
+    ]);
+  });
+});
+
+hubTest(
+  "downloadHubModel() fetches a sharded checkpoint's index and each shard once; a lost shard is fetched again",
+  async () => {
+    await withHub(async (hub, cacheDir) => {
+      // Stored with Xet, as most large files on the Hub now are: downloads still go over plain HTTP.
+      const commit = hub.addRepo("acme/sharded", shardedFiles(), { xet: true });
+      const options = { cacheDir, hubUrl: hub.url };
+      const progress: string[] = [];
+      const dir = await downloadHubModel("acme/sharded", { ...options, onProgress: (f) => progress.push(f) });
+      const storage = `${cacheDir}/models--acme--sharded`;
+      assert.equal(dir, `${storage}/snapshots/${commit}`);
+      assert.deepEqual(await listFiles(dir), [
+        "config.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+      ]);
+      assert.deepEqual(await Deno.readFile(`${dir}/model-00002-of-00002.safetensors`), SHARD_TWO);
+      assert.deepEqual(progress, [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors.index.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+      ]);
+      // The repository has no tokenizer_config.json: recorded as Python records it, so that it is not looked for again.
+      assert.deepEqual(
+        await Deno.readFile(`${storage}/.no_exist/${commit}/tokenizer_config.json`),
+        new Uint8Array(),
+      );
+      assert.ok(!hub.requests.some((r) => r.includes("pytorch_model.bin")), hub.requests.join("\n"));
+      // A shard: its Xet description, then the plain download redirected to the CDN.
+      const shard = "model-00001-of-00002.safetensors";
+      assert.deepEqual(fileRequests(hub.requests).filter((r) => r.includes(shard)), [
+        `GET /acme/sharded/resolve/${commit}/${shard} (range)`,
+        `GET /acme/sharded/resolve/${commit}/${shard}`,
+        `GET /cdn/acme/sharded/${commit}/${shard}`,
+      ]);
+
+      const seen = hub.requests.length;
+      assert.equal(await downloadHubModel("acme/sharded", options), dir);
+      assert.deepEqual(hub.requests.slice(seen), ["GET /api/models/acme/sharded/revision/main"]);
+
+      // A shard lost from the cache (link and blob): only it is fetched again.
+      const lost = "model-00002-of-00002.safetensors";
+      await Deno.remove(await Deno.realPath(`${dir}/${lost}`));
+      await Deno.remove(`${dir}/${lost}`);
+      progress.length = 0;
+      const mark = hub.requests.length;
+      await downloadHubModel("acme/sharded", { ...options, onProgress: (f) => progress.push(f) });
+      assert.deepEqual(progress, [lost]);
+      assert.deepEqual(fileRequests(hub.requests.slice(mark)), [
+        `GET /acme/sharded/resolve/${commit}/${lost} (range)`,
+        `GET /acme/sharded/resolve/${commit}/${lost}`,
+        `GET /cdn/acme/sharded/${commit}/${lost}`,
+      ]);
+      assert.deepEqual(await Deno.readFile(`${dir}/${lost}`), SHARD_TWO);
+    });
+  },
+);
+
 hubTest("downloadHubModel() names the repository, file and URL that are missing", async () => {
-  const { "tokenizer.json": _, ...noTokenizer } = tinyRepo().revisions.main.files;
-  const { "model.safetensors": __, ...pytorchOnly } = tinyRepo({ "pytorch_model.bin": encoder.encode("x") })
-    .revisions.main.files;
-  const { "pytorch_model.bin": ___, ...noWeights } = pytorchOnly;
-  const badIndex = shardedRepo();
-  badIndex.revisions.main.files["model.safetensors.index.json"] = json({
-    weight_map: { a: "model-00001-of-00002.safetensors", c: "model-00003-of-00003.safetensors" },
-  });
-  const escaping = shardedRepo();
-  escaping.revisions.main.files["model.safetensors.index.json"] = json({
-    weight_map: { a: "../../evil.safetensors" },
-  });
-  const one = (files: Record<string, Uint8Array>): FakeRepo => ({
-    revisions: { main: { commit: MAIN_COMMIT, files } },
-  });
-  await withHub({
-    "acme/no-tokenizer": one(noTokenizer),
-    "acme/pytorch": one(pytorchOnly),
-    "acme/no-weights": one(noWeights),
-    "acme/bad-index": badIndex,
-    "acme/escaping": escaping,
-  }, async (hub, cacheDir) => {
+  await withHub(async (hub, cacheDir) => {
+    const { "tokenizer.json": _, ...noTokenizer } = tinyFiles();
+    const { "model.safetensors": __, ...pytorchOnly } = tinyFiles({
+      "pytorch_model.bin": encoder.encode("x"),
+    });
+    const { "pytorch_model.bin": ___, ...noWeights } = pytorchOnly;
+    const badIndex = shardedFiles();
+    badIndex["model.safetensors.index.json"] = json({
+      weight_map: { a: "model-00001-of-00002.safetensors", c: "model-00003-of-00003.safetensors" },
+    });
+    const escaping = shardedFiles();
+    escaping["model.safetensors.index.json"] = json({ weight_map: { a: "../../evil.safetensors" } });
+    const noTokenizerCommit = hub.addRepo("acme/no-tokenizer", noTokenizer);
+    hub.addRepo("acme/pytorch", pytorchOnly);
+    hub.addRepo("acme/no-weights", noWeights);
+    const badIndexCommit = hub.addRepo("acme/bad-index", badIndex);
+    hub.addRepo("acme/escaping", escaping);
     const options = { cacheDir, hubUrl: hub.url };
     const resolve = (repo: string, file: string) => `${hub.url}/${repo}/resolve/main/${file}`;
+
     await assert.rejects(
       () => downloadHubModel("acme/missing", options),
       (e: unknown) =>
         e instanceof Error &&
-        e.message ===
-          `Hugging Face model acme/missing: repository acme/missing not found at ${hub.url} (HTTP 401 RepoNotFound for ${
-            resolve("acme/missing", "config.json")
-          }); check the name, and for a private repository set HF_TOKEN`,
+        e.message.startsWith(
+          `Hugging Face model acme/missing: repository acme/missing not found at ${hub.url} (HTTP 401 RepoNotFound for ${hub.url}/api/models/acme/missing/revision/main?`,
+        ) &&
+        e.message.endsWith("); check the name, and for a private repository set HF_TOKEN"),
     );
     await assert.rejects(
       () => downloadHubModel("acme/no-tokenizer", options),
       (e: unknown) =>
         e instanceof Error &&
         e.message ===
-          `Hugging Face model acme/no-tokenizer: tokenizer.json expected in acme/no-tokenizer at revision "main", not found (HTTP 404 for ${
+          `Hugging Face model acme/no-tokenizer: tokenizer.json expected in acme/no-tokenizer at revision "main" (commit ${noTokenizerCommit}), not found (${
             resolve("acme/no-tokenizer", "tokenizer.json")
           }) (saekit reads tokenizers from tokenizer.json only)`,
     );
@@ -563,16 +640,20 @@ hubTest("downloadHubModel() names the repository, file and URL that are missing"
     );
     // Nothing was downloaded for these: the cache is as it was, without even empty folders.
     assert.deepEqual(await listFiles(cacheDir), []);
+    // Each was found out before any file was downloaded.
+    assert.deepEqual(fileRequests(hub.requests), []);
 
     await assert.rejects(
       () => downloadHubModel("acme/bad-index", options),
       (e: unknown) =>
         e instanceof Error &&
         e.message ===
-          `Hugging Face model acme/bad-index: model-00003-of-00003.safetensors expected in acme/bad-index at revision "main", not found (HTTP 404 for ${
+          `Hugging Face model acme/bad-index: model-00003-of-00003.safetensors expected in acme/bad-index at revision "main" (commit ${badIndexCommit}), not found (${
             resolve("acme/bad-index", "model-00003-of-00003.safetensors")
           }) (listed in model.safetensors.index.json)`,
     );
+    // What was complete stays, but main is not recorded as pointing at a complete snapshot.
+    assert.ok(!(await listFiles(cacheDir)).some((f) => f.includes("/refs/")));
     await assert.rejects(
       () => downloadHubModel("acme/escaping", options),
       /Hugging Face model acme\/escaping: .*model\.safetensors\.index\.json: Unsafe shard filename in weight_map: "\.\.\/\.\.\/evil\.safetensors" \(dot segment\)/,
@@ -582,53 +663,71 @@ hubTest("downloadHubModel() names the repository, file and URL that are missing"
   });
 });
 
-hubTest("downloadHubModel() sends HF_TOKEN or accessToken, and honours HF_ENDPOINT", async () => {
-  const repo: FakeRepo = { ...tinyRepo(), token: "hf_secret" };
-  await withHub({ "acme/private": repo }, async (hub, cacheDir) => {
-    await assert.rejects(
-      () => downloadHubModel("acme/private", { cacheDir, hubUrl: hub.url }),
-      /repository acme\/private not found .*HTTP 401 RepoNotFound.*set HF_TOKEN/,
-    );
-    const dir = await downloadHubModel("acme/private", {
-      cacheDir,
-      hubUrl: hub.url,
-      accessToken: "hf_secret",
+hubTest(
+  "downloadHubModel() sends HF_TOKEN or accessToken for private and gated repositories, and honours HF_ENDPOINT",
+  async () => {
+    await withHub(async (hub, cacheDir) => {
+      hub.tokens.set("hf_secret", "read");
+      const commit = hub.addRepo("acme/private", tinyFiles(), { private: true });
+      await assert.rejects(
+        () => downloadHubModel("acme/private", { cacheDir, hubUrl: hub.url }),
+        /repository acme\/private not found .*HTTP 401 RepoNotFound.*set HF_TOKEN/,
+      );
+      const dir = await downloadHubModel("acme/private", {
+        cacheDir,
+        hubUrl: hub.url,
+        accessToken: "hf_secret",
+      });
+      assert.equal(dir, `${cacheDir}/models--acme--private/snapshots/${commit}`);
+      assert.deepEqual(await Deno.readFile(`${dir}/model.safetensors`), SINGLE);
+      await Deno.remove(`${cacheDir}/models--acme--private`, { recursive: true });
+      await withEnv({ HF_ENDPOINT: hub.url, HF_TOKEN: "hf_secret" }, async () => {
+        assert.equal(await downloadHubModel("acme/private", { cacheDir }), dir);
+      });
+      assert.deepEqual(await Deno.readFile(`${dir}/config.json`), CONFIG);
+
+      // Gated: anyone sees the metadata, the files need a token (the Hub says 401 GatedRepo).
+      hub.addRepo("acme/gated", tinyFiles(), { gated: true });
+      await assert.rejects(
+        () => downloadHubModel("acme/gated", { cacheDir, hubUrl: hub.url }),
+        (e: unknown) =>
+          e instanceof Error &&
+          e.message ===
+            `Hugging Face model acme/gated: access to acme/gated is restricted (HTTP 401 GatedRepo for ${hub.url}/acme/gated/resolve/${
+              hub.repos.get("acme/gated")!.branches.get("main")
+            }/config.json); accept its terms at ${hub.url}/acme/gated and set HF_TOKEN`,
+      );
+      assert.deepEqual(await listFiles(`${cacheDir}`).then((f) => f.filter((p) => p.includes("gated"))), []);
+      const gated = await downloadHubModel("acme/gated", {
+        cacheDir,
+        hubUrl: hub.url,
+        accessToken: "hf_secret",
+      });
+      assert.deepEqual(await Deno.readFile(`${gated}/tokenizer.json`), TOKENIZER);
     });
-    assert.deepEqual(await Deno.readFile(`${dir}/model.safetensors`), SINGLE);
-    await Deno.remove(`${cacheDir}/models--acme--private`, { recursive: true });
-    Deno.env.set("HF_ENDPOINT", hub.url);
-    Deno.env.set("HF_TOKEN", "hf_secret");
-    try {
-      assert.equal(await downloadHubModel("acme/private", { cacheDir }), dir);
-    } finally {
-      Deno.env.delete("HF_ENDPOINT");
-      Deno.env.delete("HF_TOKEN");
-    }
-    assert.deepEqual(await Deno.readFile(`${dir}/config.json`), CONFIG);
-  });
-});
+  },
+);
 
 hubTest("downloadHubModel() on a network failure names the URL and leaves no partial file", async () => {
-  // A Hub that is not there: connection refused.
-  const gone = serveHub({});
-  await gone.close();
+  const gone = await goneHubUrl();
   await withCache(async (cacheDir) => {
     await assert.rejects(
-      () => downloadHubModel("acme/tiny", { cacheDir, hubUrl: gone.url }),
+      () => downloadHubModel("acme/tiny", { cacheDir, hubUrl: gone }),
       (e: unknown) =>
         e instanceof Error &&
         e.message.startsWith(
-          `Hugging Face model acme/tiny: could not reach ${gone.url}/acme/tiny/resolve/main/config.json (`,
+          `Hugging Face model acme/tiny: could not reach ${gone}/api/models/acme/tiny/revision/main?`,
         ) &&
-        e.message.endsWith(`); the cache was left as it was (${cacheDir}/models--acme--tiny/snapshots/main)`),
+        e.message.endsWith(`; the cache was left as it was (${cacheDir}/models--acme--tiny)`),
     );
     assert.deepEqual(await listFiles(cacheDir), []);
   });
 
-  // A download that stops half-way: the files finished before stay, the broken one is not written.
-  await withHub({ "acme/tiny": tinyRepo() }, async (hub, cacheDir) => {
+  // A download that stops half-way: the files finished before stay, the broken one is not kept.
+  await withHub(async (hub, cacheDir) => {
+    const commit = hub.addRepo("acme/tiny", tinyFiles());
     hub.breakFile = "model.safetensors";
-    const dir = `${cacheDir}/models--acme--tiny/snapshots/main`;
+    const storage = `${cacheDir}/models--acme--tiny`;
     await assert.rejects(
       () => downloadHubModel("acme/tiny", { cacheDir, hubUrl: hub.url }),
       (e: unknown) =>
@@ -636,14 +735,25 @@ hubTest("downloadHubModel() on a network failure names the URL and leaves no par
         e.message ===
           `Hugging Face model acme/tiny: downloading model.safetensors from ${hub.url}/acme/tiny/resolve/main/model.safetensors failed: ` +
             `expected ${SINGLE.length} bytes, received ${SINGLE.length >> 1}; ` +
-            `the cache keeps only the complete files downloaded before (config.json, tokenizer.json, tokenizer_config.json) in ${dir}, no partial file`,
+            `the cache keeps only the complete files downloaded before (config.json, tokenizer.json, tokenizer_config.json) in ${storage}/snapshots/${commit}, no partial file`,
     );
-    assert.deepEqual(await listFiles(dir), ["config.json", "tokenizer.json", "tokenizer_config.json"]);
+    assert.deepEqual(
+      await listFiles(storage),
+      [
+        `blobs/${await gitId(CONFIG)}`,
+        `blobs/${await gitId(TOKENIZER)}`,
+        `blobs/${await gitId(TOKENIZER_CONFIG)}`,
+        `snapshots/${commit}/config.json`,
+        `snapshots/${commit}/tokenizer.json`,
+        `snapshots/${commit}/tokenizer_config.json`,
+      ].sort(),
+    );
     hub.breakFile = undefined;
     const progress: string[] = [];
     await downloadHubModel("acme/tiny", { cacheDir, hubUrl: hub.url, onProgress: (f) => progress.push(f) });
     assert.deepEqual(progress, ["model.safetensors"]);
-    assert.deepEqual(await Deno.readFile(`${dir}/model.safetensors`), SINGLE);
+    assert.deepEqual(await Deno.readFile(`${storage}/snapshots/${commit}/model.safetensors`), SINGLE);
+    assert.equal(await Deno.readTextFile(`${storage}/refs/main`), commit);
   });
 });
 
@@ -694,45 +804,46 @@ function tinyLlama(): { config: Record<string, unknown>; tensors: Record<string,
   };
 }
 
-hubTest(
-  "a downloaded tiny Llama loads with loadHfLlama() (and loadModel() with a real tokenizer)",
-  async () => {
-    const { config, tensors } = tinyLlama();
-    const files: Record<string, Uint8Array> = {
+hubTest("a downloaded tiny Llama loads with loadHfLlama()", async () => {
+  const { config, tensors } = tinyLlama();
+  await withHub(async (hub, cacheDir) => {
+    hub.addRepo("acme/tiny-llama", {
       "config.json": json(config),
       "model.safetensors": encodeSafetensors(tensors),
       "tokenizer.json": TOKENIZER,
-    };
-    if (hasSharedTokenizer) {
-      files["tokenizer.json"] = await Deno.readFile(new URL("tokenizer.json", SHARED_HF));
-      files["tokenizer_config.json"] = await Deno.readFile(new URL("tokenizer_config.json", SHARED_HF));
-    }
-    await withHub(
-      { "acme/tiny-llama": { revisions: { main: { commit: MAIN_COMMIT, files } } } },
-      async (hub, cacheDir) => {
-        const dir = await downloadHubModel("acme/tiny-llama", { cacheDir, hubUrl: hub.url });
-        const { config: c, weights: w } = await loadHfLlama(dir);
-        assert.equal(c.dModel, 8);
-        assert.equal(c.vocabSize, 512);
-        assert.deepEqual(w.embed.dataSync(), tensors["model.embed_tokens.weight"].data);
-        // v_proj is stored [out, in]; the loader keeps [in, out].
-        const v = tensors["model.layers.0.self_attn.v_proj.weight"].data;
-        assert.deepEqual(
-          Array.from(w.blocks[0].wV.dataSync()),
-          Array.from({ length: 64 }, (_, k) => v[(k % 8) * 8 + Math.floor(k / 8)]),
-        );
-        const { logits } = llamaForward(w, c, [[1, 5, 9, 2]]);
-        assert.deepEqual(logits!.shape, [1, 4, 512]);
-        tf.dispose([logits!, w as unknown as tf.TensorContainer]);
-
-        if (hasSharedTokenizer) {
-          const loaded = await loadModel(dir);
-          const ids = loaded.tokenizer.encode("Once upon a time", { bos: true });
-          assert.equal(ids[0], 1);
-          assert.equal(loaded.tokenizer.decode(ids.slice(1)), "Once upon a time");
-          assert.equal(loaded.model.hookDim("blocks.0.hook_resid_post"), 8);
-        }
-      },
+    });
+    const dir = await downloadHubModel("acme/tiny-llama", { cacheDir, hubUrl: hub.url });
+    const { config: c, weights: w } = await loadHfLlama(dir);
+    assert.equal(c.dModel, 8);
+    assert.equal(c.vocabSize, 512);
+    assert.deepEqual(w.embed.dataSync(), tensors["model.embed_tokens.weight"].data);
+    // v_proj is stored [out, in]; the loader keeps [in, out].
+    const v = tensors["model.layers.0.self_attn.v_proj.weight"].data;
+    assert.deepEqual(
+      Array.from(w.blocks[0].wV.dataSync()),
+      Array.from({ length: 64 }, (_, k) => v[(k % 8) * 8 + Math.floor(k / 8)]),
     );
+    const { logits } = llamaForward(w, c, [[1, 5, 9, 2]]);
+    assert.deepEqual(logits!.shape, [1, 4, 512]);
+    tf.dispose([logits!, w as unknown as tf.TensorContainer]);
+  });
+});
+
+hubTest(
+  "loadModel() takes a Hub id: stories260K's Hugging Face files, downloaded, load and tokenize",
+  async () => {
+    const files = await fixtureFiles();
+    await withHub(async (hub, cacheDir) => {
+      const commit = hub.addRepo("karpathy/stories260K", files);
+      const loaded = await loadModel("karpathy/stories260K", undefined, { cacheDir, hubUrl: hub.url });
+      const dir = `${cacheDir}/models--karpathy--stories260K/snapshots/${commit}`;
+      for (const file of FIXTURE_FILES) {
+        assert.deepEqual(await Deno.readFile(`${dir}/${file}`), files[file], file);
+      }
+      assert.equal(loaded.model.hookDim("blocks.4.hook_resid_post"), 64);
+      const ids = loaded.tokenizer.encode("Once upon a time", { bos: true });
+      assert.equal(ids[0], 1);
+      assert.equal(loaded.tokenizer.decode(ids.slice(1)), "Once upon a time");
+    });
   },
 );

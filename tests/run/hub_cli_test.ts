@@ -6,11 +6,23 @@ import { toySource } from "../../lib/data/toy.ts";
 import { train } from "../../lib/run/runner.ts";
 import { disposeAll } from "../../lib/run/dispose.ts";
 
-for (const name of ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT"]) Deno.env.delete(name);
+// The tests must not pick up a developer's own Hub settings, nor write to their cache.
+for (
+  const name of [
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_ENDPOINT",
+    "HF_HUB_OFFLINE",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_HOME",
+  ]
+) Deno.env.delete(name);
 const netAllowed = (await Deno.permissions.query({ name: "net", host: "127.0.0.1" })).state === "granted";
 
 Deno.test({
-  name: "deno task hub upload RUN owner/name, then download owner/name --out DIR (a local fake Hub)",
+  name:
+    "deno task hub upload RUN owner/name, then download owner/name into $HF_HUB_CACHE and --out DIR (a local fake Hub)",
   ignore: !netAllowed,
   async fn() {
     const hub = serveFakeHub();
@@ -54,17 +66,41 @@ Deno.test({
 
       text = "";
       const tensors = tf.memory().numTensors;
-      const code = await runHubCommand(
-        ["download", "me/jump", "--out", `${dir}/got`, "--hub-url", hub.url],
-        write,
-      );
-      assert.equal(code, 0);
+      Deno.env.set("HF_HUB_CACHE", `${dir}/hf-cache`);
+      try {
+        const code = await runHubCommand(
+          ["download", "me/jump", "--out", `${dir}/got`, "--hub-url", hub.url],
+          write,
+        );
+        assert.equal(code, 0);
+      } finally {
+        Deno.env.delete("HF_HUB_CACHE");
+      }
       assert.equal(
         text,
         `me/jump@main: 1 saelens SAE (jumprelu, d_in 4, d_sae 8) in ${dir}/got\n  component_0\n`,
       );
       assert.equal(tf.memory().numTensors, tensors);
-      assert.ok((await Deno.stat(`${dir}/got/component_0/sae_weights.safetensors`)).isFile);
+      assert.ok((await Deno.lstat(`${dir}/got/component_0/sae_weights.safetensors`)).isFile);
+      // The files went through the Hugging Face cache that HF_HUB_CACHE names.
+      const commit = hub.repos.get("me/jump")!.branches.get("main")!;
+      const storage = `${dir}/hf-cache/models--me--jump`;
+      assert.equal(await Deno.readTextFile(`${storage}/refs/main`), commit);
+      assert.deepEqual(
+        await Deno.readFile(`${storage}/snapshots/${commit}/component_0/sae_weights.safetensors`),
+        await Deno.readFile(`${dir}/run/final/component_0/sae_weights.safetensors`),
+      );
+
+      // --cache-dir instead, without --out: the SAEs are read from the snapshot.
+      text = "";
+      assert.equal(
+        await runHubCommand(["download", "me/jump", "--cache-dir", `${dir}/c2`, "--hub-url", hub.url], write),
+        0,
+      );
+      assert.equal(
+        text,
+        `me/jump@main: 1 saelens SAE (jumprelu, d_in 4, d_sae 8) in ${dir}/c2/models--me--jump/snapshots/${commit}\n  component_0\n`,
+      );
 
       await assert.rejects(
         () => runHubCommand(["push", "x"], write),
