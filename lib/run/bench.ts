@@ -17,11 +17,12 @@
  *
  * @module
  */
-import { type BackendName, selectBackend, tf, tidy } from "../tf.ts";
+import { BACKEND_NAMES, type BackendName, selectBackend, tf, tidy } from "../tf.ts";
 import { parseConfig } from "../config.ts";
 import { defaultPipeline } from "../train/pipeline.ts";
 import { disposeAll, disposeReplaced } from "./dispose.ts";
 import { parseArgs } from "node:util";
+import { type CommandHelp, type FlagTable, formatHelp } from "../cli/help.ts";
 import {
   type BenchmarkRun,
   type BenchmarkSection,
@@ -492,8 +493,139 @@ export type BenchCommandIO = {
   readonly revision?: string | null;
 };
 
+/** Every flag `deno task bench` parses: the `options` of `parseArgs` and the lines of `--help`. */
+const BENCH_FLAGS = {
+  rounds: { type: "string", default: "3", value: "R", description: "Rounds, each in fresh processes" },
+  backends: {
+    type: "string",
+    default: "blas",
+    value: "A,B",
+    description:
+      "saekit backends measured by the step and --activations benchmarks, one process each per round",
+  },
+  arch: {
+    type: "string",
+    default: "relu",
+    value: "NAME",
+    choices: ["relu", "topk"],
+    description: "Step benchmark: ReLU with L1, or TopK with MSE",
+  },
+  k: {
+    type: "string",
+    default: "32",
+    value: "K",
+    description: "Step benchmark with --arch topk: active features",
+  },
+  "no-torch": { type: "boolean", default: false, description: "Step benchmark: skip the PyTorch baseline" },
+  batch: {
+    type: "string",
+    default: "4096",
+    value: "B",
+    description: "Step benchmark: activation vectors per step",
+  },
+  "d-in": { type: "string", default: "512", value: "D", description: "Step benchmark: activation width" },
+  "d-sae": { type: "string", default: "4096", value: "N", description: "Step benchmark: features" },
+  steps: {
+    type: "string",
+    value: "S",
+    defaultText: "5",
+    description: "Timed steps (with --activations: timed forward passes) per round",
+  },
+  warmup: {
+    type: "string",
+    default: "1",
+    value: "W",
+    description: "Step benchmark: untimed steps before the timed ones",
+  },
+  activations: {
+    type: "boolean",
+    default: false,
+    description:
+      "Benchmark activation generation on stories260K at every residual stream instead: each round " +
+      "times --steps forward passes after one untimed",
+  },
+  "context-size": {
+    type: "string",
+    default: "128",
+    value: "C",
+    description: "--activations: tokens per window",
+  },
+  "windows-per-batch": {
+    type: "string",
+    default: "16",
+    value: "W",
+    description: "--activations: windows per forward pass",
+  },
+  features: {
+    type: "string",
+    value: "RUN_DIR",
+    description:
+      "Benchmark the statistics pass of `deno task features RUN_DIR --static DIR` (DIR temporary) on " +
+      "the folder of a finished run instead: train it first, e.g. `deno task train` (stories260K's default " +
+      "run, written to runs/<date>T<time>)",
+  },
+  tokens: {
+    type: "string",
+    value: "N",
+    defaultText: "131072",
+    description: "--features: token positions read, as the features command's --tokens",
+  },
+  backend: {
+    type: "string",
+    default: "auto",
+    value: "NAME",
+    choices: BACKEND_NAMES,
+    description: "Backend of --features (as the features command's --backend) and of a --json measurement",
+  },
+  "benchmarks-file": {
+    type: "string",
+    default: "BENCHMARKS.md",
+    value: "FILE",
+    description: "File to add the run to, under its section; none: only print the section",
+  },
+  json: {
+    type: "boolean",
+    default: false,
+    description:
+      "One measurement in this process, printed as a JSON line (what each round's process runs); " +
+      "writes nothing",
+  },
+  help: { type: "boolean", short: "h", default: false, description: "Print this help and exit" },
+} as const satisfies FlagTable;
+
 /**
- * The usage text of `deno task bench --help`.
+ * The help of `deno task bench`, with the flags it parses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHelp } from "../cli/help.ts";
+ * import { BENCH_HELP } from "./bench.ts";
+ * assert.match(formatHelp(BENCH_HELP), /--no-torch +Step benchmark: skip the PyTorch baseline\n/);
+ * ```
+ */
+export const BENCH_HELP: CommandHelp = {
+  usage: [
+    "deno task bench [--rounds R] [--backends blas,wasm] [--arch relu|topk] [--k K] [--no-torch]",
+    "                [--batch B] [--d-in D] [--d-sae N] [--steps S] [--warmup W]",
+    "deno task bench --activations [--rounds R] [--backends blas,wasm] [--steps S]",
+    "                [--context-size C] [--windows-per-batch W]",
+    "deno task bench --features RUN_DIR [--rounds R] [--tokens N] [--backend B]",
+    "each also takes [--benchmarks-file FILE], or --json for one measurement in this process",
+  ],
+  about: [
+    "Every benchmark runs R rounds, each in fresh processes, and adds the run (date, machine, command, its " +
+    "table) under its section of the benchmarks file, newest first, keeping the section's earlier runs and " +
+    "every other section. The default is the SAE training step (batch 4096, dIn 512, dSae 4096, ReLU, L1, " +
+    "Adam), saekit on each of --backends against the PyTorch baseline (tasks/baselines/torch_sae_step.py, " +
+    "where a Python with torch is found), interleaved round by round.",
+  ],
+  groups: [{ title: "Options", flags: BENCH_FLAGS }],
+};
+
+/**
+ * The text of `deno task bench --help`: {@linkcode BENCH_HELP} formatted,
+ * without its final newline.
  *
  * @example
  * ```ts
@@ -502,37 +634,7 @@ export type BenchCommandIO = {
  * assert.match(BENCH_USAGE, /--features RUN_DIR/);
  * ```
  */
-export const BENCH_USAGE =
-  `deno task bench [--rounds R] [--backends blas,wasm] [--arch relu|topk] [--k K] [--no-torch]
-                [--batch B] [--d-in D] [--d-sae N] [--steps S] [--warmup W]
-deno task bench --activations [--rounds R] [--backends blas,wasm] [--steps S]
-                [--context-size C] [--windows-per-batch W]
-deno task bench --features RUN_DIR [--rounds R] [--tokens N] [--backend B]
-each also takes [--benchmarks-file FILE], or --json for one measurement in this process
-
-Every benchmark runs R rounds (default 3), each in fresh processes, and adds the run
-(date, machine, command, its table) under its section of the benchmarks file, newest
-first, keeping the section's earlier runs and every other section.
-
-  (default)        the SAE training step (batch 4096, dIn 512, dSae 4096, ReLU, L1,
-                   Adam), saekit on each of --backends (default blas) against the
-                   PyTorch baseline (tasks/baselines/torch_sae_step.py, where a Python
-                   with torch is found; --no-torch skips it), interleaved round by round;
-                   each round times --steps (default 5) after --warmup (default 1)
-  --arch topk --k K  TopK (default k 32) with MSE instead of ReLU with L1
-  --activations    activation generation on stories260K at every residual stream: each
-                   round times --steps forward passes of --windows-per-batch (default 16)
-                   windows of --context-size (default 128) after one untimed
-  --features RUN_DIR  the statistics pass of \`deno task features RUN_DIR --static DIR\`
-                   (DIR temporary) on the folder of a finished run: train it first, e.g.
-                   \`deno task train\` (stories260K's default run, written to
-                   runs/<date>T<time>); --tokens N as the features command's (default
-                   131072); --backend as the features command's (default auto)
-  --benchmarks-file FILE  the file to add the run to (default BENCHMARKS.md; none: only
-                   print the section)
-  --json           one measurement in this process, printed as a JSON line (what each
-                   round's process runs; with --backend B); writes nothing
-  --help, -h       this text`;
+export const BENCH_USAGE: string = formatHelp(BENCH_HELP).trimEnd();
 
 const STEP_ABOUT =
   `Written by \`deno task bench\` (\`--arch topk --k K\` for TopK; \`--batch\`, \`--d-in\`, \`--d-sae\` for
@@ -644,7 +746,7 @@ const FEATURES_PERMISSIONS = [...STEP_PERMISSIONS, "--allow-net", "--allow-run"]
 
 /**
  * Runs `deno task bench` with the given arguments (see
- * {@linkcode BENCH_USAGE}); returns the exit code. The rounds run in the
+ * {@linkcode BENCH_HELP}); returns the exit code. The rounds run in the
  * processes `io.processes` starts; the run is printed and added to its
  * section of `--benchmarks-file`.
  *
@@ -667,27 +769,7 @@ export async function runBenchCommand(args: readonly string[], io: BenchCommandI
       args: [...args],
       strict: true,
       allowPositionals: false,
-      options: {
-        batch: { type: "string", default: "4096" },
-        "d-in": { type: "string", default: "512" },
-        "d-sae": { type: "string", default: "4096" },
-        steps: { type: "string" },
-        warmup: { type: "string", default: "1" },
-        rounds: { type: "string", default: "3" },
-        backend: { type: "string", default: "auto" },
-        arch: { type: "string", default: "relu" },
-        k: { type: "string", default: "32" },
-        backends: { type: "string", default: "blas" },
-        json: { type: "boolean", default: false },
-        activations: { type: "boolean", default: false },
-        features: { type: "string" },
-        tokens: { type: "string" },
-        "context-size": { type: "string", default: "128" },
-        "windows-per-batch": { type: "string", default: "16" },
-        "no-torch": { type: "boolean", default: false },
-        "benchmarks-file": { type: "string", default: "BENCHMARKS.md" },
-        help: { type: "boolean", short: "h", default: false },
-      },
+      options: BENCH_FLAGS,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -701,7 +783,7 @@ export async function runBenchCommand(args: readonly string[], io: BenchCommandI
   }
   const { values } = parsed;
   if (values.help) {
-    write(BENCH_USAGE + "\n");
+    write(formatHelp(BENCH_HELP));
     return 0;
   }
   const positive = (flag: keyof typeof values, fallback?: number): number => {

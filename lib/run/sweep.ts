@@ -18,7 +18,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type BackendName, selectBackend } from "../tf.ts";
+import { BACKEND_NAMES, type BackendName, selectBackend } from "../tf.ts";
+import { type CommandHelp, type FlagTable, formatHelp } from "../cli/help.ts";
 import { parseConfig, resolveSizes, type TrainConfig, type TrainConfigInput } from "../config.ts";
 import { ARCH_NAMES, type ArchName, isTopKFamily } from "../sae/architecture.ts";
 import { prepareSource } from "./sources.ts";
@@ -635,19 +636,77 @@ export async function runSweep(
   return { rows, generationSeconds };
 }
 
-const USAGE = `deno task sweep [--source toy|stories|both] [--archs relu,topk,...] [--steps N]
-                [--benchmarks-file BENCHMARKS.md] [--cache DIR] [--json] [--quick] [--backend auto|blas|...]
+/** Every flag of the built-in sweep: the `options` of `parseArgs` and the lines of `--help`. */
+const SWEEP_FLAGS = {
+  source: {
+    type: "string",
+    default: "both",
+    value: "NAME",
+    choices: ["toy", "stories", "both"],
+    description: "Sources to sweep: the toy source, stories260K, or both",
+  },
+  archs: {
+    type: "string",
+    value: "A,B",
+    defaultText: "every architecture",
+    description: `Architectures to sweep, of ${ARCH_NAMES.join(", ")}`,
+  },
+  steps: {
+    type: "string",
+    value: "N",
+    defaultText: `${SWEEP_STEPS.toy.full} on toy, ${SWEEP_STEPS.stories.full} on stories; ` +
+      `${SWEEP_STEPS.toy.quick} and ${SWEEP_STEPS.stories.quick} with --quick`,
+    description: "Training steps of every run",
+  },
+  "benchmarks-file": {
+    type: "string",
+    value: "FILE",
+    defaultText: "BENCHMARKS.md",
+    description: "File to add the run to; none: write no file",
+  },
+  out: { type: "string", value: "FILE", description: "The same as --benchmarks-file" },
+  cache: {
+    type: "string",
+    value: "DIR",
+    defaultText: "a temporary folder",
+    description: "Folder of the language-model activations, generated once and read by every run",
+  },
+  json: { type: "boolean", default: false, description: "Print each run's row as a JSON line on stdout" },
+  quick: { type: "boolean", default: false, description: "A tiny grid with few steps, for tests" },
+  backend: {
+    type: "string",
+    default: "auto",
+    value: "NAME",
+    choices: BACKEND_NAMES,
+    description: "tfjs backend",
+  },
+  help: { type: "boolean", short: "h", default: false, description: "Print this help and exit" },
+} as const satisfies FlagTable;
 
-Trains every architecture at three sparsity levels on the toy source and on
-stories260K, and adds the run (date, machine, command, one table per source)
-to the "## ${SWEEP_HEADING}" section of the benchmarks file, newest first,
-keeping the section's earlier runs and the rest of the file. Language-model
-activations are generated once into --cache DIR (default: a temporary folder)
-and read by every run. --json prints each run's row as a JSON line on stdout.
---quick is a tiny grid (few steps) for tests.
-
-  --benchmarks-file FILE   the file to add the run to (default BENCHMARKS.md;
-                           none: write no file); --out FILE is the same`;
+/**
+ * The help of the built-in architecture sweep (`deno task sweep` without
+ * `--sweep`), with the flags it parses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHelp } from "../cli/help.ts";
+ * import { SWEEP_HELP } from "./sweep.ts";
+ * assert.match(formatHelp(SWEEP_HELP), /--out FILE +The same as --benchmarks-file\n/);
+ * ```
+ */
+export const SWEEP_HELP: CommandHelp = {
+  usage: [
+    "deno task sweep [--source toy|stories|both] [--archs relu,topk,...] [--steps N]",
+    "                [--benchmarks-file BENCHMARKS.md] [--cache DIR] [--json] [--quick] [--backend NAME]",
+  ],
+  about: [
+    "Trains every architecture at three sparsity levels on the toy source and on stories260K, and adds the " +
+    `run (date, machine, command, one table per source) to the "## ${SWEEP_HEADING}" section of the ` +
+    "benchmarks file, newest first, keeping the section's earlier runs and the rest of the file.",
+  ],
+  groups: [{ title: "Options", flags: SWEEP_FLAGS }],
+};
 
 /** Output channels of {@linkcode runSweepCommand}, for tests. */
 export type SweepCommandIO = {
@@ -671,21 +730,10 @@ export async function runSweepCommand(args: readonly string[], io: SweepCommandI
     args: [...args],
     strict: true,
     allowPositionals: false,
-    options: {
-      source: { type: "string", default: "both" },
-      archs: { type: "string" },
-      steps: { type: "string" },
-      "benchmarks-file": { type: "string" },
-      out: { type: "string" },
-      cache: { type: "string" },
-      json: { type: "boolean", default: false },
-      quick: { type: "boolean", default: false },
-      backend: { type: "string", default: "auto" },
-      help: { type: "boolean", short: "h", default: false },
-    },
+    options: SWEEP_FLAGS,
   });
   if (values.help) {
-    write(USAGE + "\n");
+    write(formatHelp(SWEEP_HELP));
     return 0;
   }
   if (

@@ -13,6 +13,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { type CommandHelp, type FlagTable, formatHelp } from "../cli/help.ts";
 import { type BackendName, selectBackend } from "../tf.ts";
 import { parseConfig } from "../config.ts";
 import { writeTextAtomic } from "../io/files.ts";
@@ -280,24 +281,70 @@ export type SweepFileCommandIO = {
   readonly signal?: AbortSignal;
 };
 
-const USAGE = `deno task sweep --sweep FILE.json [--workers N] [--dir DIR] [--retry-failed]
-deno task sweep --worker --dir DIR [--worker-name NAME]
+/** Every flag of a sweep file's command: the `options` of `parseArgs` and the lines of `--help`. */
+const SWEEP_FILE_FLAGS = {
+  sweep: {
+    type: "string",
+    value: "FILE.json",
+    description: "Sweep file: a grid or random search over configuration fields",
+  },
+  workers: {
+    type: "string",
+    default: "1",
+    value: "N",
+    description: "Worker processes that share the sweep folder",
+  },
+  dir: { type: "string", value: "DIR", defaultText: "runs/sweep-<name>", description: "Sweep folder" },
+  "retry-failed": { type: "boolean", default: false, description: "Train failed runs again" },
+  worker: {
+    type: "boolean",
+    default: false,
+    description: "Join the workers of the sweep folder --dir from another terminal",
+  },
+  "worker-name": {
+    type: "string",
+    value: "NAME",
+    defaultText: "the process id",
+    description: "This worker's name in the runs' status.json",
+  },
+  help: { type: "boolean", short: "h", default: false, description: "Print this help and exit" },
+} as const satisfies FlagTable;
 
-Runs the grid or random search of a sweep file with N worker processes (default
-1) that share the sweep folder DIR (default runs/sweep-<name>): each worker takes
-the next run nobody has taken (under a file lock), trains it into
-DIR/runs/<id>/ and records it in DIR/runs/<id>/status.json. At the end the
-summary table is printed and written to DIR/summary.md. Running the same
-command again continues the sweep: finished runs are kept, and runs whose
-worker died are marked failed; --retry-failed trains failed runs again.
---worker joins the workers of a sweep folder from another terminal.
-
-A sweep file (W&B's shape; parameters are configuration fields):
-  { "name": "l1", "method": "grid" | "random", "count": 8, "seed": 0,
+/**
+ * The help of `deno task sweep --sweep FILE` and `--worker`, with the flags
+ * they parse.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHelp } from "../cli/help.ts";
+ * import { SWEEP_FILE_HELP } from "./sweep_workers.ts";
+ * assert.match(formatHelp(SWEEP_FILE_HELP), /--retry-failed +Train failed runs again\n/);
+ * ```
+ */
+export const SWEEP_FILE_HELP: CommandHelp = {
+  usage: [
+    "deno task sweep --sweep FILE.json [--workers N] [--dir DIR] [--retry-failed]",
+    "deno task sweep --worker --dir DIR [--worker-name NAME]",
+  ],
+  about: [
+    "Runs the grid or random search of a sweep file with N worker processes that share the sweep folder DIR: " +
+    "each worker takes the next run nobody has taken (under a file lock), trains it into DIR/runs/<id>/ and " +
+    "records it in DIR/runs/<id>/status.json. At the end the summary table is printed and written to " +
+    "DIR/summary.md. Running the same command again continues the sweep: finished runs are kept, and runs " +
+    "whose worker died are marked failed; --retry-failed trains failed runs again. --worker joins the " +
+    "workers of a sweep folder from another terminal.",
+  ],
+  groups: [{ title: "Options", flags: SWEEP_FILE_FLAGS }],
+  after: [
+    "A sweep file (W&B's shape; parameters are configuration fields):",
+    `  { "name": "l1", "method": "grid" | "random", "count": 8, "seed": 0,
     "base": { "source": "toy", "steps": 300 },
     "parameters": { "l1Coefficient": { "values": [0.003, 0.01] },
                     "lr": { "min": 1e-4, "max": 1e-2, "distribution": "log_uniform_values" } },
-    "metric": { "name": "train/explained_variance/mean", "goal": "maximize" } }`;
+    "metric": { "name": "train/explained_variance/mean", "goal": "maximize" } }`,
+  ],
+};
 
 /**
  * Runs `deno task sweep` with a sweep file (`--sweep`) or as one of its
@@ -316,15 +363,7 @@ export async function runSweepFileCommand(
       args: [...args],
       strict: true,
       allowPositionals: false,
-      options: {
-        sweep: { type: "string" },
-        workers: { type: "string", default: "1" },
-        dir: { type: "string" },
-        "retry-failed": { type: "boolean", default: false },
-        worker: { type: "boolean", default: false },
-        "worker-name": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
+      options: SWEEP_FILE_FLAGS,
     }));
   } catch (error) {
     throw new TypeError(
@@ -334,7 +373,7 @@ export async function runSweepFileCommand(
     );
   }
   if (values.help) {
-    write(USAGE + "\n");
+    write(formatHelp(SWEEP_FILE_HELP));
     return 0;
   }
   const controller = new AbortController();

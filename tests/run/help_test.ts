@@ -5,6 +5,11 @@ import { runTrainCommand, TRAIN_FLAGS } from "../../lib/run/cli.ts";
 import { ACTIVATIONS_HELP, runActivationsCommand } from "../../lib/run/activations_cli.ts";
 import { HUB_HELP, runHubCommand } from "../../lib/run/hub_cli.ts";
 import { REPORT_HELP, runReportCommand } from "../../lib/run/report.ts";
+import { BENCH_HELP, BENCH_USAGE, runBenchCommand } from "../../lib/run/bench.ts";
+import { FEATURES_HELP, runFeaturesCommand } from "../../lib/run/features/cli.ts";
+import { runSweepCommand, SWEEP_HELP } from "../../lib/run/sweep.ts";
+import { runSweepFileCommand, SWEEP_FILE_HELP } from "../../lib/run/sweep_workers.ts";
+import { ARCH_NAMES } from "../../lib/sae/architecture.ts";
 
 async function trainHelp(): Promise<string> {
   let text = "";
@@ -108,6 +113,154 @@ Deno.test("activations, hub and report print their help from the table they pars
     }
     await assert.rejects(async () => await run(["--no-such-flag", "--help"], () => {}), /no-such-flag/);
   }
+});
+
+/** A command line as the help tests run it: arguments and where its help goes, to its exit code. */
+type Run = (args: string[], write: (text: string) => void) => Promise<number>;
+
+const noProcesses = {
+  bench: () => Promise.reject(new Error("no process expected with --help")),
+  torch: () => Promise.reject(new Error("no process expected with --help")),
+};
+
+// The flags each parser accepted before its help came from its table, written out by hand.
+const COMMANDS = [
+  {
+    name: "bench",
+    help: BENCH_HELP,
+    run: ((args, write) => runBenchCommand(args, { processes: noProcesses, write })) as Run,
+    flags: [
+      "batch",
+      "d-in",
+      "d-sae",
+      "steps",
+      "warmup",
+      "rounds",
+      "backend",
+      "arch",
+      "k",
+      "backends",
+      "json",
+      "activations",
+      "features",
+      "tokens",
+      "context-size",
+      "windows-per-batch",
+      "no-torch",
+      "benchmarks-file",
+      "help",
+    ],
+  },
+  {
+    name: "features",
+    help: FEATURES_HELP,
+    run: ((args, write) => runFeaturesCommand(args, { write })) as Run,
+    flags: ["tokens", "static", "port", "host", "top-k", "backend", "help"],
+  },
+  {
+    name: "sweep",
+    help: SWEEP_HELP,
+    run: ((args, write) => runSweepCommand(args, { write })) as Run,
+    flags: [
+      "source",
+      "archs",
+      "steps",
+      "benchmarks-file",
+      "out",
+      "cache",
+      "json",
+      "quick",
+      "backend",
+      "help",
+    ],
+  },
+  {
+    name: "sweep --sweep FILE",
+    help: SWEEP_FILE_HELP,
+    run: ((args, write) => runSweepFileCommand(args, { write })) as Run,
+    flags: ["sweep", "workers", "dir", "retry-failed", "worker", "worker-name", "help"],
+  },
+] as const;
+
+Deno.test("bench, features and sweep --help list every flag their parsers accept, and every listed flag parses", async () => {
+  for (const { name, help, run, flags } of COMMANDS) {
+    let text = "";
+    assert.equal(await run(["--help"], (t) => void (text += t)), 0, `${name} --help: expected exit code 0`);
+    assert.equal(text, formatHelp(help), `${name}: expected the formatted help`);
+    assert.deepEqual(helpFlags(text).sort(), [...flags].sort(), `${name}: expected every flag in\n${text}`);
+    for (const line of text.split("\n")) {
+      assert.ok(
+        [...line].length <= 110,
+        `${name}: expected lines of at most 110 characters, received "${line}"`,
+      );
+    }
+    for (const group of help.groups) {
+      for (const [flag, spec] of Object.entries(group.flags)) {
+        const line = entry(text, flag);
+        assert.ok(line?.includes(spec.description), `${name} --${flag}: expected its line, received ${line}`);
+        const args = spec.type === "boolean" ? [`--${flag}`, "--help"] : [`--${flag}=x`, "--help"];
+        assert.equal(await run(args, () => {}), 0, `${name} --${flag}: expected to parse`);
+      }
+    }
+    // The parsers are strict: a flag outside the table is refused, even with --help.
+    await assert.rejects(async () => await run(["--no-such-flag", "--help"], () => {}), /no-such-flag/);
+  }
+});
+
+Deno.test("bench, features and sweep --help show the defaults and values their parsers apply", async () => {
+  const texts = new Map<string, string>();
+  for (const { name, run } of COMMANDS) {
+    let text = "";
+    await run(["--help"], (t) => void (text += t));
+    texts.set(name, text);
+  }
+  const bench = texts.get("bench")!, features = texts.get("features")!;
+  const sweep = texts.get("sweep")!, sweepFile = texts.get("sweep --sweep FILE")!;
+  assert.equal(bench, BENCH_USAGE + "\n");
+  // bench: the step's size 4096 × 512 → 4096, 5 timed steps after 1, 3 rounds; TopK with k 32.
+  assert.match(entry(bench, "batch")!, /^--batch B .*\(default 4096\)$/);
+  assert.match(entry(bench, "d-in")!, /\(default 512\)$/);
+  assert.match(entry(bench, "d-sae")!, /\(default 4096\)$/);
+  assert.match(entry(bench, "steps")!, /\(default 5\)$/);
+  assert.match(entry(bench, "warmup")!, /\(default 1\)$/);
+  assert.match(entry(bench, "rounds")!, /\(default 3\)$/);
+  assert.match(entry(bench, "k")!, /\(default 32\)$/);
+  assert.match(entry(bench, "arch")!, /\(one of relu, topk; default relu\)$/);
+  assert.match(entry(bench, "tokens")!, /\(default 131072\)$/);
+  assert.match(entry(bench, "benchmarks-file")!, /\(default BENCHMARKS\.md\)$/);
+  assert.match(
+    entry(bench, "backend")!,
+    /\(one of auto, cpu, blas, wasm, webgpu, tensorflow; default auto\)$/,
+  );
+  assert.equal(entry(bench, "json")!.includes("default"), false, "a switch's default false is not shown");
+  // features: 131,072 positions, the top 20, port 8700 on 127.0.0.1.
+  assert.match(entry(features, "tokens")!, /\(default 131072\)$/);
+  assert.match(entry(features, "top-k")!, /\(default 20\)$/);
+  assert.match(entry(features, "port")!, /\(default 8700, or any free port if taken\)$/);
+  assert.match(entry(features, "host")!, /\(default 127\.0\.0\.1\)$/);
+  // sweep: 600 steps on the toy source and 150 on stories260K (40 and 6 with --quick).
+  assert.match(entry(sweep, "steps")!, /\(default 600 on toy, 150 on stories; 40 and 6 with --quick\)$/);
+  assert.match(entry(sweep, "source")!, /\(one of toy, stories, both; default both\)$/);
+  assert.ok(entry(sweep, "archs")!.includes(ARCH_NAMES.join(", ")), `expected every architecture in --archs`);
+  assert.match(sweep, /"## Architecture sweep/);
+  assert.match(entry(sweepFile, "workers")!, /\(default 1\)$/);
+  assert.match(entry(sweepFile, "dir")!, /\(default runs\/sweep-<name>\)$/);
+  // The sweep file's example keeps its layout.
+  assert.match(
+    sweepFile,
+    /\n {2}\{ "name": "l1", "method": "grid" \| "random", "count": 8, "seed": 0,\n {4}"base"/,
+  );
+});
+
+Deno.test("deno task sweep --help prints the built-in sweep's flags, then the sweep file's", async () => {
+  const output = await new Deno.Command("deno", {
+    args: ["run", "--allow-read", "--allow-env", "--allow-ffi", "--allow-sys", "tasks/sweep.ts", "--help"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, `tasks/sweep.ts --help: ${text}`);
+  assert.equal(text, formatHelp(SWEEP_HELP) + "\n" + formatHelp(SWEEP_FILE_HELP));
 });
 
 Deno.test("make-corpus and notebook answer --help with their flags", async () => {

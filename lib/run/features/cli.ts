@@ -5,7 +5,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type BackendName, selectBackend, tf } from "../../tf.ts";
+import { BACKEND_NAMES, type BackendName, selectBackend, tf } from "../../tf.ts";
+import { type CommandHelp, type FlagTable, formatHelp } from "../../cli/help.ts";
 import { BUILTIN_CORPUS_URL, loadModel } from "../../models/load/model.ts";
 import { openTextSource, openTokenSource } from "../../data/text/open.ts";
 import { textWindows, tokenWindows } from "../../data/text/windows.ts";
@@ -13,20 +14,65 @@ import { collectFeatureStats, heldOutFirst, loadRunSaes, trainingWindows } from 
 import { createFeatureBrowser, type FeatureBrowser } from "./browser.ts";
 import { serveFeatureBrowser, writeStaticFeatures } from "./server.ts";
 
-const USAGE = `deno task features DIR [--tokens N] [--static OUT] [--port P] [--host H]
-                    [--top-k K] [--backend auto|cpu|blas|wasm|webgpu|tensorflow]
+/** Every flag `deno task features` parses: the `options` of `parseArgs` and the lines of `--help`. */
+const FEATURES_FLAGS = {
+  tokens: {
+    type: "string",
+    value: "N",
+    defaultText: "131072",
+    description: "Token positions to measure features on",
+  },
+  static: {
+    type: "string",
+    value: "OUT",
+    description: "Write the page and its data to the folder OUT instead of serving",
+  },
+  port: {
+    type: "string",
+    value: "P",
+    defaultText: "8700, or any free port if taken",
+    description: "Port of the local server",
+  },
+  host: {
+    type: "string",
+    default: "127.0.0.1",
+    value: "H",
+    description: "Address to listen on; 127.0.0.1 is this machine only",
+  },
+  "top-k": { type: "string", value: "K", defaultText: "20", description: "Top activations kept per feature" },
+  backend: {
+    type: "string",
+    default: "auto",
+    value: "NAME",
+    choices: BACKEND_NAMES,
+    description: "tfjs backend",
+  },
+  help: { type: "boolean", short: "h", description: "Print this help and exit" },
+} as const satisfies FlagTable;
 
-Runs the trained SAEs of the run folder DIR (its final/ folder) over text of the
-run's dataset that training did not read, and serves a page to browse the
-features: sorted by density, with each feature's top activations in context,
-activation histogram, the tokens it promotes and suppresses through the
-model's unembedding, and a search for the features that fire on a text.
-
-  --tokens N     token positions to measure features on (default 131072)
-  --static OUT   write the page and its data to the folder OUT instead of serving
-  --port P       port of the local server (default 8700; any free port if taken)
-  --host H       address to listen on (default 127.0.0.1, this machine only)
-  --top-k K      top activations kept per feature (default 20)`;
+/**
+ * The help of `deno task features`, with the flags it parses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHelp } from "../../cli/help.ts";
+ * import { FEATURES_HELP } from "./cli.ts";
+ * assert.match(formatHelp(FEATURES_HELP), /--top-k K +Top activations kept per feature \(default 20\)\n/);
+ * ```
+ */
+export const FEATURES_HELP: CommandHelp = {
+  usage: [
+    "deno task features DIR [--tokens N] [--static OUT] [--port P] [--host H] [--top-k K] [--backend NAME]",
+  ],
+  about: [
+    "Runs the trained SAEs of the run folder DIR (its final/ folder) over text of the run's dataset that " +
+    "training did not read, and serves a page to browse the features: sorted by density, with each " +
+    "feature's top activations in context, activation histogram, the tokens it promotes and suppresses " +
+    "through the model's unembedding, and a search for the features that fire on a text.",
+  ],
+  groups: [{ title: "Options", flags: FEATURES_FLAGS }],
+};
 
 /** Options of {@linkcode prepareFeatureBrowser}. */
 export type PrepareFeaturesOptions = {
@@ -197,22 +243,14 @@ export async function runFeaturesCommand(
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: {
-        tokens: { type: "string" },
-        static: { type: "string" },
-        port: { type: "string" },
-        host: { type: "string", default: "127.0.0.1" },
-        "top-k": { type: "string" },
-        backend: { type: "string", default: "auto" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: FEATURES_FLAGS,
     });
   } catch (error) {
     throw new TypeError(`${error instanceof Error ? error.message : error} (see --help)`);
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    write(USAGE + "\n");
+    write(formatHelp(FEATURES_HELP));
     return 0;
   }
   if (positionals.length !== 1) {
