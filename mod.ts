@@ -169,6 +169,7 @@ export {
   loadCheckpoint,
   type LoadedCheckpoint,
   saveCheckpoint,
+  type SaveCheckpointOptions,
 } from "./lib/io/checkpoint.ts";
 export {
   componentFolder,

@@ -2,14 +2,21 @@
  * Checkpoints: the whole training state in `state.safetensors` (every tensor,
  * by its path in the state) with a JSON sidecar `state.json` (the skeleton of
  * the state, step, data position and configuration), written into a
- * temporary directory and renamed into place.
+ * temporary directory and renamed into place (`writeDirAtomic()` in
+ * `files.ts`): a checkpoint directory at its final name is always complete.
+ *
+ * After a crash, beside the checkpoints there may be `*.tmp-*` folders
+ * (half-written, ignored by every reader here, not removed automatically) and,
+ * when the crash cut short the replace of an existing checkpoint, its previous
+ * content whole at `step-N.saekit-previous`, which {@linkcode latestCheckpoint}
+ * takes when `step-N` itself is missing.
  *
  * @module
  */
 import { tf } from "../tf.ts";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from "./safetensors.ts";
 import { flattenTree, unflattenTree } from "./tree.ts";
-import { exists, writeDirAtomic, writeFileAtomic, writeTextAtomic } from "./files.ts";
+import { denoFileOps, exists, previousPath, type WriteAtomicOptions, writeDirAtomic } from "./files.ts";
 
 /** The sidecar's format tag. */
 export const CHECKPOINT_FORMAT = "saekit-checkpoint/1";
@@ -47,15 +54,65 @@ async function tensorEntries(
 }
 
 /**
+ * Options of {@linkcode saveCheckpoint}: the file-system operations to write
+ * through (Deno's by default; tests pass failing ones), and whether to flush
+ * to disk (by default, yes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { loadCheckpoint, saveCheckpoint, type SaveCheckpointOptions } from "./checkpoint.ts";
+ * import { denoFileOps } from "./files.ts";
+ * const written: string[] = [];
+ * const options: SaveCheckpointOptions = {
+ *   fs: {
+ *     ...denoFileOps,
+ *     writeFile: (path, data, flush) => {
+ *       written.push(path.slice(path.lastIndexOf("/") + 1));
+ *       return denoFileOps.writeFile(path, data, flush);
+ *     },
+ *   },
+ * };
+ * const dir = await Deno.makeTempDir();
+ * const state = { step: 1, w: tf.tensor([1, 2]) };
+ * await saveCheckpoint(`${dir}/c`, state, { position: 0, config: {} }, options);
+ * assert.deepEqual(written, ["state.safetensors", "state.json"]); // the sidecar last
+ * assert.equal((await loadCheckpoint(`${dir}/c`)).step, 1);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export type SaveCheckpointOptions = WriteAtomicOptions;
+
+/**
  * Writes a checkpoint directory at `dir` (replacing one there only once the
  * new one is complete). The state's `outputs` (borrowed per-step tensors) are
- * not saved.
+ * not saved. The tensors are written first and the sidecar last, each flushed
+ * to disk, into a temporary directory renamed to `dir` (see the module notes
+ * for what a crash leaves).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const dir = await Deno.makeTempDir();
+ * const state = { step: 3, w: tf.tensor([1, 2]) };
+ * await saveCheckpoint(`${dir}/c`, state, { position: 24, config: { a: 1 } });
+ * const loaded = await loadCheckpoint<{ w: tf.Tensor }>(`${dir}/c`);
+ * assert.deepEqual([loaded.step, loaded.position, loaded.config], [3, 24, { a: 1 }]);
+ * assert.deepEqual([...loaded.state.w.dataSync()], [1, 2]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function saveCheckpoint(
   dir: string,
   state: { readonly step: number; readonly outputs?: unknown },
   info: CheckpointInfo,
+  options: SaveCheckpointOptions = {},
 ): Promise<void> {
+  const fs = options.fs ?? denoFileOps;
+  const flush = options.flush ?? true;
   const { skeleton, tensors } = flattenTree({ ...state, outputs: null });
   const bytes = encodeSafetensors(await tensorEntries(tensors), { format: CHECKPOINT_FORMAT });
   const sidecar = {
@@ -65,10 +122,15 @@ export async function saveCheckpoint(
     config: info.config,
     state: skeleton,
   };
+  // The temporary directory is invisible to readers: its files need no rename of their own.
   await writeDirAtomic(dir, async (tmp) => {
-    await writeFileAtomic(`${tmp}/state.safetensors`, bytes);
-    await writeTextAtomic(`${tmp}/state.json`, JSON.stringify(sidecar, null, 1) + "\n");
-  });
+    await fs.writeFile(`${tmp}/state.safetensors`, bytes, flush);
+    await fs.writeFile(
+      `${tmp}/state.json`,
+      new TextEncoder().encode(JSON.stringify(sidecar, null, 1) + "\n"),
+      flush,
+    );
+  }, { fs, flush });
 }
 
 type Sidecar = { step: number; position: number; config: unknown; state: unknown };
@@ -76,7 +138,11 @@ type Sidecar = { step: number; position: number; config: unknown; state: unknown
 async function readSidecar(dir: string): Promise<Sidecar> {
   const sidecarPath = `${dir}/state.json`;
   if (!(await exists(sidecarPath))) {
-    throw new Error(`checkpoint ${dir}: expected ${sidecarPath}, which is missing`);
+    const previous = previousPath(dir);
+    const hint = await exists(`${previous}/state.json`)
+      ? `; an interrupted replace left the previous checkpoint whole at ${previous}`
+      : "";
+    throw new Error(`checkpoint ${dir}: expected ${sidecarPath}, which is missing${hint}`);
   }
   const sidecar = JSON.parse(await Deno.readTextFile(sidecarPath));
   if (sidecar.format !== CHECKPOINT_FORMAT) {
@@ -111,17 +177,45 @@ export function checkpointName(step: number): string {
   return `step-${String(step).padStart(8, "0")}`;
 }
 
-/** The checkpoint with the highest step under `runDir/checkpoints`, if any. */
+/**
+ * The checkpoint with the highest step under `runDir/checkpoints`, if any:
+ * a `step-N` directory with its sidecar, or, where a crash cut short the
+ * replace of `step-N` and left it missing, the previous content kept whole at
+ * `step-N.saekit-previous`. Half-written `*.tmp-*` folders are never taken.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkpointName, latestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const run = await Deno.makeTempDir();
+ * assert.equal(await latestCheckpoint(run), undefined);
+ * for (const step of [20, 100, 60]) {
+ *   await saveCheckpoint(`${run}/checkpoints/${checkpointName(step)}`, { step }, { position: 0, config: {} });
+ * }
+ * // a folder a crash left half-written is never taken, even with its sidecar written
+ * const tmp = `${run}/checkpoints/step-00000200.tmp-1-abcd1234`;
+ * await Deno.mkdir(tmp);
+ * await Deno.copyFile(`${run}/checkpoints/step-00000100/state.json`, `${tmp}/state.json`);
+ * assert.equal(await latestCheckpoint(run), `${run}/checkpoints/step-00000100`);
+ * await Deno.remove(run, { recursive: true });
+ * ```
+ */
 export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
   const base = `${runDir}/checkpoints`;
   if (!(await exists(base))) return undefined;
-  let best: { step: number; path: string } | undefined;
+  const suffix = previousPath("");
+  // rank: the step, then the directory itself (1) before the previous content of it (0)
+  let best: { step: number; rank: number; path: string } | undefined;
   for await (const entry of Deno.readDir(base)) {
-    const match = /^step-(\d+)$/.exec(entry.name);
+    const name = entry.name.endsWith(suffix) ? entry.name.slice(0, -suffix.length) : entry.name;
+    const match = /^step-(\d+)$/.exec(name);
     if (!entry.isDirectory || match === null) continue;
     const step = Number(match[1]);
+    const rank = name === entry.name ? 1 : 0;
     if (!(await exists(`${base}/${entry.name}/state.json`))) continue;
-    if (best === undefined || step > best.step) best = { step, path: `${base}/${entry.name}` };
+    if (best === undefined || step > best.step || (step === best.step && rank > best.rank)) {
+      best = { step, rank, path: `${base}/${entry.name}` };
+    }
   }
   return best?.path;
 }
