@@ -8,12 +8,8 @@
 import { hasKernel, runKernel, tf } from "../tf.ts";
 import { type GradientTransformation, mapRecord, type TensorRecord } from "./transform.ts";
 
-/**
- * Name of the fused kernel a backend may register for one Adam update of one
- * tensor. Inputs `g, mu, nu`; attributes `b1, b2, eps, c1 = 1/(1−β1ᵗ), c2 = 1/(1−β2ᵗ)`;
- * outputs `mu', nu', update = c1·mu' / (√(c2·nu') + eps)`.
- */
-export const ADAM_KERNEL = "SaekitAdamMoments";
+import { ADAM_KERNEL } from "../backends/kernel_names.ts";
+export { ADAM_KERNEL };
 
 /** Options of {@linkcode scaleByAdam}. */
 export type ScaleByAdamOptions = {

@@ -8,10 +8,8 @@
 import { hasKernel, runKernel, tf, tidy } from "../tf.ts";
 import { unitNormRows } from "./params.ts";
 
-/** Fused kernel a backend may register for {@linkcode projectDecoderGrad}: inputs `w, g`; output the projected `g`. */
-export const PROJECT_ROWS_KERNEL = "SaekitProjectRows";
-/** Fused kernel a backend may register for {@linkcode normalizeDecoder}: input `w`; output the unit-norm rows. */
-export const NORMALIZE_ROWS_KERNEL = "SaekitNormalizeRows";
+import { NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL } from "../backends/kernel_names.ts";
+export { NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL };
 
 /**
  * Removes from each dictionary vector's gradient its component parallel to

@@ -29,6 +29,10 @@ import type { SaeParams } from "./params.ts";
 import { bmm } from "./linalg.ts";
 import { checkedK, forward, RELU, type SaeActivation } from "./forward.ts";
 import { type LossTerms, lossTerms, reduceLoss } from "./loss.ts";
+import { SAE_RELU_KERNEL } from "../backends/kernel_names.ts";
+
+/** The fused kernel's name (defined with its contract in `lib/backends/kernel_names.ts`). */
+export { SAE_RELU_KERNEL };
 
 /** Per-batch statistics that the metrics and the resampler need, computed with the loss. */
 export type BatchStats = {
@@ -55,14 +59,6 @@ export type LossAndGrads = {
   readonly grads: SaeParams;
   readonly stats: BatchStats;
 };
-
-/**
- * Name of the fused kernel a backend may register for {@linkcode saeLossAndGrads}.
- * Inputs `x, wEnc, bEnc, wDec, bDec`; attributes `l1Coefficient`, `keepRows`
- * (rows of `f` to return per component) and `k` (0 for ReLU, else TopK's k); outputs, in order:
- * `f [c, keepRows, dSae], xHat, l1, l2, total, loss, gwEnc, gbEnc, gwDec, gbDec, l0, fired, sst`.
- */
-export const SAE_RELU_KERNEL = "SaekitReluSaeLossAndGrads";
 
 /**
  * Per-batch statistics of learned activations and inputs.
