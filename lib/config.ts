@@ -8,8 +8,10 @@
  * @module
  */
 import { z } from "zod";
-import { AUTO_ORDER, BACKEND_NAMES } from "./tf.ts";
-import { ARCH_NAMES, type ArchName, isTopKFamily, type SaeSpec } from "./sae/architecture.ts";
+import { AUTO_ORDER, BACKEND_NAMES } from "./backends/names.ts";
+import { ARCH_NAMES, type ArchName } from "./sae/arch/names.ts";
+import { ARCH_RECORDS, archOf } from "./sae/arch/registry.ts";
+import type { SaeSpec } from "./sae/arch/record.ts";
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -102,8 +104,9 @@ const architectureFields = {
       "update, matryoshka BatchTopK with nested dictionaries",
   ),
   k: positiveInt.default(32).describe(
-    "TopK family (topk, batchtopk, matryoshka): active features per vector, on average over the batch for " +
-      "the batch variants; at most dSae",
+    `TopK family (${
+      ARCH_RECORDS.filter((r) => r.sparsity === "k").map((r) => r.name).join(", ")
+    }): active features per vector, on average over the batch for the batch variants; at most dSae`,
   ),
   l1Coefficient: z.number().nonnegative().default(1e-3).describe(
     "Sparsity coefficient λ: of the L1 penalty (relu, gated), the decoder-norm-weighted L1 (relu-april), the " +
@@ -335,14 +338,11 @@ export function isTranscoder(config: TrainConfig): boolean {
   return config.transcoderFrom !== null;
 }
 
-/** The default Matryoshka prefixes of a dictionary of `dSae`: dSae/16, /8, /4, /2 and dSae itself. */
-export function defaultPrefixes(dSae: number): number[] {
-  const prefixes = [16, 8, 4, 2, 1].map((d) => Math.max(1, Math.floor(dSae / d)));
-  return prefixes.filter((p, i) => i === 0 || p > prefixes[i - 1]);
-}
+/** The default Matryoshka prefixes of a dictionary of `dSae` (the Matryoshka record's). */
+export { defaultPrefixes } from "./sae/arch/matryoshka.ts";
 
 /**
- * The architecture's spec for the loss and its gradients.
+ * The architecture's spec for the loss and its gradients: its record's, from the configuration.
  *
  * @example
  * ```ts
@@ -355,39 +355,17 @@ export function defaultPrefixes(dSae: number): number[] {
  */
 export function specFor(config: TrainConfig): SaeSpec {
   const { dSae } = resolveSizes(config);
-  const prefixes = config.arch === "matryoshka" ? config.matryoshkaPrefixes ?? defaultPrefixes(dSae) : [dSae];
-  const weights = config.arch === "matryoshka"
-    ? config.matryoshkaWeights ?? prefixes.map(() => 1 / prefixes.length)
-    : [1];
-  const topK = isTopKFamily(config.arch);
-  return {
-    arch: config.arch,
-    k: config.k,
-    sparsityCoefficient: topK ? 0 : config.l1Coefficient,
-    jumprelu: {
-      penalty: config.jumpreluPenalty,
-      bandwidth: config.jumpreluBandwidth,
-      tanhScale: config.jumpreluTanhScale,
-      preActCoefficient: config.preActCoefficient,
-    },
-    prefixes,
-    prefixWeights: weights,
-    auxK: topK ? Math.min(config.auxK ?? Math.max(1, Math.floor(config.dIn / 2)), dSae) : 0,
-    auxkCoefficient: topK ? config.auxkCoefficient : 0,
-    tiedBias: !isTranscoder(config),
-  };
+  return archOf(config.arch).spec(config, { dSae, tiedBias: !isTranscoder(config) });
 }
 
-/** The encoder initialisation a configuration asks for, with the architecture's default. */
+/** The encoder initialisation a configuration asks for, with the architecture's default (fan-in for transcoders). */
 export function encoderInitFor(config: TrainConfig): "fan-in" | "original" | "transpose" {
-  return config.encoderInit ?? (config.arch === "relu" || isTranscoder(config) ? "fan-in" : "transpose");
+  return config.encoderInit ?? (isTranscoder(config) ? "fan-in" : archOf(config.arch).encoderInit);
 }
 
-/** The initial norm of the dictionary vectors, with the architecture's default. */
+/** The initial norm of the dictionary vectors, with the architecture's default (0.1 for a free decoder). */
 export function decoderInitNormFor(config: TrainConfig): number {
-  const free = config.arch === "relu-april" ||
-    (config.arch === "jumprelu" && config.jumpreluPenalty === "tanh");
-  return config.decoderInitNorm ?? (free ? 0.1 : 1);
+  return config.decoderInitNorm ?? (archOf(config.arch).unitNormDecoder(specFor(config)) ? 1 : 0.1);
 }
 
 /** Re-exported for configuration code: the architecture names. */
@@ -490,24 +468,7 @@ export function parseConfig(input: unknown): TrainConfig {
     );
   }
   const { dSae } = resolveSizes(config);
-  if (isTopKFamily(config.arch) && config.k > dSae) {
-    problems.push(`k: expected at most dSae (${dSae}), received ${config.k}`);
-  }
-  if (config.arch === "matryoshka") {
-    const prefixes = config.matryoshkaPrefixes ?? defaultPrefixes(dSae);
-    if (prefixes.some((p, i) => i > 0 && p <= prefixes[i - 1]) || prefixes.at(-1) !== dSae) {
-      problems.push(
-        `matryoshkaPrefixes: expected increasing widths ending at dSae (${dSae}), received ${
-          describe(prefixes)
-        }`,
-      );
-    }
-    if (config.matryoshkaWeights !== null && config.matryoshkaWeights.length !== prefixes.length) {
-      problems.push(
-        `matryoshkaWeights: expected ${prefixes.length} weights (one per prefix), received ${config.matryoshkaWeights.length}`,
-      );
-    }
-  }
+  problems.push(...archOf(config.arch).check?.(config, dSae) ?? []);
   if ((config.transcoderFrom === null) !== (config.transcoderTo === null)) {
     problems.push(
       `transcoderTo: expected both transcoderFrom and transcoderTo (or neither), received ${

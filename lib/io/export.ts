@@ -14,6 +14,8 @@
  * | `batchtopk`, `matryoshka`, `jumprelu` | `jumprelu` | `jumprelu_transcoder` |
  * | `gated` | `gated` | `gated` (no SAELens class) |
  *
+ * (each architecture's record in `lib/sae/arch/` holds its row: `saelens`).
+ *
  * `cfg.json` carries SAELens 6's fields (`d_in`, `d_sae`, `dtype`, `device`,
  * `apply_b_dec_to_input`, `normalize_activations`, `reshape_activations`,
  * `metadata {model_name, hook_name, ...}`), the same facts again as the
@@ -25,7 +27,8 @@
  */
 import type { tf } from "../tf.ts";
 import type { SaeParams } from "../sae/params.ts";
-import type { ArchName } from "../sae/architecture.ts";
+import type { ExtraParamName } from "../sae/arch/record.ts";
+import { type ArchName, archOf } from "../sae/arch/registry.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { writeDirAtomic, writeFileAtomic, writeTextAtomic } from "./files.ts";
 
@@ -81,7 +84,7 @@ export function componentFolder(name: string): string {
 }
 
 /**
- * SAELens's name of a saekit architecture (for transcoders, pass `transcoder`).
+ * SAELens's name of a saekit architecture (for transcoders, pass `transcoder`): its record's mapping.
  *
  * @example
  * ```ts
@@ -92,17 +95,8 @@ export function componentFolder(name: string): string {
  * ```
  */
 export function saelensArchitecture(arch: ArchName, transcoder = false): string {
-  switch (arch) {
-    case "relu":
-    case "relu-april":
-      return transcoder ? "transcoder" : "standard";
-    case "topk":
-      return "topk";
-    case "gated":
-      return "gated";
-    default:
-      return transcoder ? "jumprelu_transcoder" : "jumprelu";
-  }
+  const { architecture } = archOf(arch).saelens;
+  return transcoder ? architecture.transcoder : architecture.sae;
 }
 
 /**
@@ -186,8 +180,9 @@ export type SaelensConfigOptions = {
 export function saelensConfig(options: SaelensConfigOptions): Record<string, unknown> {
   const { arch, dIn, dSae, out, hookName } = options;
   const meta = options.metadata ?? {};
+  const mapping = archOf(arch).saelens;
   const architecture = saelensArchitecture(arch, out !== undefined);
-  const topk = architecture === "topk";
+  const activation = mapping.cfg?.(options.k);
   const metadata = {
     model_name: meta.modelName ?? null,
     hook_name: hookName,
@@ -206,7 +201,7 @@ export function saelensConfig(options: SaelensConfigOptions): Record<string, unk
     apply_b_dec_to_input: out === undefined,
     normalize_activations: "none",
     reshape_activations: "none",
-    ...(topk ? { k: options.k, rescale_acts_by_decoder_norm: false } : {}),
+    ...activation?.fields,
     ...(out !== undefined
       ? {
         d_out: out.dOut,
@@ -219,8 +214,8 @@ export function saelensConfig(options: SaelensConfigOptions): Record<string, unk
     // The same facts as SAELens's fields before 6.0, which its loader still reads.
     ...metadata,
     dataset_trust_remote_code: false,
-    activation_fn_str: topk ? "topk" : "relu",
-    activation_fn_kwargs: topk ? { k: options.k } : {},
+    activation_fn_str: mapping.activationFn,
+    activation_fn_kwargs: activation?.kwargs ?? {},
     finetuning_scaling_factor: false,
     sae_lens_training_version: null,
     saekit_architecture: arch,
@@ -264,6 +259,7 @@ export async function exportSaes(dir: string, params: SaeParams, options: Export
   const [c, dIn, dSae] = params.wEnc.shape;
   const dOut = params.wDec.shape[2];
   const arch = options.arch ?? "relu";
+  const mapping = archOf(arch).saelens;
   if (options.componentNames.length !== c) {
     throw new RangeError(
       `componentNames: expected ${c} names (one per component), received ${options.componentNames.length}`,
@@ -276,31 +272,28 @@ export async function exportSaes(dir: string, params: SaeParams, options: Export
     const size = data.length / c;
     return Array.from({ length: c }, (_, k) => data.slice(k * size, (k + 1) * size));
   };
-  const [wEnc, bEnc, wDec, bDec, threshold, rMag, bMag] = await Promise.all(
-    [params.wEnc, params.bEnc, params.wDec, params.bDec, params.threshold, params.rMag, params.bMag].map(
-      slices,
+  const [wEnc, bEnc, wDec, bDec] = await Promise.all(
+    [params.wEnc, params.bEnc, params.wDec, params.bDec].map(slices),
+  );
+  // The architecture's own tensors, by SAELens's names (JumpReLU's threshold, the gated SAE's r_mag, b_mag).
+  const extras = await Promise.all(
+    Object.entries(mapping.tensors).map(async ([key, name]) =>
+      [name, await slices(params[key as ExtraParamName])] as const
     ),
   );
   const transcoder = options.transcoder;
-  const architecture = saelensArchitecture(arch, transcoder !== undefined);
-  const gated = architecture === "gated";
-  const jumprelu = architecture === "jumprelu" || architecture === "jumprelu_transcoder";
   await writeDirAtomic(dir, async (tmp) => {
     for (let k = 0; k < c; k++) {
       const folder = `${tmp}/${componentFolder(options.componentNames[k])}`;
       await Deno.mkdir(folder, { recursive: true });
       const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {
         W_enc: { dtype: "F32", shape: [dIn, dSae], data: wEnc![k] },
-        [gated ? "b_gate" : "b_enc"]: { dtype: "F32", shape: [dSae], data: bEnc![k] },
+        [mapping.encoderBias]: { dtype: "F32", shape: [dSae], data: bEnc![k] },
         W_dec: { dtype: "F32", shape: [dSae, dOut], data: wDec![k] },
         b_dec: { dtype: "F32", shape: [dOut], data: bDec![k] },
       };
-      if (jumprelu && threshold !== undefined) {
-        tensors.threshold = { dtype: "F32", shape: [dSae], data: threshold[k] };
-      }
-      if (gated && rMag !== undefined && bMag !== undefined) {
-        tensors.r_mag = { dtype: "F32", shape: [dSae], data: rMag[k] };
-        tensors.b_mag = { dtype: "F32", shape: [dSae], data: bMag[k] };
+      for (const [name, values] of extras) {
+        if (values !== undefined) tensors[name] = { dtype: "F32", shape: [dSae], data: values[k] };
       }
       await writeFileAtomic(`${folder}/sae_weights.safetensors`, encodeSafetensors(tensors));
       const hookName = transcoder !== undefined

@@ -52,6 +52,7 @@ import {
   SAELENS_WEIGHTS,
 } from "./saelens.ts";
 import { importSparsify, SPARSIFY_WEIGHTS } from "./sparsify.ts";
+import { findArch } from "../sae/arch/registry.ts";
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -174,6 +175,7 @@ export function modelCard(input: ModelCardInput): string {
   const { repo, config, saes } = input;
   const summary = input.summary ?? {};
   const arch = typeof config.arch === "string" ? config.arch : "relu";
+  const knob = findArch(arch)?.sparsity;
   const toy = config.source !== "model";
   const model = typeof config.model === "string" ? config.model : null;
   const hubModel = !toy && model !== null && parseHubModelId(model) !== undefined ? model : null;
@@ -250,8 +252,9 @@ export function modelCard(input: ModelCardInput): string {
     ...setting("context size (tokens)", toy ? null : config.contextSize),
     ...setting("BOS prepended", toy ? null : config.prependBos),
     ...setting("architecture", arch),
-    ...setting("k", arch === "topk" || arch === "batchtopk" || arch === "matryoshka" ? config.k : null),
-    ...setting("sparsity coefficient", arch === "topk" ? null : config.l1Coefficient),
+    // The architecture's sparsity knob: k for the TopK family, else the coefficient λ.
+    ...setting("k", knob === "k" ? config.k : null),
+    ...setting("sparsity coefficient", knob === "k" ? null : config.l1Coefficient),
     ...setting("steps", summary.step ?? config.steps),
     ...setting("activations trained on", summary.activations),
     ...setting("batch size", config.batchSize),

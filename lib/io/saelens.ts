@@ -23,11 +23,15 @@
  */
 import { tf } from "../tf.ts";
 import type { SaeParams } from "../sae/params.ts";
-import type { SaeActivation } from "../sae/forward.ts";
+import type { ArchRecord, ExtraParamName, SaeActivation } from "../sae/arch/record.ts";
+import { ARCH_RECORDS, type ArchName, archOf, makeSpec } from "../sae/arch/registry.ts";
 import { type HfTensors, indexSafetensors, takeHfTensor } from "../models/load/hf_checkpoint.ts";
 
-/** The architectures an import produces: how the imported SAEs encode, in saekit's terms. */
-export type ImportedArch = "relu" | "topk" | "jumprelu" | "gated";
+/**
+ * The architecture an import produces: how the imported SAEs encode, in saekit's terms (those whose
+ * record has a SAELens `import`: `relu`, `topk`, `jumprelu`, `gated`).
+ */
+export type ImportedArch = ArchName;
 
 /** One SAE read from disk, before stacking: plain float32 arrays. */
 export type SaeComponent = {
@@ -91,7 +95,22 @@ export const SAELENS_CFG = "cfg.json";
 /** SAELens's weights file (see {@linkcode SAELENS_CFG}). */
 export const SAELENS_WEIGHTS = "sae_weights.safetensors";
 
-const ARCHITECTURES = ["standard", "topk", "jumprelu", "gated", "transcoder", "jumprelu_transcoder"];
+/** The records that SAELens folders are read as. */
+const IMPORTERS: readonly ArchRecord<ArchName>[] = ARCH_RECORDS.filter((r) => r.saelens.import !== undefined);
+
+/** SAELens's `architecture` values read (SAEs first, then transcoders), each by one record. */
+const ARCHITECTURES = [
+  ...new Set([
+    ...IMPORTERS.map((r) => r.saelens.architecture.sae),
+    ...IMPORTERS.map((r) => r.saelens.architecture.transcoder),
+  ]),
+];
+
+/** SAELens's `activation_fn_str` values read. */
+const ACTIVATION_FNS = [...new Set(IMPORTERS.map((r) => r.saelens.activationFn))];
+
+/** SAELens's `architecture` when `cfg.json` has none. */
+const DEFAULT_ARCHITECTURE = "standard";
 
 function positiveInt(cfg: Readonly<Record<string, unknown>>, field: string, source: string): number {
   const value = cfg[field];
@@ -144,9 +163,13 @@ export function saelensComponent(
     throw new TypeError(`${source}: expected a JSON object, received ${JSON.stringify(cfg)}`);
   }
   const activationFn = cfg.activation_fn_str ?? cfg.activation_fn;
-  let architecture = cfg.architecture ?? "standard";
-  // Before SAELens 6, TopK SAEs were "standard" ones with a topk activation function.
-  if (architecture === "standard" && activationFn === "topk") architecture = "topk";
+  let architecture = cfg.architecture ?? DEFAULT_ARCHITECTURE;
+  // Before SAELens 6, TopK SAEs were "standard" ones with a topk activation function: the activation
+  // function names the architecture of the record it belongs to.
+  if (architecture === DEFAULT_ARCHITECTURE) {
+    architecture = IMPORTERS.find((r) => r.saelens.activationFn === activationFn)?.saelens.architecture.sae ??
+      architecture;
+  }
   if (typeof architecture !== "string" || !ARCHITECTURES.includes(architecture)) {
     throw new TypeError(
       `${source}: architecture expected one of ${
@@ -155,10 +178,12 @@ export function saelensComponent(
     );
   }
   if (
-    activationFn !== undefined && activationFn !== null && activationFn !== "relu" && activationFn !== "topk"
+    activationFn !== undefined && activationFn !== null && !ACTIVATION_FNS.includes(activationFn as string)
   ) {
     throw new TypeError(
-      `${source}: activation_fn_str expected "relu" or "topk", received ${JSON.stringify(activationFn)}`,
+      `${source}: activation_fn_str expected ${
+        ACTIVATION_FNS.map((f) => JSON.stringify(f)).join(" or ")
+      }, received ${JSON.stringify(activationFn)}`,
     );
   }
   const normalize = cfg.normalize_activations;
@@ -177,7 +202,10 @@ export function saelensComponent(
   }
   const dIn = positiveInt(cfg, "d_in", source);
   const dSae = positiveInt(cfg, "d_sae", source);
-  const transcoder = architecture === "transcoder" || architecture === "jumprelu_transcoder";
+  // The record that reads it: the one whose SAE is this architecture, else whose transcoder is.
+  const record = IMPORTERS.find((r) => r.saelens.architecture.sae === architecture) ??
+    IMPORTERS.find((r) => r.saelens.architecture.transcoder === architecture)!;
+  const transcoder = record.saelens.architecture.sae !== architecture;
   const dOut = cfg.d_out === undefined || cfg.d_out === null ? dIn : positiveInt(cfg, "d_out", source);
   const tiedBias = transcoder ? false : cfg.apply_b_dec_to_input !== false;
   if (tiedBias && dOut !== dIn) {
@@ -185,56 +213,31 @@ export function saelensComponent(
       `${source}: d_out expected ${dIn} (d_in) when apply_b_dec_to_input is true, received ${dOut}`,
     );
   }
-  const arch: ImportedArch = architecture === "topk"
-    ? "topk"
-    : architecture === "gated"
-    ? "gated"
-    : architecture.startsWith("jumprelu")
-    ? "jumprelu"
-    : "relu";
-
-  let k: number | undefined;
-  if (arch === "topk") {
-    const kwargs = cfg.activation_fn_kwargs as Record<string, unknown> | undefined;
-    const value = cfg.k ?? kwargs?.k;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > dSae) {
-      throw new TypeError(
-        `${source}: k expected an integer in [1, ${dSae}] (d_sae), received ${JSON.stringify(value)}`,
-      );
-    }
-    k = value;
-  }
+  const arch: ImportedArch = record.name;
+  const take = (name: string, shape: readonly number[]) => takeHfTensor(tensors, name, shape);
+  const input = { cfg, source, dSae, dOut, take, has: (name: string) => tensors[name] !== undefined };
+  const reading = record.saelens.import!;
+  const { k } = reading.fields?.(input) ?? {};
 
   const scaling = tensors.scaling_factor;
   if (scaling !== undefined && takeHfTensor(tensors, "scaling_factor", scaling.shape).some((v) => v !== 1)) {
     throw new RangeError(`${scaling.file}: tensor scaling_factor expected all ones, received other values`);
   }
-  const take = (name: string, shape: readonly number[]) => takeHfTensor(tensors, name, shape);
-  let wEnc = take("W_enc", [dIn, dSae]);
-  let bEnc = take(arch === "gated" ? "b_gate" : "b_enc", [dSae]);
-  let wDec = take("W_dec", [dSae, dOut]);
+  const standard = {
+    wEnc: take("W_enc", [dIn, dSae]),
+    bEnc: take(record.saelens.encoderBias, [dSae]),
+    wDec: take("W_dec", [dSae, dOut]),
+  };
   const bDec = take("b_dec", [dOut]);
-  let threshold: Float32Array | undefined;
-  if (arch === "jumprelu") {
-    threshold = tensors.threshold === undefined && tensors.log_threshold !== undefined
-      ? take("log_threshold", [dSae]).map(Math.exp)
-      : take("threshold", [dSae]);
-    threshold = threshold.map((t) => Math.max(t, 0));
+  // The record's own reading (JumpReLU's threshold, TopK's rescaled norms), then its other tensors.
+  const converted = reading.tensors?.(input, standard) ?? {};
+  const extra: Partial<Record<ExtraParamName, Float32Array>> = {};
+  for (const [key, name] of Object.entries(record.saelens.tensors) as [ExtraParamName, string][]) {
+    extra[key] = converted[key] ?? take(name, [dSae]);
   }
-  const gatedParts = arch === "gated" ? { rMag: take("r_mag", [dSae]), bMag: take("b_mag", [dSae]) } : {};
-  if (arch === "topk" && cfg.rescale_acts_by_decoder_norm === true) {
-    // SAELens encodes TopK(pre·n) and decodes (f/n)·W_dec with n the decoder row norms: the same as
-    // encoding with W_enc·n, b_enc·n and decoding with W_dec/n.
-    const norms = new Float32Array(dSae);
-    for (let j = 0; j < dSae; j++) {
-      let sum = 0;
-      for (let i = 0; i < dOut; i++) sum += wDec[j * dOut + i] ** 2;
-      norms[j] = Math.sqrt(sum);
-    }
-    wEnc = wEnc.map((v, at) => v * norms[at % dSae]);
-    bEnc = bEnc.map((v, j) => v * norms[j]);
-    wDec = wDec.map((v, at) => (norms[Math.floor(at / dOut)] > 0 ? v / norms[Math.floor(at / dOut)] : v));
-  }
+  const wEnc = converted.wEnc ?? standard.wEnc;
+  const bEnc = converted.bEnc ?? standard.bEnc;
+  const wDec = converted.wDec ?? standard.wDec;
   const hook = metaField(cfg, "hook_name") ?? cfg.hook_point;
   const hookName = typeof hook === "string" ? hook : null;
   const named = cfg.saekit_component;
@@ -252,8 +255,7 @@ export function saelensComponent(
     bEnc,
     wDec,
     bDec,
-    ...(threshold !== undefined ? { threshold } : {}),
-    ...gatedParts,
+    ...extra,
     dir,
     cfg,
   };
@@ -321,9 +323,9 @@ export function stackComponents(
     ...(rMag !== undefined ? { rMag: tf.tensor2d(rMag, [c, dSae]) } : {}),
     ...(bMag !== undefined ? { bMag: tf.tensor2d(bMag, [c, dSae]) } : {}),
   };
-  const activation: SaeActivation = first.arch === "topk"
-    ? { kind: "topk", k: first.k! }
-    : { kind: first.arch };
+  const activation: SaeActivation = archOf(first.arch).inference(
+    makeSpec(first.arch, first.k !== undefined ? { k: first.k } : {}),
+  );
   return {
     params,
     arch: first.arch,

@@ -17,6 +17,7 @@
  * @module
  */
 import { type HfTensors, indexSafetensors, takeHfTensor } from "../models/load/hf_checkpoint.ts";
+import { ARCH_RECORDS } from "../sae/arch/registry.ts";
 import {
   type ImportedSaes,
   readCfg,
@@ -80,8 +81,13 @@ export function sparsifyComponent(
     throw new TypeError(`${source}: expected a JSON object, received ${JSON.stringify(cfg)}`);
   }
   const activation = cfg.activation ?? "topk";
-  if (activation !== "topk") {
-    throw new TypeError(`${source}: activation expected "topk", received ${JSON.stringify(activation)}`);
+  // The record that sparsify's activation is read as (only TopK has one).
+  const record = ARCH_RECORDS.find((r) => r.sparsify?.activation === activation);
+  if (record === undefined) {
+    const known = ARCH_RECORDS.flatMap((r) => (r.sparsify ? [JSON.stringify(r.sparsify.activation)] : []));
+    throw new TypeError(
+      `${source}: activation expected ${known.join(" or ")}, received ${JSON.stringify(activation)}`,
+    );
   }
   if (cfg.skip_connection === true || tensors.W_skip !== undefined) {
     throw new TypeError(
@@ -112,7 +118,7 @@ export function sparsifyComponent(
   return {
     name,
     hookName: name,
-    arch: "topk",
+    arch: record.name,
     k,
     tiedBias: cfg.transcode !== true,
     dIn,

@@ -10,7 +10,7 @@
  */
 import { tf, tidy } from "../tf.ts";
 import type { LossTerms } from "../sae/loss.ts";
-import type { BatchStats } from "../sae/grads.ts";
+import type { BatchStats } from "../sae/objective.ts";
 
 /** Accumulated metrics since the last reset; every tensor has a leading component axis. */
 export type MetricsState = {

@@ -8,6 +8,8 @@
  */
 import { tf, tidy } from "../tf.ts";
 import { isTranscoder, resolveSizes, specFor, type TrainConfig } from "../config.ts";
+import { archOf } from "../sae/arch/registry.ts";
+import type { ExtraParamName } from "../sae/arch/record.ts";
 import type { ActivationSource } from "../data/source.ts";
 import { shuffledBatches } from "../data/store.ts";
 import type { MetricsSnapshot } from "../metrics/summary.ts";
@@ -26,10 +28,10 @@ import { exportSaes } from "../io/export.ts";
 import { exists, writeTextAtomic } from "../io/files.ts";
 import { disposeAll, disposeReplaced } from "./dispose.ts";
 import type { Progress } from "./progress.ts";
-import { closeSinks, type LogSink } from "./sinks.ts";
+import { closeSinks, type LogRecord, type LogSink } from "./sinks.ts";
 
-/** A log record: one line of `metrics.jsonl`. */
-export type LogRecord = Record<string, number | number[]>;
+/** A log record: one line of `metrics.jsonl` (defined in `sinks.ts`, re-exported here). */
+export type { LogRecord };
 
 /** Per-component evaluation tensors computed at each log, e.g. `{ "eval/mmcs": [component] }`. */
 export type Evaluate = (state: TrainState) => Readonly<Record<string, tf.Tensor1D>>;
@@ -120,7 +122,7 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { selectBackend } from "../tf.ts";
+ * import { selectBackend } from "../backends/select.ts";
  * import { parseConfig } from "../config.ts";
  * import { toySource } from "../data/toy.ts";
  * import { train } from "./runner.ts";
@@ -165,6 +167,7 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
     );
   }
   const spec = specFor(config);
+  const arch = archOf(spec.arch);
   const withAux = spec.auxK > 0 && spec.auxkCoefficient > 0;
   const pipeline = options.pipeline ?? defaultPipeline(config);
   const schedule = learningRateSchedule(config);
@@ -233,20 +236,14 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
         deadThreshold: config.deadThreshold,
       }),
     };
-    if (state.params.threshold !== undefined) {
-      const values = await state.params.threshold.data();
-      componentNames.forEach((name, k) => {
-        const own = values.subarray(k * dSae, (k + 1) * dSae);
-        let lo = Infinity, hi = -Infinity, sum = 0;
-        for (const v of own) {
-          lo = Math.min(lo, v);
-          hi = Math.max(hi, v);
-          sum += v;
-        }
-        record[`threshold/mean/${name}`] = sum / dSae;
-        record[`threshold/min/${name}`] = lo;
-        record[`threshold/max/${name}`] = hi;
-      });
+    if (arch.metrics !== undefined) {
+      // The architecture's own fields (e.g. threshold/*), from host copies of the parameters it names.
+      const host: Partial<Record<ExtraParamName, Float32Array>> = {};
+      for (const key of arch.metrics.params) {
+        const value = state.params[key];
+        if (value !== undefined) host[key] = (await value.data()) as Float32Array;
+      }
+      Object.assign(record, arch.metrics.compute(host, componentNames, dSae));
     }
     if (withAux) {
       const since = await state.sinceFired.data();

@@ -8,7 +8,10 @@
  * - `bDec` `[component, dIn]`: the tied pre-encoder / post-decoder bias.
  *
  * The original stores `W_e [c, m, n]` and `W_d [c, n, m]`; ours are their
- * transposes, so that every product is a plain batched matmul.
+ * transposes, so that every product is a plain batched matmul. An
+ * architecture's own parameters (`threshold`, `rMag`, `bMag`) are declared
+ * and initialised by its record in `lib/sae/arch/` (`initArchParams` there
+ * makes all of them).
  *
  * @module
  */
@@ -59,10 +62,6 @@ export type InitParamsOptions = {
   readonly dOut?: number;
   /** Initial decoder bias `[component, dOut]`; zeros when absent (copied). */
   readonly bDec?: tf.Tensor2D;
-  /** Adds a `threshold` `[component, dSae]` filled with this value (JumpReLU, BatchTopK). */
-  readonly threshold?: number;
-  /** Adds the gated architecture's `rMag` and `bMag`, both 0. */
-  readonly gated?: boolean;
 };
 
 /**
@@ -86,10 +85,10 @@ export function unitNormRows<T extends tf.Tensor>(w: T): T {
 }
 
 /**
- * Initialises the parameters like the original `SparseAutoencoder`: Kaiming
- * uniform encoder (ReLU gain), uniform encoder bias, Gaussian decoder rows
- * normalised to unit length, zero tied bias. Seeded: the same options give
- * the same tensors on every backend.
+ * Initialises the four parameters every architecture has like the original
+ * `SparseAutoencoder`: Kaiming uniform encoder (ReLU gain), uniform encoder
+ * bias, Gaussian decoder rows normalised to unit length, zero tied bias.
+ * Seeded: the same options give the same tensors on every backend.
  *
  * @example
  * ```ts
@@ -144,13 +143,7 @@ export function initParams(options: InitParamsOptions): SaeParams {
     } else {
       bDec = tf.zeros([c, dOut]);
     }
-    const extra: { threshold?: tf.Tensor2D; rMag?: tf.Tensor2D; bMag?: tf.Tensor2D } = {};
-    if (options.threshold !== undefined) extra.threshold = tf.fill([c, m], options.threshold) as tf.Tensor2D;
-    if (options.gated) {
-      extra.rMag = tf.zeros([c, m]);
-      extra.bMag = tf.zeros([c, m]);
-    }
-    return { wEnc, bEnc, wDec, bDec, ...extra } as SaeParams;
+    return { wEnc, bEnc, wDec, bDec };
   });
 }
 

@@ -24,8 +24,7 @@ import {
   specFor,
   type TrainConfig,
 } from "../config.ts";
-import { initParams } from "../sae/params.ts";
-import { extraParamsOf, hasUnitNormDecoder } from "../sae/architecture.ts";
+import { archOf, initArchParams } from "../sae/arch/registry.ts";
 import { expectedNormScale, foldScale, type InputScale, unitScale } from "../sae/normalization.ts";
 import type { SaeParams } from "../sae/params.ts";
 import { geometricMedian } from "../sae/geometric_median.ts";
@@ -50,7 +49,7 @@ import {
   observe,
   observeCapacity,
   resampleDead,
-  trackThreshold,
+  updateArchitecture,
 } from "./steps.ts";
 
 /** The learning-rate schedule a configuration asks for. */
@@ -158,8 +157,7 @@ export function initTrainState(config: TrainConfig, sample?: Batch): TrainState 
       if (config.bDecInit === "mean") bDec = tf.mean(y, 1) as tf.Tensor2D;
       if (config.bDecInit === "geometric-median") bDec = geometricMedian(y);
     }
-    const extra = extraParamsOf(config.arch);
-    const params = initParams({
+    const params = initArchParams(specFor(config), {
       nComponents: c,
       dIn: config.dIn,
       dSae,
@@ -167,10 +165,6 @@ export function initTrainState(config: TrainConfig, sample?: Batch): TrainState 
       encoderInit: encoderInitFor(config),
       decoderInitNorm: decoderInitNormFor(config),
       bDec,
-      threshold: extra.threshold
-        ? (config.arch === "jumprelu" ? config.jumpreluInitThreshold : 0)
-        : undefined,
-      gated: extra.gated,
     });
     return {
       step: 0,
@@ -189,8 +183,8 @@ export function initTrainState(config: TrainConfig, sample?: Batch): TrainState 
 
 /**
  * The training step of a configuration as a pipeline: the original's for `relu`, and the same shape
- * for every architecture (the decoder constraint only where the architecture has one, BatchTopK's
- * threshold tracking where it has one).
+ * for every architecture, whose record says whether the decoder is held at unit norm and what it
+ * updates after the optimizer (BatchTopK's threshold tracking).
  *
  * @example
  * ```ts
@@ -209,6 +203,7 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
   const tx = optimizerFor(config);
   const resample = resampleOptionsFor(config);
   const spec = specFor(config);
+  const arch = archOf(spec.arch);
   const transcoder = isTranscoder(config);
   const steps: Step<TrainState, Batch>[] = [
     gradientStep(tx, spec, {
@@ -217,10 +212,8 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
       deadActivations: config.deadActivations,
     }),
   ];
-  if (hasUnitNormDecoder(spec)) steps.push(constrainDecoder);
-  if (config.arch === "batchtopk" || config.arch === "matryoshka") {
-    steps.push(trackThreshold(config.thresholdDecay));
-  }
+  if (arch.unitNormDecoder(spec)) steps.push(constrainDecoder);
+  if (arch.afterUpdate !== undefined) steps.push(updateArchitecture(spec));
   steps.push(observe);
   if (config.capacitySample > 0) {
     steps.push(

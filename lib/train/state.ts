@@ -6,7 +6,7 @@
 import type { tf } from "../tf.ts";
 import type { SaeParams } from "../sae/params.ts";
 import type { LossTerms } from "../sae/loss.ts";
-import type { BatchStats } from "../sae/grads.ts";
+import type { BatchStats } from "../sae/objective.ts";
 import type { MetricsState } from "../metrics/accumulators.ts";
 import type { ResamplerState } from "../resample/resampler.ts";
 import type { ChainState } from "../optim/transform.ts";

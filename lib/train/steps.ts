@@ -8,7 +8,9 @@ import { tf, tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
 import type { SaeParams } from "../sae/params.ts";
 import { lossAndGradsFor } from "../sae/objective.ts";
-import { hasUnitNormDecoder, makeSpec, type SaeSpec } from "../sae/architecture.ts";
+import { archOf, makeSpec } from "../sae/arch/registry.ts";
+import type { SaeSpec } from "../sae/arch/record.ts";
+import { auxkActive, trackedThreshold } from "../sae/arch/shared.ts";
 import { normalizeDecoder, projectDecoderGrad } from "../sae/decoder.ts";
 import { applyUpdates, type GradientTransformation } from "../optim/transform.ts";
 import { accumulate, accumulateCapacity } from "../metrics/accumulators.ts";
@@ -45,8 +47,9 @@ export function gradientStep<O>(
   const sae = typeof spec === "number" ? makeSpec("relu", { sparsityCoefficient: spec }) : spec;
   const warmup = options.sparsityWarmupSteps ?? 0;
   const deadAfter = options.deadActivations ?? 10_000_000;
-  const unitNorm = hasUnitNormDecoder(sae);
-  const withAux = sae.auxK > 0 && sae.auxkCoefficient > 0;
+  const arch = archOf(sae.arch);
+  const unitNorm = arch.unitNormDecoder(sae);
+  const withAux = arch.auxiliary !== undefined && auxkActive(sae);
   return (state, batch) =>
     tidy(() => {
       const b = batch.x.shape[1];
@@ -104,18 +107,34 @@ export function trackThreshold(decay: number): Step<TrainState, Batch> {
           "trackThreshold: expected params.threshold and the BatchTopK outputs' minActive, received neither",
         );
       }
-      const seen = tf.expandDims(minActive, 1);
-      const averaged = state.step <= 1 ? tf.broadcastTo(seen, threshold.shape) : tf.add(
-        tf.mul(threshold, decay),
-        tf.mul(seen, 1 - decay),
-      );
-      const next = tf.where(
-        tf.isFinite(tf.broadcastTo(seen, threshold.shape)),
-        averaged,
-        threshold,
-      ) as tf.Tensor2D;
-      return { ...state, params: { ...state.params, threshold: next } };
+      return {
+        ...state,
+        params: { ...state.params, threshold: trackedThreshold(threshold, minActive, state.step, decay) },
+      };
     });
+}
+
+/**
+ * The architecture's own update of its parameters after the optimizer's, from the latest gradient
+ * step's outputs (BatchTopK's and Matryoshka's tracked threshold); the state as it is for an
+ * architecture without one. *
+ * @example An architecture without its own update leaves the state as it is
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { makeSpec } from "../sae/arch/registry.ts";
+ * import { updateArchitecture } from "./steps.ts";
+ * const state = {} as never;
+ * assert.equal(updateArchitecture(makeSpec("relu"))(state, {} as never), state);
+ * ```
+ */
+export function updateArchitecture(spec: SaeSpec): Step<TrainState, Batch> {
+  const update = archOf(spec.arch).afterUpdate;
+  if (update === undefined) return (state) => state;
+  return (state) =>
+    tidy(() => ({
+      ...state,
+      params: update(state.params, requireOutputs(state, "updateArchitecture"), state.step, spec),
+    }));
 }
 
 /** Renormalises every dictionary vector to unit length (after the update, as v1.10.0). */

@@ -10,7 +10,8 @@
  * The tensors are derived from the step alone ({@linkcode checkpointTensors}),
  * so that the parent can check what it finds.
  */
-import { selectBackend, tf } from "../../lib/tf.ts";
+import { tf } from "../../lib/tf.ts";
+import { selectBackend } from "../../lib/backends/select.ts";
 import { checkpointName, saveCheckpoint } from "../../lib/io/checkpoint.ts";
 
 /**

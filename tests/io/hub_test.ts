@@ -448,3 +448,16 @@ Deno.test("modelCard() names a Hub model as base_model, the hooks, the data and 
   const local = modelCard({ repo: "me/x", config: { source: "model", model: "./models/mine" }, saes: [] });
   assert.ok(!local.includes("base_model"));
 });
+
+Deno.test("modelCard() prints the architecture's own sparsity knob: k, or the coefficient", () => {
+  const card = (arch: string) =>
+    modelCard({ repo: "me/x", config: { source: "toy", arch, k: 16, l1Coefficient: 0.004 }, saes: [] });
+  for (const arch of ["topk", "batchtopk", "matryoshka"]) {
+    assert.match(card(arch), /- k: 16\n/, arch);
+    assert.ok(!card(arch).includes("sparsity coefficient"), `${arch}: no coefficient`);
+  }
+  for (const arch of ["relu", "relu-april", "jumprelu", "gated"]) {
+    assert.match(card(arch), /- sparsity coefficient: 0\.004\n/, arch);
+    assert.ok(!card(arch).includes("- k:"), `${arch}: no k`);
+  }
+});

@@ -1,7 +1,7 @@
 import { assert, assertClose, assertNoLeak, tf, values } from "../_helpers.ts";
 import { accumulate, accumulateCapacity, capacities, initMetrics } from "../../lib/metrics/accumulators.ts";
 import { lossTerms } from "../../lib/sae/loss.ts";
-import { batchStats } from "../../lib/sae/grads.ts";
+import { batchStats } from "../../lib/sae/objective.ts";
 
 // The original's vectors are [batch, component, feature]; ours are [component, batch, feature].
 

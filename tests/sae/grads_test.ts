@@ -1,5 +1,5 @@
 import { assert, assertClose, assertNoLeak, tf, values } from "../_helpers.ts";
-import { saeLossAndGrads } from "../../lib/sae/grads.ts";
+import { saeLossAndGrads } from "../../lib/sae/objective.ts";
 import { forward } from "../../lib/sae/forward.ts";
 import { lossTerms, reduceLoss } from "../../lib/sae/loss.ts";
 import { initParams, type SaeParams } from "../../lib/sae/params.ts";

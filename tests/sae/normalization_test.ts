@@ -3,6 +3,7 @@ import { expectedNormScale, foldScale } from "../../lib/sae/normalization.ts";
 import { geometricMedian } from "../../lib/sae/geometric_median.ts";
 import { forward } from "../../lib/sae/forward.ts";
 import { initParams } from "../../lib/sae/params.ts";
+import { initArchParams, makeSpec } from "../../lib/sae/arch/registry.ts";
 
 Deno.test("expectedNormScale() makes the mean norm √dIn, per component", () => {
   // Component 0: norms 3 and 5 (mean 4) in 4 dimensions → √4/4 = 0.5. Component 1: norms 1 and 1 → 2.
@@ -15,14 +16,12 @@ Deno.test("expectedNormScale() makes the mean norm √dIn, per component", () =>
 
 Deno.test("foldScale(): the folded SAE on raw activations equals the trained SAE on scaled ones", () => {
   for (const arch of ["relu", "jumprelu", "gated"] as const) {
-    const params = initParams({
+    const params = initArchParams(makeSpec(arch, { jumprelu: { initThreshold: 0.2 } }), {
       nComponents: 2,
       dIn: 5,
       dSae: 9,
       seed: 3,
       bDec: tf.randomNormal([2, 5], 0, 1, "float32", 4) as tf.Tensor2D,
-      threshold: arch === "jumprelu" ? 0.2 : undefined,
-      gated: arch === "gated",
     });
     const raw = tf.randomNormal([2, 6, 5], 0, 3, "float32", 5) as tf.Tensor3D;
     const scale = tf.tensor1d([0.4, 2.5]);

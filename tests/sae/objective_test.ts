@@ -1,8 +1,14 @@
 import { assert, assertClose, tf, values } from "../_helpers.ts";
 import { lossAndGradsFor } from "../../lib/sae/objective.ts";
-import { type ArchName, makeSpec, type SaeSpec } from "../../lib/sae/architecture.ts";
-import { activationMask } from "../../lib/sae/forward.ts";
-import { initParams, type SaeParams } from "../../lib/sae/params.ts";
+import {
+  activationMask,
+  type ArchName,
+  initArchParams,
+  makeSpec,
+  type SpecFields,
+} from "../../lib/sae/arch/registry.ts";
+import type { SaeSpec } from "../../lib/sae/arch/record.ts";
+import type { SaeParams } from "../../lib/sae/params.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // An independent reference: the loss of each architecture written directly as a function of the parameters,
@@ -129,16 +135,10 @@ function referenceLoss(spec: SaeSpec, fixed: SaeParams, x: tf.Tensor3D, dead?: t
   };
 }
 
-function compareWithAutodiff(arch: ArchName, fields: Partial<SaeSpec>, options: { dead?: number[] } = {}) {
+function compareWithAutodiff(arch: ArchName, fields: SpecFields, options: { dead?: number[] } = {}) {
   const c = 2, b = 9, n = 5, m = 12;
-  const params = initParams({
-    nComponents: c,
-    dIn: n,
-    dSae: m,
-    seed: 5,
-    threshold: arch === "jumprelu" ? 0.3 : undefined,
-    gated: arch === "gated",
-  });
+  const spec = makeSpec(arch, { ...fields, jumprelu: { ...fields.jumprelu, initThreshold: 0.3 } });
+  const params = initArchParams(spec, { nComponents: c, dIn: n, dSae: m, seed: 5 });
   // Move the gated magnitude path away from the gate, so both paths matter.
   const p: SaeParams = arch === "gated"
     ? {
@@ -148,7 +148,6 @@ function compareWithAutodiff(arch: ArchName, fields: Partial<SaeSpec>, options: 
     }
     : params;
   const x = tf.randomNormal([c, b, n], 0, 1, "float32", 8) as tf.Tensor3D;
-  const spec = makeSpec(arch, fields);
   const dead = options.dead === undefined ? undefined : tf.tensor2d(options.dead, [c, m]);
   const mine = lossAndGradsFor(spec, p, x, x, { dead });
   const keys = Object.keys(mine.grads).sort();
@@ -296,23 +295,17 @@ Deno.test("matryoshka: each prefix reconstructs on its own, worked out by hand",
 Deno.test("lossAndGradsFor() frees every intermediate tensor", () => {
   const archs: ArchName[] = ["relu-april", "batchtopk", "matryoshka", "jumprelu", "gated", "topk"];
   for (const arch of archs) {
-    const params = initParams({
-      nComponents: 1,
-      dIn: 4,
-      dSae: 8,
-      seed: 1,
-      threshold: arch === "jumprelu" || arch === "batchtopk" || arch === "matryoshka" ? 0.1 : undefined,
-      gated: arch === "gated",
-    });
-    const x = tf.randomNormal([1, 6, 4], 0, 1, "float32", 2) as tf.Tensor3D;
-    const dead = tf.tensor2d([[1, 0, 1, 0, 1, 0, 1, 0]]);
     const spec = makeSpec(arch, {
       k: 2,
       prefixes: [4, 8],
       prefixWeights: [0.5, 0.5],
       auxK: 2,
       auxkCoefficient: 0.1,
+      jumprelu: { initThreshold: 0.1 },
     });
+    const params = initArchParams(spec, { nComponents: 1, dIn: 4, dSae: 8, seed: 1 });
+    const x = tf.randomNormal([1, 6, 4], 0, 1, "float32", 2) as tf.Tensor3D;
+    const dead = tf.tensor2d([[1, 0, 1, 0, 1, 0, 1, 0]]);
     const before = tf.memory().numTensors;
     const r = lossAndGradsFor(spec, params, x, x, { dead });
     const returned = new Set<number>();

@@ -1,0 +1,50 @@
+/**
+ * Anthropic's April-2024 update of the ReLU SAE: the penalty weighs each activation by its dictionary
+ * vector's norm, `S = Σ_j f_j · ‖wDec_j‖`, so the decoder is left free (no unit-norm constraint) and
+ * starts small. Its gradients, with the shared reconstruction's:
+ *
+ * ```
+ * ∂L/∂f          += sλ · ‖wDec_j‖
+ * ∂L/∂‖wDec_j‖    = sλ · Σ_b f_bj          (the objective sends it on along wDec_j/‖wDec_j‖)
+ * ∂L/∂pre         = ∂L/∂f ⊙ [pre > 0]
+ * ```
+ *
+ * @module
+ */
+import { tf } from "../../tf.ts";
+import type { ArchRecord } from "./record.ts";
+import { baseSpec, STANDARD_SAELENS } from "./shared.ts";
+
+/**
+ * The `relu-april` architecture.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RELU_APRIL_ARCH } from "./relu_april.ts";
+ * import { makeSpec } from "./registry.ts";
+ * assert.equal(RELU_APRIL_ARCH.unitNormDecoder(makeSpec("relu-april")), false);
+ * ```
+ */
+export const RELU_APRIL_ARCH: ArchRecord<"relu-april"> = {
+  name: "relu-april",
+  description: "Anthropic's April-2024 update: L1 weighted by decoder norms, free decoder",
+  sparsity: "coefficient",
+  encoderInit: "transpose",
+  spec: baseSpec,
+  extraParams: [],
+  training: () => ({ kind: "relu" }),
+  inference: () => ({ kind: "relu" }),
+  terms: (step, dF) => {
+    const { f } = step.activated;
+    const scale = step.s * step.lambda;
+    const normsB = tf.expandDims(step.decoderNorms(), 1) as tf.Tensor3D;
+    return {
+      sparsity: tf.sum(tf.mul(f, normsB), -1) as tf.Tensor2D,
+      dF: tf.add(dF, tf.mul(normsB, scale)) as tf.Tensor3D,
+      dNorm: tf.mul(tf.sum(f, 1), scale) as tf.Tensor2D,
+    };
+  },
+  unitNormDecoder: () => false,
+  saelens: STANDARD_SAELENS,
+};

@@ -1,0 +1,33 @@
+/**
+ * Training as a fold of pure steps over immutable state: the state records,
+ * the steps (gradient step, decoder constraint, observation, resampling), how
+ * steps compose into a pipeline, the default pipeline of a configuration, and
+ * the seeded random numbers every step derives from `(seed, step)`.
+ *
+ * @module
+ */
+export { every, type Pipeline, pipeSteps, type Step, when } from "./compose.ts";
+export type { Batch, StepOutputs, TrainState } from "./state.ts";
+export {
+  collect,
+  constrainDecoder,
+  gradientStep,
+  type GradientStepOptions,
+  observe,
+  observeCapacity,
+  resampleDead,
+  trackThreshold,
+  updateArchitecture,
+} from "./steps.ts";
+export {
+  defaultPipeline,
+  foldedParams,
+  initTrainState,
+  learningRateSchedule,
+  needsInitSample,
+  optimizerFor,
+  prepareBatch,
+  resampleOptionsFor,
+  resetMetrics,
+} from "./pipeline.ts";
+export { deriveSeed, gaussian, mulberry32 } from "../seed.ts";
