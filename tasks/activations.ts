@@ -3,6 +3,6 @@
  *
  * @module
  */
-import { main } from "../lib/run/activations_cli.ts";
+import { main } from "../lib/cli/activations.ts";
 
 if (import.meta.main) await main(Deno.args);

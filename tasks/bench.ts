@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { benchMain, findTorchPython, type ProcessMeasurement, runJson } from "../lib/run/bench.ts";
+import { benchMain, findTorchPython, type ProcessMeasurement, runJson } from "../lib/bench/benchmarks.ts";
 
 const self = new URL(import.meta.url).pathname;
 const torchScript = new URL("./baselines/torch_sae_step.py", import.meta.url).pathname;

@@ -3,6 +3,6 @@
  *
  * @module
  */
-import { main } from "../lib/run/features/cli.ts";
+import { main } from "../lib/features/cli.ts";
 
 if (import.meta.main) await main(Deno.args);

@@ -4,6 +4,6 @@
  *
  * @module
  */
-import { main } from "../lib/run/hub_cli.ts";
+import { main } from "../lib/cli/hub.ts";
 
 if (import.meta.main) await main(Deno.args);

@@ -3,6 +3,6 @@
  *
  * @module
  */
-import { main } from "../lib/run/report.ts";
+import { main } from "../lib/report/report.ts";
 
 if (import.meta.main) await main(Deno.args);

@@ -13,12 +13,13 @@
  *
  * @module
  */
-import { sweepMain } from "../lib/run/sweep.ts";
-import { isSweepFileCommand, sweepFileMain } from "../lib/run/sweep_workers.ts";
+import { sweepMain } from "../lib/sweep/architectures.ts";
+import { isSweepFileCommand, sweepFileMain } from "../lib/sweep/workers.ts";
 
 if (import.meta.main) {
   if (isSweepFileCommand(Deno.args)) {
-    await sweepFileMain(Deno.args);
+    // The workers run this file again with --worker.
+    await sweepFileMain(Deno.args, { workerScript: import.meta.url });
   } else {
     await sweepMain(Deno.args);
     if (Deno.args.includes("--help") || Deno.args.includes("-h")) {

@@ -3,6 +3,6 @@
  *
  * @module
  */
-import { main } from "../lib/run/cli.ts";
+import { main } from "../lib/cli/train.ts";
 
 if (import.meta.main) await main(Deno.args);

@@ -2,7 +2,8 @@
  * Test helpers: backend set-up, tolerances, and the tensor-leak check.
  */
 import assert from "node:assert/strict";
-import { selectBackend, tf } from "../lib/tf.ts";
+import { tf } from "../lib/tf.ts";
+import { selectBackend } from "../lib/backends/select.ts";
 
 /** Every test module runs on the deterministic pure-JS backend. */
 await selectBackend("cpu");

@@ -11,10 +11,8 @@
 import { tf } from "../tf.ts";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Blas } from "./blas_ffi.ts";
-import { type SaeBlockWorkspace, saeBlockWorkspace, softmaxRows } from "./sae_wasm.ts";
-import { SAE_RELU_KERNEL } from "../sae/grads.ts";
-import { ADAM_KERNEL } from "../optim/adam.ts";
-import { NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL } from "../sae/decoder.ts";
+import { type SaeBlockWorkspace, saeBlockWorkspace, setTopkWorkerEnabled, softmaxRows } from "./sae_wasm.ts";
+import { ADAM_KERNEL, NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL, SAE_RELU_KERNEL } from "./kernel_names.ts";
 
 /** The name the backend is registered under. */
 export const BLAS_BACKEND = "blas";
@@ -199,12 +197,16 @@ function workspaceFor(rows: number, dIn: number, dSae: number, batch: number, k:
 /**
  * Whether the TopK step's workspace (the last one made) has a worker thread
  * running, for tests and diagnostics: the worker starts in the background
- * when the workspace is made, and the kernel does its work alone until then.
+ * when the workspace is made, and the kernel does its work alone until then
+ * (and while {@linkcode setTopkWorkerEnabled} has turned it off).
  */
 export function topkWorkerReady(): boolean {
   for (const ws of workspaces.values()) if (ws.topk?.threaded) return true;
   return false;
 }
+
+// The switch of the TopK step's worker thread lives with the workspaces; tests reach it from here.
+export { setTopkWorkerEnabled };
 
 /** The fused SAE kernel's outputs as tensors, in the order {@linkcode SAE_RELU_KERNEL} documents. */
 function saeKernelOutputs(
@@ -245,7 +247,7 @@ function saeKernelOutputs(
 }
 
 /**
- * The fused SAE step (see `SAE_RELU_KERNEL` in `lib/sae/grads.ts` for the
+ * The fused SAE step (see `SAE_RELU_KERNEL` in `lib/backends/kernel_names.ts` for the
  * contract and the maths). For each component and each block of rows: five
  * BLAS products and four SIMD passes, all on the block's workspace; the
  * weight gradients accumulate over blocks. TopK goes to `topkLossAndGrads`.

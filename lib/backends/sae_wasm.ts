@@ -148,7 +148,7 @@ export type TopkWorkspace = {
    * lane 1, added to the gradients when `accumulate`.
    */
   weightGrads(split: number, accumulate: boolean): void;
-  /** Whether a worker thread runs lane 1 now. */
+  /** Whether a worker thread runs lane 1 now (it has started, and `setTopkWorkerEnabled` has not turned it off). */
   readonly threaded: boolean;
   /** Stops the worker. */
   dispose(): void;
@@ -342,6 +342,30 @@ const CONTROL_INTS = 64;
 const COMMAND = 0, READY = 1, DONE = 2, RESULT = 3, ERROR = 4, ARGS_BYTE = 64;
 const WORKER_TOPK_ROWS = 1, WORKER_TOPK_WEIGHT_GRADS = 2, WORKER_TOPK_CENTER = 3, WORKER_EXIT = -1;
 
+let workerEnabled = true;
+
+/**
+ * Lets TopK workspaces run lane 1 on their worker thread (the default, where there are two cores) or
+ * not: with `false` the calling thread runs both lanes, as it does until a worker has started. The lanes
+ * split the work by data, so the results are the same either way, bit for bit; the switch is for tests
+ * that check exactly that, and for measuring the worker's gain. Takes effect from the next kernel call;
+ * returns the previous setting.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setTopkWorkerEnabled } from "./sae_wasm.ts";
+ * const before = setTopkWorkerEnabled(false); // one thread from now on
+ * assert.equal(before, true);
+ * assert.equal(setTopkWorkerEnabled(before), false);
+ * ```
+ */
+export function setTopkWorkerEnabled(enabled: boolean): boolean {
+  const before = workerEnabled;
+  workerEnabled = enabled;
+  return before;
+}
+
 /** A worker thread that runs kernels on a workspace's memory. */
 type KernelWorker = {
   /** Whether it has started (until then, and if it failed, the calling thread does its work). */
@@ -488,6 +512,8 @@ function topkWorkspace(
     return { struct, address: o[`lane${i}`], cursorField: LANE_FIELDS.indexOf("cursor") };
   });
   const worker = startWorker(memory, o.control);
+  /** The worker, when it is enabled and has started. */
+  const helper = (): KernelWorker | undefined => (workerEnabled && worker?.ready() ? worker : undefined);
   const rowsArgs = (lane: number, from: number, count: number, row0: number, scale: number, add: number) =>
     [
       lanes[lane].address,
@@ -523,10 +549,11 @@ function topkWorkspace(
     sqX: [new Float64Array(memory.buffer, o.sqx0, dIn), new Float64Array(memory.buffer, o.sqx1, dIn)],
     center() {
       const half = Math.ceil(batch / 2);
-      if (worker?.ready() && batch > half) {
-        worker.post(WORKER_TOPK_CENTER, [lanes[1].address, half, batch - half]);
+      const w = helper();
+      if (w !== undefined && batch > half) {
+        w.post(WORKER_TOPK_CENTER, [lanes[1].address, half, batch - half]);
         k.topk_center(lanes[0].address, 0, half);
-        worker.wait();
+        w.wait();
       } else {
         k.topk_center(lanes[0].address, 0, half);
         k.topk_center(lanes[1].address, half, batch - half);
@@ -540,26 +567,28 @@ function topkWorkspace(
     rows([a, b], row0, scale, add) {
       const args0 = rowsArgs(0, a.from, a.count, row0, scale, add);
       const args1 = rowsArgs(1, b.from, b.count, row0, scale, add);
-      if (worker?.ready() && b.count > 0) {
-        worker.post(WORKER_TOPK_ROWS, args1);
+      const w = helper();
+      if (w !== undefined && b.count > 0) {
+        w.post(WORKER_TOPK_ROWS, args1);
         const done0 = k.topk_rows(...args0);
-        return [done0, worker.wait()];
+        return [done0, w.wait()];
       }
       return [k.topk_rows(...args0), k.topk_rows(...args1)];
     },
     weightGrads(split, accumulate) {
       const acc = accumulate ? 1 : 0;
-      if (worker?.ready() && split < dSae) {
-        worker.post(WORKER_TOPK_WEIGHT_GRADS, [lanes[1].address, split, dSae, acc]);
+      const w = helper();
+      if (w !== undefined && split < dSae) {
+        w.post(WORKER_TOPK_WEIGHT_GRADS, [lanes[1].address, split, dSae, acc]);
         k.topk_weight_grads(lanes[0].address, 0, split, acc);
-        worker.wait();
+        w.wait();
       } else {
         k.topk_weight_grads(lanes[0].address, 0, split, acc);
         k.topk_weight_grads(lanes[1].address, split, dSae, acc);
       }
     },
     get threaded() {
-      return worker?.ready() ?? false;
+      return helper() !== undefined;
     },
     dispose: () => worker?.stop(),
   };

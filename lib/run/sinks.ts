@@ -7,7 +7,11 @@
  *
  * @module
  */
-import type { LogRecord } from "./runner.ts";
+/**
+ * A log record: one line of `metrics.jsonl`. Defined here, where records go, so
+ * that the sinks need nothing of the runner that calls them.
+ */
+export type LogRecord = Record<string, number | number[]>;
 
 /** A destination for metrics lines. */
 export type LogSink = {

@@ -6,8 +6,8 @@
 import { assert, assertClose, tf } from "../_helpers.ts";
 import { loadBlas } from "../../lib/backends/blas_ffi.ts";
 import { topkWorkerReady } from "../../lib/backends/blas_backend.ts";
-import { selectBackend } from "../../lib/tf.ts";
-import { composedLossAndGrads, saeLossAndGrads } from "../../lib/sae/grads.ts";
+import { selectBackend } from "../../lib/backends/select.ts";
+import { composedLossAndGrads, saeLossAndGrads } from "../../lib/sae/objective.ts";
 import { RELU, type SaeActivation } from "../../lib/sae/forward.ts";
 import { initParams, type SaeParams } from "../../lib/sae/params.ts";
 import { normalizeDecoder, projectDecoderGrad } from "../../lib/sae/decoder.ts";

@@ -4,7 +4,8 @@
 // does not matter.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { selectBackend, tf } from "../../lib/tf.ts";
+import { tf } from "../../lib/tf.ts";
+import { selectBackend } from "../../lib/backends/select.ts";
 import { defaultDenoDir, probeTensorflow } from "../../lib/backends/tensorflow_probe.ts";
 
 const README = `see the README section "The tensorflow backend (and tfjs-node-gpu)"`;

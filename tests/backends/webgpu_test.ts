@@ -10,8 +10,8 @@
  * where Deno sees a hardware GPU.
  */
 import { assertClose, tf } from "../_helpers.ts";
-import { selectBackend } from "../../lib/tf.ts";
-import { saeLossAndGrads } from "../../lib/sae/grads.ts";
+import { selectBackend } from "../../lib/backends/select.ts";
+import { saeLossAndGrads } from "../../lib/sae/objective.ts";
 import { initParams } from "../../lib/sae/params.ts";
 
 const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { type MimeBundle, runNotebook } from "../../lib/run/notebook.ts";
+import { type MimeBundle, runNotebook } from "../../lib/cli/notebook.ts";
 
 const NOTEBOOK = fileURLToPath(new URL("../../examples/train_stories260k.ipynb", import.meta.url));
 

@@ -5,7 +5,7 @@
  */
 import { assert } from "../_helpers.ts";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
-import { runTrainCommand } from "../../lib/run/cli.ts";
+import { runTrainCommand } from "../../lib/cli/train.ts";
 
 const hf = new URL("../fixtures/stories260K/hf", import.meta.url).pathname;
 

@@ -14,8 +14,7 @@
  *
  * @module
  */
-import type { LogRecord } from "../runner.ts";
-import type { LogSink } from "../sinks.ts";
+import type { LogRecord, LogSink } from "../sinks.ts";
 import { DENSITY_BIN_EDGES } from "../../metrics/summary.ts";
 
 const CRC32C_TABLE = (() => {

@@ -9,8 +9,7 @@
  * @module
  */
 import process from "node:process";
-import type { LogRecord } from "../runner.ts";
-import type { LogSink } from "../sinks.ts";
+import type { LogRecord, LogSink } from "../sinks.ts";
 import { DENSITY_BIN_EDGES } from "../../metrics/summary.ts";
 
 /** The part of the SDK's `Run` the sink uses. */

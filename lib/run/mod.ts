@@ -1,0 +1,32 @@
+/**
+ * The runner: `train` folds the pipeline over a source's batches, writes
+ * `metrics.jsonl`, checkpoints and `final/` at their cadence, sends every
+ * metrics line to the log sinks (TensorBoard, Weights & Biases, your own),
+ * reports progress and stops cleanly on abort; and freeing the tensors a step
+ * replaced.
+ *
+ * @module
+ */
+export { collectTensors, disposeAll, disposeReplaced } from "./dispose.ts";
+export { createProgress, type Progress } from "./progress.ts";
+export { type Evaluate, type LogRecord, train, type TrainOptions, type TrainResult } from "./runner.ts";
+export { closeSinks, type LogSink, memorySink } from "./sinks.ts";
+export {
+  crc32c,
+  densityHistogram,
+  encodeEvent,
+  type EventContent,
+  type TensorBoardHistogram,
+  type TensorBoardSink,
+  tensorboardSink,
+  type TensorBoardSinkOptions,
+  tfRecord,
+} from "./sinks/tensorboard.ts";
+export {
+  wandbData,
+  type WandbRun,
+  type WandbSdk,
+  type WandbSink,
+  wandbSink,
+  type WandbSinkOptions,
+} from "./sinks/wandb.ts";
