@@ -377,6 +377,73 @@ type KernelWorker = {
   stop(): void;
 };
 
+/** The control block's layout and the commands, handed to the worker with its first message. */
+const PROTOCOL = {
+  ints: CONTROL_INTS,
+  command: COMMAND,
+  ready: READY,
+  done: DONE,
+  result: RESULT,
+  error: ERROR,
+  argsByte: ARGS_BYTE,
+  rows: WORKER_TOPK_ROWS,
+  weightGrads: WORKER_TOPK_WEIGHT_GRADS,
+  center: WORKER_TOPK_CENTER,
+  exit: WORKER_EXIT,
+} as const;
+
+/** What a worker is handed when it starts: the kernels this process compiled, the memory, the protocol. */
+type WorkerStart = {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly control: number;
+  readonly protocol: typeof PROTOCOL;
+};
+
+/**
+ * The worker thread's side: instantiates the kernels on the workspace's shared memory, says it is ready,
+ * then runs each command it is given until told to exit.
+ *
+ * The worker runs this function's own source text (see {@linkcode workerSource}), on the compiled module
+ * that the calling thread sends it, so the two threads always run the same code. (A worker that loaded its
+ * code from disk when it started, as it once did, ran another version of the kernels on the same memory
+ * when the files had changed since the process started: half of every TopK step was then wrong.) So it may
+ * use nothing but its argument and the language's globals.
+ */
+function serveKernels(start: WorkerStart): void {
+  const { module, memory, control, protocol: p } = start;
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
+  const ctl = new Int32Array(memory.buffer, control, p.ints);
+  const a = new Float64Array(memory.buffer, control + p.argsByte, (p.ints * 4 - p.argsByte) / 8);
+  Atomics.store(ctl, p.ready, 1);
+  for (;;) {
+    Atomics.wait(ctl, p.command, 0);
+    const command = Atomics.load(ctl, p.command);
+    if (command === 0) continue;
+    if (command === p.exit) return;
+    try {
+      if (command === p.rows) {
+        ctl[p.result] = k.topk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
+      } else if (command === p.weightGrads) k.topk_weight_grads(a[0], a[1], a[2], a[3]);
+      else k.topk_center(a[0], a[1], a[2]);
+      ctl[p.error] = 0;
+    } catch {
+      ctl[p.error] = 1;
+    }
+    Atomics.store(ctl, p.command, 0);
+    Atomics.store(ctl, p.done, 1);
+    Atomics.notify(ctl, p.done);
+  }
+}
+
+/**
+ * The worker's program: {@linkcode serveKernels} as this process has it, called with the worker's first
+ * message. Nothing is read from disk when a worker starts (nor type-checked, under `deno test`).
+ */
+function workerSource(): string {
+  return `import("node:worker_threads").then(({ parentPort }) => parentPort.once("message", ${serveKernels}));`;
+}
+
 /**
  * Starts a worker thread for a workspace (`node:worker_threads`, unref'd so that it never keeps the process
  * alive), or `undefined` where there is one core or no worker can start. It starts in the background: the
@@ -389,10 +456,11 @@ function startWorker(memory: WebAssembly.Memory, control: number): KernelWorker 
   let failed = false;
   let worker: Worker;
   try {
-    worker = new Worker(new URL("./sae_worker.ts", import.meta.url));
+    worker = new Worker(workerSource(), { eval: true });
     worker.unref();
     worker.on("error", () => (failed = true));
-    worker.postMessage({ memory, control });
+    const start: WorkerStart = { module: compiled(), memory, control, protocol: PROTOCOL };
+    worker.postMessage(start);
   } catch {
     return undefined;
   }
@@ -425,36 +493,6 @@ function startWorker(memory: WebAssembly.Memory, control: number): KernelWorker 
       worker.terminate();
     },
   };
-}
-
-/**
- * The worker thread's side (run by sae_worker.ts): instantiates the kernels on the workspace's shared
- * memory, says it is ready, then runs each command it is given until told to exit.
- */
-export function serveKernels(message: { memory: WebAssembly.Memory; control: number }): void {
-  const { memory, control } = message;
-  const k = new WebAssembly.Instance(compiled(), { env: { memory } }).exports as unknown as Exports;
-  const ctl = new Int32Array(memory.buffer, control, CONTROL_INTS);
-  const a = new Float64Array(memory.buffer, control + ARGS_BYTE, (CONTROL_INTS * 4 - ARGS_BYTE) / 8);
-  Atomics.store(ctl, READY, 1);
-  for (;;) {
-    Atomics.wait(ctl, COMMAND, 0);
-    const command = Atomics.load(ctl, COMMAND);
-    if (command === 0) continue;
-    if (command === WORKER_EXIT) return;
-    try {
-      if (command === WORKER_TOPK_ROWS) {
-        ctl[RESULT] = k.topk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
-      } else if (command === WORKER_TOPK_WEIGHT_GRADS) k.topk_weight_grads(a[0], a[1], a[2], a[3]);
-      else k.topk_center(a[0], a[1], a[2]);
-      ctl[ERROR] = 0;
-    } catch {
-      ctl[ERROR] = 1;
-    }
-    Atomics.store(ctl, COMMAND, 0);
-    Atomics.store(ctl, DONE, 1);
-    Atomics.notify(ctl, DONE);
-  }
 }
 
 function topkWorkspace(
