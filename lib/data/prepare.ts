@@ -21,10 +21,10 @@ import type { ActivationSource } from "./source.ts";
 import { toySource } from "./toy.ts";
 import { modelActivationSource, type WindowStream } from "./model_source.ts";
 import { openTextSource, openTokenSource } from "./text/open.ts";
-import { textWindows, tokenWindows } from "./text/windows.ts";
+import { textWindows, type TokenWindows, tokenWindows } from "./text/windows.ts";
 import { mmcs } from "../metrics/mmcs.ts";
 import { splicedLosses, validationRecord } from "../metrics/reconstruction.ts";
-import { BUILTIN_CORPUS_URL, loadModel } from "../models/load/model.ts";
+import { BUILTIN_CORPUS_URL, loadModel, type TextTokenizer } from "../models/load/model.ts";
 import type { TrainState } from "../train/state.ts";
 import type { Evaluate } from "../run/runner.ts";
 
@@ -49,6 +49,33 @@ export type PreparedSource = {
  *
  * @param input the configuration as given (to tell an explicit `dIn` from the default)
  */
+/**
+ * The context windows a configuration reads: its dataset (else the shipped stories), text or pre-tokenized,
+ * cut as its `contextSize`, `prependBos` and `documentEnd` say. Training and the feature browser read the
+ * same windows through this one function.
+ */
+export function configuredWindows(
+  config: Pick<
+    TrainConfig,
+    "dataset" | "datasetField" | "datasetTokenized" | "contextSize" | "prependBos" | "documentEnd"
+  >,
+  tokenizer: TextTokenizer,
+): TokenWindows {
+  const dataset = config.dataset ?? BUILTIN_CORPUS_URL;
+  const windowOptions = {
+    contextSize: config.contextSize,
+    prependBos: config.prependBos,
+    documentEnd: config.documentEnd,
+  };
+  return config.datasetTokenized
+    ? tokenWindows(openTokenSource(dataset, { field: config.datasetField }), {
+      ...windowOptions,
+      bosId: tokenizer.bosId,
+      eosId: tokenizer.eosId,
+    })
+    : textWindows(openTextSource(dataset, { field: config.datasetField }), tokenizer, windowOptions);
+}
+
 export async function prepareSource(config: TrainConfig, input: TrainConfigInput): Promise<PreparedSource> {
   if (config.source === "toy") {
     const source = toySource({
@@ -100,19 +127,7 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
     );
   }
   const completed = parseConfig({ ...config, dIn, nComponents, hooks: transcoder ? null : hooks });
-  const dataset = completed.dataset ?? BUILTIN_CORPUS_URL;
-  const windowOptions = {
-    contextSize: completed.contextSize,
-    prependBos: completed.prependBos,
-    documentEnd: completed.documentEnd,
-  };
-  const all = completed.datasetTokenized
-    ? tokenWindows(openTokenSource(dataset, { field: completed.datasetField }), {
-      ...windowOptions,
-      bosId: tokenizer.bosId,
-      eosId: tokenizer.eosId,
-    })
-    : textWindows(openTextSource(dataset, { field: completed.datasetField }), tokenizer, windowOptions);
+  const all = configuredWindows(completed, tokenizer);
   const held = completed.validationWindows;
   const training: WindowStream = {
     contextSize: all.contextSize,

@@ -9,9 +9,8 @@ import { tf } from "../tf.ts";
 import { BACKEND_NAMES, type BackendName } from "../backends/names.ts";
 import { selectBackend } from "../backends/select.ts";
 import { type CommandHelp, type FlagTable, formatHelp } from "../cli/help.ts";
-import { BUILTIN_CORPUS_URL, loadModel } from "../models/load/model.ts";
-import { openTextSource, openTokenSource } from "../data/text/open.ts";
-import { textWindows, tokenWindows } from "../data/text/windows.ts";
+import { loadModel } from "../models/load/model.ts";
+import { configuredWindows } from "../data/prepare.ts";
 import { collectFeatureStats, heldOutFirst, loadRunSaes, trainingWindows } from "./collect.ts";
 import { createFeatureBrowser, type FeatureBrowser } from "./browser.ts";
 import { serveFeatureBrowser, writeStaticFeatures } from "./server.ts";
@@ -126,19 +125,7 @@ export async function prepareFeatureBrowser(
   try {
     const { config } = saes;
     const { model, tokenizer, description } = await loadModel(config.model, config.tokenizer ?? undefined);
-    const dataset = config.dataset ?? BUILTIN_CORPUS_URL;
-    const windowOptions = {
-      contextSize: config.contextSize,
-      prependBos: config.prependBos,
-      documentEnd: config.documentEnd,
-    };
-    const all = config.datasetTokenized
-      ? tokenWindows(openTokenSource(dataset, { field: config.datasetField }), {
-        ...windowOptions,
-        bosId: tokenizer.bosId,
-        eosId: tokenizer.eosId,
-      })
-      : textWindows(openTextSource(dataset, { field: config.datasetField }), tokenizer, windowOptions);
+    const all = configuredWindows(config, tokenizer);
     const skip = config.prependBos ? 1 : 0;
     const heldOut = config.validationWindows;
     const trained = await trainingWindows(dir, config);
