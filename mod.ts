@@ -67,8 +67,17 @@ export { type MetricsState } from "./lib/metrics/accumulators.ts";
 export { type MetricsSnapshot, summarizeMetrics } from "./lib/metrics/summary.ts";
 export { type ResamplerState } from "./lib/resample/resampler.ts";
 
-export { every, type Pipeline, pipeSteps, type Step, when } from "./lib/train/compose.ts";
-export type { Batch, StepOutputs, TrainState } from "./lib/train/state.ts";
+export {
+  every,
+  handOn,
+  type Pipeline,
+  pipeSteps,
+  type ProducingStep,
+  type Step,
+  when,
+  type WithOutputs,
+} from "./lib/train/compose.ts";
+export type { Batch, ObservedBatch, StepOutputs, TrainState } from "./lib/train/state.ts";
 export {
   collect,
   constrainDecoder,
@@ -76,8 +85,10 @@ export {
   observe,
   observeCapacity,
   resampleDead,
+  resetMetrics,
+  startMetricsWindow,
 } from "./lib/train/steps.ts";
-export { defaultPipeline, initTrainState, optimizerFor, resetMetrics } from "./lib/train/pipeline.ts";
+export { defaultPipeline, initTrainState, metricsLogged, optimizerFor } from "./lib/train/pipeline.ts";
 
 export { type ActivationChunk, type ActivationSource } from "./lib/data/source.ts";
 export { toySource } from "./lib/data/toy.ts";

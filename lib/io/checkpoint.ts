@@ -86,8 +86,7 @@ export type SaveCheckpointOptions = WriteAtomicOptions;
 
 /**
  * Writes a checkpoint directory at `dir` (replacing one there only once the
- * new one is complete). The state's `outputs` (borrowed per-step tensors) are
- * not saved. The tensors are written first and the sidecar last, each flushed
+ * new one is complete). The tensors are written first and the sidecar last, each flushed
  * to disk, into a temporary directory renamed to `dir` (see the module notes
  * for what a crash leaves).
  *
@@ -107,13 +106,13 @@ export type SaveCheckpointOptions = WriteAtomicOptions;
  */
 export async function saveCheckpoint(
   dir: string,
-  state: { readonly step: number; readonly outputs?: unknown },
+  state: { readonly step: number },
   info: CheckpointInfo,
   options: SaveCheckpointOptions = {},
 ): Promise<void> {
   const fs = options.fs ?? denoFileOps;
   const flush = options.flush ?? true;
-  const { skeleton, tensors } = flattenTree({ ...state, outputs: null });
+  const { skeleton, tensors } = flattenTree(state);
   const bytes = encodeSafetensors(await tensorEntries(tensors), { format: CHECKPOINT_FORMAT });
   const sidecar = {
     format: CHECKPOINT_FORMAT,

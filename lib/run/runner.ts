@@ -20,8 +20,8 @@ import {
   defaultPipeline,
   foldedParams,
   learningRateSchedule,
+  metricsLogged,
   needsInitSample,
-  resetMetrics,
 } from "../train/pipeline.ts";
 import { checkpointName, type LoadedCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { exportSaes } from "../io/export.ts";
@@ -42,7 +42,11 @@ export type TrainOptions = {
   readonly source: ActivationSource;
   /** Run folder for `config.json`, `metrics.jsonl`, `checkpoints/`, `final/`; nothing is written without it. */
   readonly out?: string;
-  /** The pipeline; the default one of the configuration when absent. */
+  /**
+   * The pipeline; the default one of the configuration when absent. A metrics line is written after each
+   * step where `metricsLogged(config, step)` holds and covers the metrics accumulated since the previous
+   * line: a pipeline of its own starts its windows with `startMetricsWindow` as the default one does.
+   */
   readonly pipeline?: Pipeline<TrainState, Batch, TrainConfig>;
   /** Continue from this checkpoint instead of starting afresh. */
   readonly resume?: LoadedCheckpoint<TrainState>;
@@ -273,9 +277,6 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
     await metricsFile?.write(encoder.encode(JSON.stringify(record) + "\n"));
     options.onLog?.(record);
     for (const sink of options.sinks ?? []) await sink.log(record);
-    const reset = resetMetrics(state);
-    disposeReplaced(state, reset);
-    state = reset;
   };
 
   const progressUpdate = () => ({
@@ -313,7 +314,7 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
         const last = state.step >= steps;
         const validateNow = options.validate !== undefined &&
           (last || (config.validateEvery > 0 && state.step % config.validateEvery === 0));
-        if (state.step % config.logEvery === 0 || last || validateNow) {
+        if (metricsLogged(config, state.step) || last) {
           await log(validateNow ? await options.validate!(state) : {});
           options.progress?.log(progressUpdate());
         }

@@ -9,6 +9,15 @@
 export type Step<S, B> = (state: S, batch: B) => S;
 
 /**
+ * A step that also returns what it computed for the steps after it (as a Flax train step returns
+ * `(state, metrics)`): the outputs are handed on, never stored in the state, so never checkpointed.
+ */
+export type ProducingStep<S, B, O> = (state: S, batch: B) => readonly [S, O];
+
+/** A batch together with the outputs a {@linkcode ProducingStep} computed from it. */
+export type WithOutputs<B, O> = B & { readonly outputs: O };
+
+/**
  * A training pipeline: how to build the first state (from the configuration and, for initialisations
  * that look at data, a sample batch of the run's first activations), and one step.
  */
@@ -30,6 +39,33 @@ export type Pipeline<S, B, C> = {
  */
 export function pipeSteps<S, B>(...steps: readonly Step<S, B>[]): Step<S, B> {
   return (state, batch) => steps.reduce((s, step) => step(s, batch), state);
+}
+
+/**
+ * Runs `first`, then `steps` left to right, each given the batch together with `first`'s outputs; returns
+ * the last state (the outputs go no further).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { handOn } from "./compose.ts";
+ * // The first step returns its new state and the square of the batch's x; the next one reads both.
+ * const step = handOn<number, { x: number }, number>(
+ *   (s, { x }) => [s + x, x * x],
+ *   (s, { x, outputs }) => s + outputs - x,
+ * );
+ * assert.equal(step(1, { x: 3 }), 10); // (1 + 3) + 3² − 3
+ * ```
+ */
+export function handOn<S, B, O>(
+  first: ProducingStep<S, B, O>,
+  ...steps: readonly Step<S, WithOutputs<B, O>>[]
+): Step<S, B> {
+  return (state, batch) => {
+    const [next, outputs] = first(state, batch);
+    const withOutputs = { ...batch, outputs };
+    return steps.reduce((s, step) => step(s, withOutputs), next);
+  };
 }
 
 /**

@@ -6,8 +6,17 @@
  *
  * @module
  */
-export { every, type Pipeline, pipeSteps, type Step, when } from "./compose.ts";
-export type { Batch, StepOutputs, TrainState } from "./state.ts";
+export {
+  every,
+  handOn,
+  type Pipeline,
+  pipeSteps,
+  type ProducingStep,
+  type Step,
+  when,
+  type WithOutputs,
+} from "./compose.ts";
+export type { Batch, ObservedBatch, StepOutputs, TrainState } from "./state.ts";
 export {
   collect,
   constrainDecoder,
@@ -16,6 +25,8 @@ export {
   observe,
   observeCapacity,
   resampleDead,
+  resetMetrics,
+  startMetricsWindow,
   trackThreshold,
   updateArchitecture,
 } from "./steps.ts";
@@ -24,10 +35,10 @@ export {
   foldedParams,
   initTrainState,
   learningRateSchedule,
+  metricsLogged,
   needsInitSample,
   optimizerFor,
   prepareBatch,
   resampleOptionsFor,
-  resetMetrics,
 } from "./pipeline.ts";
 export { deriveSeed, gaussian, mulberry32 } from "../seed.ts";

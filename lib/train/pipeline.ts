@@ -4,12 +4,15 @@
  *
  * ```ts ignore
  * pipeSteps(
- *   gradientStep(tx, l1Coefficient), // loss, grads, projection, Adam update
- *   constrainDecoder,                // unit-norm dictionary after the update
- *   observe,                         // metric accumulators
- *   every(logEvery, observeCapacity(capacitySample)),
- *   collect(resample),               // resampler counters and reservoir
- *   resampleDead(resample),          // new rows in params AND zeroed moments
+ *   startMetricsWindow(logged),        // a new metrics window after each metrics line
+ *   handOn(
+ *     gradientStep(tx, l1Coefficient), // loss, grads, projection, Adam update → [state, outputs]
+ *     constrainDecoder,                // unit-norm dictionary after the update
+ *     observe,                         // metric accumulators, from the outputs
+ *     every(logEvery, observeCapacity(capacitySample)),
+ *     collect(resample),               // resampler counters and reservoir
+ *     resampleDead(resample),          // new rows in params AND zeroed moments
+ *   ),
  * )
  * ```
  *
@@ -40,8 +43,8 @@ import {
 import { addWeightDecay, chain, type ChainState, type GradientTransformation } from "../optim/transform.ts";
 import { initMetrics } from "../metrics/accumulators.ts";
 import { initResampler, type ResampleOptions } from "../resample/resampler.ts";
-import { every, type Pipeline, pipeSteps, type Step } from "./compose.ts";
-import type { Batch, TrainState } from "./state.ts";
+import { every, handOn, type Pipeline, pipeSteps, type Step } from "./compose.ts";
+import type { Batch, ObservedBatch, TrainState } from "./state.ts";
 import {
   collect,
   constrainDecoder,
@@ -49,6 +52,7 @@ import {
   observe,
   observeCapacity,
   resampleDead,
+  startMetricsWindow,
   updateArchitecture,
 } from "./steps.ts";
 
@@ -176,7 +180,6 @@ export function initTrainState(config: TrainConfig, sample?: Batch): TrainState 
       resampler: initResampler(c, config.dIn, dSae, reservoir),
       sinceFired: tf.zeros([c, dSae], "int32") as tf.Tensor2D,
       scale,
-      outputs: null,
     };
   });
 }
@@ -205,28 +208,23 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
   const spec = specFor(config);
   const arch = archOf(spec.arch);
   const transcoder = isTranscoder(config);
-  const steps: Step<TrainState, Batch>[] = [
-    gradientStep(tx, spec, {
-      keepActivations: config.capacitySample,
-      sparsityWarmupSteps: config.sparsityWarmupSteps,
-      deadActivations: config.deadActivations,
-    }),
-  ];
-  if (arch.unitNormDecoder(spec)) steps.push(constrainDecoder);
-  if (arch.afterUpdate !== undefined) steps.push(updateArchitecture(spec));
-  steps.push(observe);
-  if (config.capacitySample > 0) {
-    steps.push(
-      every(config.logEvery, observeCapacity(config.capacitySample)),
-    );
-  }
-  if (config.maxResamples > 0) {
-    steps.push(
-      collect(resample),
-      resampleDead(resample),
-    );
-  }
-  const inner = pipeSteps(...steps);
+  const after: Step<TrainState, ObservedBatch>[] = [];
+  if (arch.unitNormDecoder(spec)) after.push(constrainDecoder);
+  if (arch.afterUpdate !== undefined) after.push(updateArchitecture(spec));
+  after.push(observe);
+  if (config.capacitySample > 0) after.push(every(config.logEvery, observeCapacity(config.capacitySample)));
+  if (config.maxResamples > 0) after.push(collect(resample), resampleDead(resample));
+  const inner = pipeSteps<TrainState, Batch>(
+    startMetricsWindow((step) => metricsLogged(config, step)),
+    handOn(
+      gradientStep(tx, spec, {
+        keepActivations: config.capacitySample,
+        sparsityWarmupSteps: config.sparsityWarmupSteps,
+        deadActivations: config.deadActivations,
+      }),
+      ...after,
+    ),
+  );
   if (!transcoder && config.normalizeActivations === "none") return { init: initTrainState, step: inner };
   return {
     init: initTrainState,
@@ -234,10 +232,25 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
   };
 }
 
-/** The state with its metric accumulators emptied (after a log). */
-export function resetMetrics<S extends TrainState>(state: S): S {
-  const [c, dSae] = state.metrics.fired.shape;
-  return { ...state, metrics: initMetrics(c, dSae) };
+/**
+ * Whether a metrics line is written after step `step` (counted from 1): every `logEvery` steps, every
+ * `validateEvery` steps (a validation's results join a metrics line) and at the last step. The runner
+ * writes the lines; the default pipeline starts a new metrics window after each.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "../config.ts";
+ * import { metricsLogged } from "./pipeline.ts";
+ * const config = parseConfig({ logEvery: 10, validateEvery: 15, steps: 32 });
+ * assert.deepEqual([10, 15, 20, 30, 32].map((s) => metricsLogged(config, s)), [true, true, true, true, true]);
+ * assert.deepEqual([1, 12, 31].map((s) => metricsLogged(config, s)), [false, false, false]);
+ * ```
+ */
+export function metricsLogged(config: TrainConfig, step: number): boolean {
+  const { steps } = resolveSizes(config);
+  return step % config.logEvery === 0 || (config.validateEvery > 0 && step % config.validateEvery === 0) ||
+    step === steps;
 }
 
 /**

@@ -11,13 +11,15 @@ import type { MetricsState } from "../metrics/accumulators.ts";
 import type { ResamplerState } from "../resample/resampler.ts";
 import type { ChainState } from "../optim/transform.ts";
 import type { InputScale } from "../sae/normalization.ts";
+import type { WithOutputs } from "./compose.ts";
 
-/** The forward pass of the latest gradient step, borrowed by the steps after it. */
+/**
+ * What the gradient step computed besides the next state, handed to the steps after it in the same
+ * transition (metrics, resampler, threshold tracking) and never stored in {@linkcode TrainState}.
+ */
 export type StepOutputs = {
   /** Learned activations `[component, rows, dSae]` of the first rows of the batch (see `gradientStep`). */
   readonly f: tf.Tensor3D;
-  /** Reconstructions `[component, batch, dIn]`. */
-  readonly xHat: tf.Tensor3D;
   /** Per-item loss terms `[component, batch]`. */
   readonly terms: LossTerms;
   /** The training scalar of the step. */
@@ -30,7 +32,8 @@ export type StepOutputs = {
 
 /**
  * Everything a run needs to continue: parameters, optimizer moments, metric
- * accumulators, resampler buffers, the step and the seed.
+ * accumulators, resampler buffers, the step and the seed. Everything in it is
+ * checkpointed; what one step hands the next is not in it ({@linkcode StepOutputs}).
  */
 export type TrainState<O = ChainState> = {
   /** Gradient steps completed. */
@@ -48,8 +51,6 @@ export type TrainState<O = ChainState> = {
   readonly sinceFired: tf.Tensor2D;
   /** The constant scales of the input and target activations (ones without normalisation). */
   readonly scale: InputScale;
-  /** Outputs of the latest gradient step; `null` before the first and after a checkpoint load. */
-  readonly outputs: StepOutputs | null;
 };
 
 /**
@@ -60,3 +61,6 @@ export type Batch = {
   readonly x: tf.Tensor3D;
   readonly y?: tf.Tensor3D;
 };
+
+/** A batch with the outputs of the gradient step that trained on it: what the steps after it read. */
+export type ObservedBatch = WithOutputs<Batch, StepOutputs>;

@@ -1,6 +1,8 @@
 /**
  * The steps of the default pipeline, each a pure function of
- * `(TrainState, Batch)`.
+ * `(TrainState, Batch)`. The gradient step also returns its
+ * {@linkcode StepOutputs}, which the steps after it read from their batch
+ * (`ObservedBatch`, composed with `handOn`); nothing of them enters the state.
  *
  * @module
  */
@@ -15,13 +17,14 @@ import { normalizeDecoder, projectDecoderGrad } from "../sae/decoder.ts";
 import { applyUpdates, type GradientTransformation } from "../optim/transform.ts";
 import { accumulate, accumulateCapacity } from "../metrics/accumulators.ts";
 import { collectForResample, resampleDeadFeatures, type ResampleOptions } from "../resample/resampler.ts";
-import type { Step } from "./compose.ts";
-import type { Batch, TrainState } from "./state.ts";
+import { initMetrics } from "../metrics/accumulators.ts";
+import type { ProducingStep, Step } from "./compose.ts";
+import type { Batch, ObservedBatch, StepOutputs, TrainState } from "./state.ts";
 
 /** Options of {@linkcode gradientStep}. */
 export type GradientStepOptions = {
   /**
-   * Rows of the batch whose learned activations `f` are kept in `state.outputs.f` (all by default). The
+   * Rows of the batch whose learned activations `f` are kept in the outputs' `f` (all by default). The
    * default pipeline keeps only the rows capacity is measured on.
    */
   readonly keepActivations?: number;
@@ -34,7 +37,9 @@ export type GradientStepOptions = {
 /**
  * Loss, hand-derived gradients, projection of the decoder gradients (for
  * unit-norm architectures), and one optimizer update. Counts the step and
- * the activations, and how long each feature has not fired.
+ * the activations, and how long each feature has not fired. Returns the next
+ * state and the step's outputs (activations, loss terms, batch statistics) for
+ * the steps after it.
  *
  * @param tx the optimizer, e.g. `chain(scaleByAdam(), scaleByLearningRate(schedule))`
  * @param spec the architecture (a number is the original ReLU SAE with that L1 coefficient)
@@ -43,7 +48,7 @@ export function gradientStep<O>(
   tx: GradientTransformation<O>,
   spec: SaeSpec | number,
   options: GradientStepOptions = {},
-): Step<TrainState<O>, Batch> {
+): ProducingStep<TrainState<O>, Batch, StepOutputs> {
   const sae = typeof spec === "number" ? makeSpec("relu", { sparsityCoefficient: spec }) : spec;
   const warmup = options.sparsityWarmupSteps ?? 0;
   const deadAfter = options.deadActivations ?? 10_000_000;
@@ -73,22 +78,16 @@ export function gradientStep<O>(
         tf.zerosLike(state.sinceFired),
         tf.add(state.sinceFired, b),
       ) as tf.Tensor2D;
-      return {
+      const next: TrainState<O> = {
         ...state,
         step: state.step + 1,
         activations: state.activations + b,
         params,
         opt,
         sinceFired,
-        outputs: {
-          f: forward.f,
-          xHat: forward.xHat,
-          terms,
-          loss,
-          stats,
-          ...(minActive ? { minActive } : {}),
-        },
       };
+      const outputs: StepOutputs = { f: forward.f, terms, loss, stats, ...(minActive ? { minActive } : {}) };
+      return [next, outputs] as const;
     });
 }
 
@@ -97,10 +96,10 @@ export function gradientStep<O>(
  * a running average `θ ← decay·θ + (1 − decay)·min f` (per component; a batch without any active feature
  * leaves θ as it is).
  */
-export function trackThreshold(decay: number): Step<TrainState, Batch> {
-  return (state) =>
+export function trackThreshold(decay: number): Step<TrainState, ObservedBatch> {
+  return (state, { outputs }) =>
     tidy(() => {
-      const minActive = requireOutputs(state, "trackThreshold").minActive;
+      const minActive = outputs.minActive;
       const threshold = state.params.threshold;
       if (minActive === undefined || threshold === undefined) {
         throw new TypeError(
@@ -127,48 +126,67 @@ export function trackThreshold(decay: number): Step<TrainState, Batch> {
  * assert.equal(updateArchitecture(makeSpec("relu"))(state, {} as never), state);
  * ```
  */
-export function updateArchitecture(spec: SaeSpec): Step<TrainState, Batch> {
+export function updateArchitecture(spec: SaeSpec): Step<TrainState, ObservedBatch> {
   const update = archOf(spec.arch).afterUpdate;
   if (update === undefined) return (state) => state;
-  return (state) =>
-    tidy(() => ({
-      ...state,
-      params: update(state.params, requireOutputs(state, "updateArchitecture"), state.step, spec),
-    }));
+  return (state, { outputs }) =>
+    tidy(() => ({ ...state, params: update(state.params, outputs, state.step, spec) }));
 }
 
 /** Renormalises every dictionary vector to unit length (after the update, as v1.10.0). */
 export const constrainDecoder: Step<TrainState, Batch> = (state) =>
   tidy(() => ({ ...state, params: { ...state.params, wDec: normalizeDecoder(state.params.wDec) } }));
 
-function requireOutputs(state: TrainState, name: string) {
-  if (state.outputs === null) {
-    throw new TypeError(`${name}: expected the outputs of a gradient step in state.outputs, received null`);
-  }
-  return state.outputs;
-}
+/** Adds the gradient step's batch to the metric accumulators. */
+export const observe: Step<TrainState, ObservedBatch> = (state, batch) => ({
+  ...state,
+  metrics: accumulate(state.metrics, batch.outputs.terms, batch.outputs.stats, (batch.y ?? batch.x).shape[2]),
+});
 
-/** Adds the latest gradient step's batch to the metric accumulators. */
-export const observe: Step<TrainState, Batch> = (state, batch) => {
-  const outputs = requireOutputs(state, "observe");
-  return {
+/** Adds the mean capacity over the first `sample` items of the gradient step's batch. */
+export function observeCapacity(sample: number): Step<TrainState, ObservedBatch> {
+  return (state, { outputs }) => ({
     ...state,
-    metrics: accumulate(state.metrics, outputs.terms, outputs.stats, (batch.y ?? batch.x).shape[2]),
-  };
-};
-
-/** Adds the mean capacity over the first `sample` items of the latest batch. */
-export function observeCapacity(sample: number): Step<TrainState, Batch> {
-  return (state) => ({
-    ...state,
-    metrics: accumulateCapacity(state.metrics, requireOutputs(state, "observeCapacity").f, sample),
+    metrics: accumulateCapacity(state.metrics, outputs.f, sample),
   });
 }
 
-/** Feeds the latest batch to the resampler's counters and reservoir. */
-export function collect(options: ResampleOptions): Step<TrainState, Batch> {
+/**
+ * Starts a new metrics window (empties the accumulators) at the first step after each step at which
+ * `logged(step)` holds: the runner writes a metrics line after those steps, and the line covers the
+ * steps since the previous one. A state saved between the line and the next step still holds the
+ * window just logged, so a resumed run starts its window at the same step as an unbroken one.
+ *
+ * @param logged whether a metrics line is written after the step of that number (counted from 1)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { initMetrics } from "../metrics/accumulators.ts";
+ * import { startMetricsWindow } from "./steps.ts";
+ * const metrics = { ...initMetrics(1, 2), n: 5 };
+ * const step = startMetricsWindow((s) => s % 10 === 0);
+ * assert.equal(step({ step: 20, metrics } as never, {} as never).metrics.n, 0); // a line was written at 20
+ * assert.equal(step({ step: 21, metrics } as never, {} as never).metrics.n, 5);
+ * assert.equal(step({ step: 0, metrics } as never, {} as never).metrics.n, 5); // nothing logged yet
+ * tf.dispose(metrics as never);
+ * ```
+ */
+export function startMetricsWindow(logged: (step: number) => boolean): Step<TrainState, Batch> {
+  return (state) => (state.step > 0 && logged(state.step) ? resetMetrics(state) : state);
+}
+
+/** The state with its metric accumulators emptied. */
+export function resetMetrics<S extends TrainState>(state: S): S {
+  const [c, dSae] = state.metrics.fired.shape;
+  return { ...state, metrics: initMetrics(c, dSae) };
+}
+
+/** Feeds the gradient step's batch to the resampler's counters and reservoir. */
+export function collect(options: ResampleOptions): Step<TrainState, ObservedBatch> {
   return (state, batch) => {
-    const outputs = requireOutputs(state, "collect");
+    const outputs = batch.outputs;
     const seed = deriveSeed(state.seed, state.step, 2);
     return {
       ...state,

@@ -1,13 +1,8 @@
 import { assert, assertClose, assertNoLeak, tf, values } from "../_helpers.ts";
 import { parseConfig } from "../../lib/config.ts";
-import {
-  defaultPipeline,
-  initTrainState,
-  learningRateSchedule,
-  resetMetrics,
-} from "../../lib/train/pipeline.ts";
+import { defaultPipeline, initTrainState, learningRateSchedule } from "../../lib/train/pipeline.ts";
 
-import { constrainDecoder, observe } from "../../lib/train/steps.ts";
+import { constrainDecoder, observe, resetMetrics } from "../../lib/train/steps.ts";
 import { toySource } from "../../lib/data/toy.ts";
 import { shuffledBatches } from "../../lib/data/store.ts";
 
@@ -77,15 +72,19 @@ Deno.test("the default pipeline lowers the loss on toy data", async () => {
   const losses: number[] = [];
   for (let i = 0; i < 40; i++) {
     s = step(s, { x: xs[i % 4] });
-    losses.push(values(s.outputs!.loss)[0]);
+    // The mean loss of the metrics window so far (windows start after steps 5, 10, …: logEvery 5).
+    const sums = values(s.metrics.lossSum);
+    losses.push(sums.reduce((a, b) => a + b, 0) / sums.length / s.metrics.n);
   }
   assert.ok(losses[39] < 0.5 * losses[0], `loss ${losses[0]} -> ${losses[39]}`);
 });
 
-Deno.test("observe and constrainDecoder compose as separate steps; observe needs a gradient step first", async () => {
+Deno.test("observe and constrainDecoder compose as separate steps; observe reads the gradient step's outputs", async () => {
   const [x] = await batches(1);
   const s0 = initTrainState(config);
-  assert.throws(() => observe(s0, { x }), /observe: expected the outputs of a gradient step/);
+  // observe takes the batch with the outputs of the gradient step that trained on it (a type error without).
+  // @ts-expect-error: a batch without outputs
+  assert.throws(() => observe(s0, { x }), TypeError);
   const scaled = { ...s0, params: { ...s0.params, wDec: tf.mul(s0.params.wDec, 3) as tf.Tensor3D } };
   assertClose(
     values(tf.norm(constrainDecoder(scaled, { x }).params.wDec, 2, -1)),
@@ -140,4 +139,20 @@ Deno.test("prepareBatch() splits transcoder batches into inputs and targets and 
     () => prepareBatch({ x: tf.zeros([3, 1, 2]) }, { x: tf.ones([1]), y: tf.ones([1]) }, true),
     /even number of components/,
   );
+});
+
+Deno.test("the default pipeline starts a new metrics window after each step a metrics line follows", async () => {
+  // logEvery 5 (config above), validateEvery 7: lines after steps 5, 7, 10; batches of 32 items.
+  const xs = await batches(2);
+  const withValidation = parseConfig({ ...config, validateEvery: 7 });
+  const { init, step } = defaultPipeline(withValidation);
+  let s = init(withValidation);
+  const counts: number[] = [];
+  for (let i = 0; i < 11; i++) {
+    s = step(s, { x: xs[i % 2] });
+    counts.push(s.metrics.n);
+  }
+  // steps 1–5 accumulate, 6–7 start after 5, 8–10 after 7, 11 after 10.
+  assert.deepEqual(counts, [32, 64, 96, 128, 160, 32, 64, 32, 64, 96, 32]);
+  assert.ok(!("outputs" in s), "what a step hands the next is not in the state");
 });
