@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { AUTO_ORDER, BACKEND_NAMES } from "./backends/names.ts";
 import { ARCH_NAMES, type ArchName } from "./sae/arch/names.ts";
-import { ARCH_RECORDS, archOf } from "./sae/arch/registry.ts";
+import { ARCH_PROFILES, profileOf } from "./sae/arch/profiles.ts";
 import type { SaeSpec } from "./sae/arch/record.ts";
 
 const positiveInt = z.number().int().positive();
@@ -105,7 +105,7 @@ const architectureFields = {
   ),
   k: positiveInt.default(32).describe(
     `TopK family (${
-      ARCH_RECORDS.filter((r) => r.sparsity === "k").map((r) => r.name).join(", ")
+      Object.values(ARCH_PROFILES).filter((p) => p.sparsity === "k").map((p) => p.name).join(", ")
     }): active features per vector, on average over the batch for the batch variants; at most dSae`,
   ),
   l1Coefficient: z.number().nonnegative().default(1e-3).describe(
@@ -338,11 +338,11 @@ export function isTranscoder(config: TrainConfig): boolean {
   return config.transcoderFrom !== null;
 }
 
-/** The default Matryoshka prefixes of a dictionary of `dSae` (the Matryoshka record's). */
-export { defaultPrefixes } from "./sae/arch/matryoshka.ts";
+/** The default Matryoshka prefixes of a dictionary of `dSae` (the Matryoshka profile's). */
+export { defaultPrefixes } from "./sae/arch/profiles.ts";
 
 /**
- * The architecture's spec for the loss and its gradients: its record's, from the configuration.
+ * The architecture's spec for the loss and its gradients: its profile's, from the configuration.
  *
  * @example
  * ```ts
@@ -355,17 +355,17 @@ export { defaultPrefixes } from "./sae/arch/matryoshka.ts";
  */
 export function specFor(config: TrainConfig): SaeSpec {
   const { dSae } = resolveSizes(config);
-  return archOf(config.arch).spec(config, { dSae, tiedBias: !isTranscoder(config) });
+  return profileOf(config.arch).spec(config, { dSae, tiedBias: !isTranscoder(config) });
 }
 
 /** The encoder initialisation a configuration asks for, with the architecture's default (fan-in for transcoders). */
 export function encoderInitFor(config: TrainConfig): "fan-in" | "original" | "transpose" {
-  return config.encoderInit ?? (isTranscoder(config) ? "fan-in" : archOf(config.arch).encoderInit);
+  return config.encoderInit ?? (isTranscoder(config) ? "fan-in" : profileOf(config.arch).encoderInit);
 }
 
 /** The initial norm of the dictionary vectors, with the architecture's default (0.1 for a free decoder). */
 export function decoderInitNormFor(config: TrainConfig): number {
-  return config.decoderInitNorm ?? (archOf(config.arch).unitNormDecoder(specFor(config)) ? 1 : 0.1);
+  return config.decoderInitNorm ?? (profileOf(config.arch).unitNormDecoder(specFor(config)) ? 1 : 0.1);
 }
 
 /** Re-exported for configuration code: the architecture names. */
@@ -468,7 +468,7 @@ export function parseConfig(input: unknown): TrainConfig {
     );
   }
   const { dSae } = resolveSizes(config);
-  problems.push(...archOf(config.arch).check?.(config, dSae) ?? []);
+  problems.push(...profileOf(config.arch).check?.(config, dSae) ?? []);
   if ((config.transcoderFrom === null) !== (config.transcoderTo === null)) {
     problems.push(
       `transcoderTo: expected both transcoderFrom and transcoderTo (or neither), received ${

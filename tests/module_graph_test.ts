@@ -1,7 +1,7 @@
 /**
- * The repository's own modules import one another without circles, and
- * `lib/tf.ts` is a leaf over tfjs. (That `lib/config.ts` loads no tensor library is not true yet: it reaches
- * tfjs through the architecture registry, whose records hold tensor code beside their settings.)
+ * The repository's own modules import one another without circles, `lib/tf.ts`
+ * is a leaf over tfjs, and `lib/config.ts` loads no tensor library (it reads the
+ * architectures' tensor-free profiles, not their records).
  *
  * The module graph is Deno's own (`deno info --json`) from `mod.ts`, every
  * sub-path export of deno.json and every `tasks/*.ts`: static imports,
@@ -293,4 +293,27 @@ Deno.test("lib/tf.ts is a leaf over tfjs: it imports none of the repository's mo
   assert.deepEqual(backends, [], "lib/tf.ts: expected no module under lib/backends/ among its imports");
   const own = [...graph.keys()].filter((name) => isOwn(name) && name !== "lib/tf.ts");
   assert.deepEqual(own, [], "lib/tf.ts: expected none of the repository's modules among its imports");
+});
+
+/** The graph with its type-only imports left out: what loading a module runs. */
+function codeGraph(graph: Graph): Graph {
+  return new Map([...graph].map(([from, edges]) => [from, edges.filter((e) => e.kind === "code")]));
+}
+
+Deno.test("lib/config.ts loads no tensor library: parsing a configuration does not start tfjs", async () => {
+  const graph: Graph = new Map();
+  addInfo(graph, await denoInfo("lib/config.ts"));
+  const tensors = (name: string) => name.includes("@tensorflow/") || name === "lib/tf.ts";
+  // Its types do come from modules that name tensors (the spec's record types): erased when it runs.
+  assert.ok(chainTo(graph, "lib/config.ts", tensors), "expected a type-only path from lib/config.ts to tfjs");
+  const chain = chainTo(codeGraph(graph), "lib/config.ts", tensors);
+  assert.equal(
+    chain,
+    undefined,
+    `lib/config.ts: expected no code import of tfjs, received ${chain && describePath(graph, chain)}`,
+  );
+  // The architecture profiles it reads are in its graph (not an empty graph that proves nothing).
+  assert.ok(
+    graph.get("lib/config.ts")?.some((e) => e.to === "lib/sae/arch/profiles.ts" && e.kind === "code"),
+  );
 });

@@ -46,8 +46,17 @@ export {
   makeSpec,
   type SpecFields,
 } from "./arch/registry.ts";
-export type { ArchRecord, ArchSettings, JumpReluOptions, SaeSpec } from "./arch/record.ts";
-export { defaultPrefixes } from "./arch/matryoshka.ts";
+export type { ArchProfile, ArchRecord, ArchSettings, JumpReluOptions, SaeSpec } from "./arch/record.ts";
+export {
+  alwaysUnitNorm,
+  ARCH_PROFILES,
+  baseSpec,
+  defaultPrefixes,
+  prefixProblems,
+  profileOf,
+  topKFamilyCheck,
+  topKFamilySpec,
+} from "./arch/profiles.ts";
 export { RELU_ARCH } from "./arch/relu.ts";
 export { RELU_APRIL_ARCH } from "./arch/relu_april.ts";
 export { TOPK_ARCH } from "./arch/topk.ts";

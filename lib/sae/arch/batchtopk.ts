@@ -8,8 +8,8 @@
  * @module
  */
 import type { ArchRecord } from "./record.ts";
+import { ARCH_PROFILES } from "./profiles.ts";
 import {
-  alwaysUnitNorm,
   auxK,
   batchTopkMask,
   JUMPRELU_SAELENS,
@@ -19,8 +19,6 @@ import {
   minActive,
   THRESHOLD_METRICS,
   thresholdParam,
-  topKFamilyCheck,
-  topKFamilySpec,
   trackThresholdUpdate,
 } from "./shared.ts";
 
@@ -37,12 +35,7 @@ import {
  * ```
  */
 export const BATCHTOPK_ARCH: ArchRecord<"batchtopk"> = {
-  name: "batchtopk",
-  description: "BatchTopK: k activations per item on average over the batch; JumpReLU at inference",
-  sparsity: "k",
-  encoderInit: "transpose",
-  spec: topKFamilySpec,
-  check: topKFamilyCheck,
+  ...ARCH_PROFILES.batchtopk,
   extraParams: ["threshold"],
   initParams: (c, dSae) => thresholdParam(c, dSae, 0),
   activation: maskedActivation((pre, activation) => batchTopkMask(pre, kOf(activation))),
@@ -51,7 +44,6 @@ export const BATCHTOPK_ARCH: ArchRecord<"batchtopk"> = {
   terms: l1Terms,
   outputs: minActive,
   auxiliary: auxK,
-  unitNormDecoder: alwaysUnitNorm,
   afterUpdate: trackThresholdUpdate,
   metrics: THRESHOLD_METRICS,
   saelens: JUMPRELU_SAELENS,

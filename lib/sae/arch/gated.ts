@@ -23,7 +23,7 @@ import { requireParam } from "../params.ts";
 import { bmm } from "../linalg.ts";
 import { l2Reconstruction } from "../loss.ts";
 import type { ArchRecord } from "./record.ts";
-import { alwaysUnitNorm, baseSpec } from "./shared.ts";
+import { ARCH_PROFILES } from "./profiles.ts";
 
 /**
  * The `gated` architecture.
@@ -37,11 +37,7 @@ import { alwaysUnitNorm, baseSpec } from "./shared.ts";
  * ```
  */
 export const GATED_ARCH: ArchRecord<"gated"> = {
-  name: "gated",
-  description: "gated: a gate and a magnitude path sharing the encoder, L1 of the gate",
-  sparsity: "coefficient",
-  encoderInit: "transpose",
-  spec: baseSpec,
+  ...ARCH_PROFILES.gated,
   extraParams: ["rMag", "bMag"],
   initParams: (c, dSae) => ({ rMag: tf.zeros([c, dSae]), bMag: tf.zeros([c, dSae]) }),
   activation: {
@@ -80,7 +76,6 @@ export const GATED_ARCH: ArchRecord<"gated"> = {
       extraLoss: l2Reconstruction(y, xGate),
     };
   },
-  unitNormDecoder: alwaysUnitNorm,
   saelens: {
     architecture: { sae: "gated", transcoder: "gated" },
     encoderBias: "b_gate",

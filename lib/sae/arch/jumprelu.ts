@@ -20,7 +20,8 @@
 import { tf } from "../../tf.ts";
 import { requireParam } from "../params.ts";
 import type { ArchRecord } from "./record.ts";
-import { baseSpec, JUMPRELU_SAELENS, maskedActivation, THRESHOLD_METRICS, thresholdParam } from "./shared.ts";
+import { ARCH_PROFILES } from "./profiles.ts";
+import { JUMPRELU_SAELENS, maskedActivation, THRESHOLD_METRICS, thresholdParam } from "./shared.ts";
 
 /** Rectangle kernel `[|u| < ½]` at `u = (pre − θ)/ε`, `[component, batch, dSae]`. */
 function rectangle(pre: tf.Tensor3D, threshold: tf.Tensor2D, bandwidth: number): tf.Tensor3D {
@@ -42,11 +43,7 @@ function rectangle(pre: tf.Tensor3D, threshold: tf.Tensor2D, bandwidth: number):
  * ```
  */
 export const JUMPRELU_ARCH: ArchRecord<"jumprelu"> = {
-  name: "jumprelu",
-  description: "JumpReLU: a trained threshold per feature, L0 (step) or tanh penalty",
-  sparsity: "coefficient",
-  encoderInit: "transpose",
-  spec: baseSpec,
+  ...ARCH_PROFILES.jumprelu,
   extraParams: ["threshold"],
   initParams: (c, dSae, spec) => thresholdParam(c, dSae, spec.jumprelu.initThreshold),
   activation: maskedActivation(
@@ -98,7 +95,6 @@ export const JUMPRELU_ARCH: ArchRecord<"jumprelu"> = {
     dNorm = dNorm === undefined ? dP : tf.add(dNorm, dP) as tf.Tensor2D;
     return { sparsity, dF, dNorm, dPre, extraLoss, grads: { threshold: dThreshold } };
   },
-  unitNormDecoder: (spec) => spec.jumprelu.penalty === "step",
   metrics: THRESHOLD_METRICS,
   saelens: {
     ...JUMPRELU_SAELENS,

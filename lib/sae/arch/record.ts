@@ -319,11 +319,10 @@ export type SaelensMapping = {
 };
 
 /**
- * One architecture, whole. `Name` is its `--arch`. Optional hooks fall back to the original SAE's
- * behaviour: no extra parameters, a single dictionary, `∂L/∂pre = ∂L/∂f ⊙ mask`, no auxiliary loss,
- * no update after the optimizer's, no metrics, no kernel.
+ * An architecture without its tensor code (`profiles.ts` holds one per architecture): what the
+ * configuration reads.
  */
-export type ArchRecord<Name extends string = string> = {
+export type ArchProfile<Name extends string = string> = {
   readonly name: Name;
   /** One line: what it is and where it comes from. */
   readonly description: string;
@@ -335,7 +334,16 @@ export type ArchRecord<Name extends string = string> = {
   readonly spec: (settings: ArchSettings, sizes: SpecSizes) => SaeSpec;
   /** Problems of a configuration for this architecture (each `field: expected …, received …`). */
   readonly check?: (settings: ArchSettings, dSae: number) => readonly string[];
+  /** Whether its dictionary vectors are held at unit norm (gradient projection, renormalisation). */
+  readonly unitNormDecoder: (spec: SaeSpec) => boolean;
+};
 
+/**
+ * One architecture, whole: its profile and its tensor code. `Name` is its `--arch`. Optional hooks fall
+ * back to the original SAE's behaviour: no extra parameters, a single dictionary,
+ * `∂L/∂pre = ∂L/∂f ⊙ mask`, no auxiliary loss, no update after the optimizer's, no metrics, no kernel.
+ */
+export type ArchRecord<Name extends string = string> = ArchProfile<Name> & {
   /** Its parameters beyond `wEnc`, `bEnc`, `wDec`, `bDec`, in the order they are stored. */
   readonly extraParams: readonly ExtraParamName[];
   /** Those parameters at initialisation, `[component, dSae]` each. */
@@ -364,8 +372,6 @@ export type ArchRecord<Name extends string = string> = {
   /** Its fused kernel, run when the backend registers it (with a tied bias, on an SAE's own input). */
   readonly fused?: FusedObjective;
 
-  /** Whether its dictionary vectors are held at unit norm (gradient projection, renormalisation). */
-  readonly unitNormDecoder: (spec: SaeSpec) => boolean;
   /** An update of its parameters after the optimizer's (BatchTopK's tracked threshold). */
   readonly afterUpdate?: (
     params: SaeParams,

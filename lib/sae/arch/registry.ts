@@ -1,6 +1,7 @@
 /**
  * Every architecture saekit trains, one record each, and the lookups on them. Adding an architecture is
- * one file beside this one and one line in {@linkcode ARCH_RECORDS}.
+ * its name in `names.ts`, its profile in `profiles.ts` (what the configuration reads, without tensors),
+ * its record in one file beside this one, and one line in {@linkcode ARCH_RECORDS}.
  *
  * | name | encoder at training | at inference | sparsity | decoder rows |
  * | --- | --- | --- | --- | --- |

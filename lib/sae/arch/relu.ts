@@ -15,7 +15,8 @@
  */
 import { tf } from "../../tf.ts";
 import type { ArchRecord } from "./record.ts";
-import { alwaysUnitNorm, baseSpec, fusedReluKernel, l1Terms, STANDARD_SAELENS } from "./shared.ts";
+import { ARCH_PROFILES } from "./profiles.ts";
+import { fusedReluKernel, l1Terms, STANDARD_SAELENS } from "./shared.ts";
 
 /**
  * The `relu` architecture.
@@ -30,11 +31,7 @@ import { alwaysUnitNorm, baseSpec, fusedReluKernel, l1Terms, STANDARD_SAELENS } 
  * ```
  */
 export const RELU_ARCH: ArchRecord<"relu"> = {
-  name: "relu",
-  description: "the original's: ReLU, L1 penalty, unit-norm decoder",
-  sparsity: "coefficient",
-  encoderInit: "fan-in",
-  spec: baseSpec,
+  ...ARCH_PROFILES.relu,
   extraParams: [],
   activation: {
     mask: (pre) => tf.step(pre, 0) as tf.Tensor3D,
@@ -44,7 +41,6 @@ export const RELU_ARCH: ArchRecord<"relu"> = {
   inference: () => ({ kind: "relu" }),
   terms: l1Terms,
   fused: fusedReluKernel(() => 0),
-  unitNormDecoder: alwaysUnitNorm,
   saelens: {
     ...STANDARD_SAELENS,
     import: {},

@@ -13,7 +13,8 @@
  */
 import { tf } from "../../tf.ts";
 import type { ArchRecord } from "./record.ts";
-import { baseSpec, STANDARD_SAELENS } from "./shared.ts";
+import { ARCH_PROFILES } from "./profiles.ts";
+import { STANDARD_SAELENS } from "./shared.ts";
 
 /**
  * The `relu-april` architecture.
@@ -27,11 +28,7 @@ import { baseSpec, STANDARD_SAELENS } from "./shared.ts";
  * ```
  */
 export const RELU_APRIL_ARCH: ArchRecord<"relu-april"> = {
-  name: "relu-april",
-  description: "Anthropic's April-2024 update: L1 weighted by decoder norms, free decoder",
-  sparsity: "coefficient",
-  encoderInit: "transpose",
-  spec: baseSpec,
+  ...ARCH_PROFILES["relu-april"],
   extraParams: [],
   training: () => ({ kind: "relu" }),
   inference: () => ({ kind: "relu" }),
@@ -45,6 +42,5 @@ export const RELU_APRIL_ARCH: ArchRecord<"relu-april"> = {
       dNorm: tf.mul(tf.sum(f, 1), scale) as tf.Tensor2D,
     };
   },
-  unitNormDecoder: () => false,
   saelens: STANDARD_SAELENS,
 };

@@ -1,6 +1,6 @@
 /**
- * The parts several architecture records share, each written once: the spec every record starts
- * from, the L1 penalty, the fused ReLU/TopK kernel, the TopK family's selections and AuxK, and the
+ * The tensor parts several architecture records share, each written once (the tensor-free ones, such
+ * as the spec every record starts from, are `profiles.ts`'s): the L1 penalty, the fused ReLU/TopK kernel, the TopK family's selections and AuxK, and the
  * tracked inference threshold of BatchTopK and Matryoshka with its log metrics.
  *
  * @module
@@ -13,7 +13,6 @@ import { l2Reconstruction } from "../loss.ts";
 import type {
   ActivationFunction,
   ArchMetrics,
-  ArchSettings,
   ArchTerms,
   AuxiliaryInput,
   FusedObjective,
@@ -21,61 +20,8 @@ import type {
   SaeActivation,
   SaelensMapping,
   SaeSpec,
-  SpecSizes,
   StepTensors,
 } from "./record.ts";
-
-// ---------------------------------------------------------------------------------------------------------
-// Specs
-// ---------------------------------------------------------------------------------------------------------
-
-/**
- * The spec of a configuration before any architecture's own fields: λ from `l1Coefficient`, one
- * dictionary, no AuxK.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseConfig } from "../../config.ts";
- * import { baseSpec } from "./shared.ts";
- * const spec = baseSpec(parseConfig({ l1Coefficient: 0.01 }), { dSae: 8, tiedBias: true });
- * assert.equal(spec.sparsityCoefficient, 0.01);
- * assert.deepEqual(spec.prefixes, [8]);
- * ```
- */
-export function baseSpec(settings: ArchSettings, sizes: SpecSizes): SaeSpec {
-  return {
-    arch: settings.arch,
-    k: settings.k,
-    sparsityCoefficient: settings.l1Coefficient,
-    jumprelu: {
-      penalty: settings.jumpreluPenalty,
-      bandwidth: settings.jumpreluBandwidth,
-      tanhScale: settings.jumpreluTanhScale,
-      preActCoefficient: settings.preActCoefficient,
-      initThreshold: settings.jumpreluInitThreshold,
-    },
-    prefixes: [sizes.dSae],
-    prefixWeights: [1],
-    auxK: 0,
-    auxkCoefficient: 0,
-    thresholdDecay: settings.thresholdDecay,
-    tiedBias: sizes.tiedBias,
-  };
-}
-
-/**
- * A decoder held at unit norm, whatever the spec.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { alwaysUnitNorm } from "./shared.ts";
- * import { makeSpec } from "./registry.ts";
- * assert.ok(alwaysUnitNorm(makeSpec("gated")));
- * ```
- */
-export const alwaysUnitNorm = (_spec: SaeSpec): boolean => true;
 
 // ---------------------------------------------------------------------------------------------------------
 // The L1 penalty (ReLU, and the TopK family, whose λ is 0 unless asked)
@@ -264,44 +210,6 @@ export function maskedActivation(
       return { f: tf.mul(pre, m) as tf.Tensor3D, mask: m };
     },
   };
-}
-
-/**
- * The spec of the TopK family: no penalty (λ = 0) and AuxK with `auxK` dead features (default `dIn/2`,
- * at most `dSae`).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseConfig } from "../../config.ts";
- * import { topKFamilySpec } from "./shared.ts";
- * const spec = topKFamilySpec(parseConfig({ arch: "topk", dIn: 8, k: 2 }), { dSae: 16, tiedBias: true });
- * assert.equal(spec.sparsityCoefficient, 0);
- * assert.equal(spec.auxK, 4);
- * ```
- */
-export function topKFamilySpec(settings: ArchSettings, sizes: SpecSizes): SaeSpec {
-  return {
-    ...baseSpec(settings, sizes),
-    sparsityCoefficient: 0,
-    auxK: Math.min(settings.auxK ?? Math.max(1, Math.floor(settings.dIn / 2)), sizes.dSae),
-    auxkCoefficient: settings.auxkCoefficient,
-  };
-}
-
-/**
- * The TopK family's configuration check: `k` at most `dSae`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseConfig } from "../../config.ts";
- * import { topKFamilyCheck } from "./shared.ts";
- * assert.deepEqual(topKFamilyCheck(parseConfig({ k: 9 }), 8), ["k: expected at most dSae (8), received 9"]);
- * ```
- */
-export function topKFamilyCheck(settings: ArchSettings, dSae: number): string[] {
-  return settings.k > dSae ? [`k: expected at most dSae (${dSae}), received ${settings.k}`] : [];
 }
 
 /**

@@ -7,18 +7,8 @@
  * @module
  */
 import type { ArchRecord } from "./record.ts";
-import {
-  alwaysUnitNorm,
-  auxK,
-  checkedK,
-  fusedReluKernel,
-  kOf,
-  l1Terms,
-  maskedActivation,
-  topKFamilyCheck,
-  topKFamilySpec,
-  topkMask,
-} from "./shared.ts";
+import { ARCH_PROFILES } from "./profiles.ts";
+import { auxK, checkedK, fusedReluKernel, kOf, l1Terms, maskedActivation, topkMask } from "./shared.ts";
 
 /**
  * The `topk` architecture.
@@ -33,12 +23,7 @@ import {
  * ```
  */
 export const TOPK_ARCH: ArchRecord<"topk"> = {
-  name: "topk",
-  description: "TopK (OpenAI): the k largest activations of each item, AuxK",
-  sparsity: "k",
-  encoderInit: "transpose",
-  spec: topKFamilySpec,
-  check: topKFamilyCheck,
+  ...ARCH_PROFILES.topk,
   extraParams: [],
   activation: maskedActivation((pre, activation) => topkMask(pre, kOf(activation))),
   training: (spec) => ({ kind: "topk", k: spec.k }),
@@ -46,7 +31,6 @@ export const TOPK_ARCH: ArchRecord<"topk"> = {
   terms: l1Terms,
   auxiliary: auxK,
   fused: fusedReluKernel((spec, dSae) => checkedK(spec.k, dSae)),
-  unitNormDecoder: alwaysUnitNorm,
   saelens: {
     architecture: { sae: "topk", transcoder: "topk" },
     encoderBias: "b_enc",
