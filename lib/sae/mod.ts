@@ -64,14 +64,5 @@ export { BATCHTOPK_ARCH } from "./arch/batchtopk.ts";
 export { JUMPRELU_ARCH } from "./arch/jumprelu.ts";
 export { GATED_ARCH } from "./arch/gated.ts";
 export { MATRYOSHKA_ARCH } from "./arch/matryoshka.ts";
-export {
-  extraParamsOf,
-  hasUnitNormDecoder,
-  inferenceActivation,
-  isTopKFamily,
-  prefixesOf,
-  trainingActivation,
-  trainsThreshold,
-} from "./architecture.ts";
 export { expectedNormScale, foldScale, type InputScale, unitScale } from "./normalization.ts";
 export { geometricMedian } from "./geometric_median.ts";
