@@ -3,7 +3,10 @@
  * in TypeScript on Deno.
  *
  * Training is pure step functions over immutable state records, composed into
- * a pipeline; a thin runner does the side effects.
+ * a pipeline; a thin runner does the side effects. The state is what a run
+ * needs to continue and is checkpointed whole; what the gradient step hands the
+ * steps after it travels beside the state (`handOn`). Each architecture is one
+ * record in `lib/sae/arch/`, its tensor-free profile in `profiles.ts`.
  *
  * The main API is here; the rest of each folder is a sub-path export of
  * the package: `./sae`, `./train`, `./optim`, `./metrics`, `./resample`,
