@@ -76,7 +76,7 @@ export function gradientStep<O>(
       const sinceFired = tf.where(
         tf.greater(stats.fired, 0),
         tf.zerosLike(state.sinceFired),
-        tf.add(state.sinceFired, b),
+        tf.add(state.sinceFired, tf.scalar(b, "int32")),
       ) as tf.Tensor2D;
       const next: TrainState<O> = {
         ...state,

@@ -132,3 +132,10 @@ Deno.test("trackThreshold() takes the first batch's smallest activation, then a 
     2,
   ]);
 });
+
+Deno.test("gradientStep() keeps sinceFired int32 (exact counts past float32's 2^24)", () => {
+  const config = parseConfig({ dIn: 4, dSae: 8, batchSize: 8, storeSize: 8, steps: 3 });
+  const x = tf.randomNormal([1, 8, 4], 0, 1, "float32", 3) as tf.Tensor3D;
+  const [next] = gradientStep(optimizerFor(config), 0.001)(initTrainState(config), { x });
+  assert.equal(next.sinceFired.dtype, "int32");
+});
