@@ -3,7 +3,9 @@
  * its section, newest first, keeping the earlier runs. See `--help`.
  *
  *   deno task bench                        # the SAE step, saekit (blas) against PyTorch
- *   deno task bench --arch topk --rounds 5 # the TopK step
+ *   deno task bench --arch topk --rounds 5 # the TopK step (any architecture: relu, relu-april, topk, …)
+ *   deno task bench --all-archs            # every architecture against its PyTorch baseline, one table
+ *   deno task bench --arch relu --l0 32    # ReLU from encoder biases that give an average L0 of about 32
  *   deno task bench --activations --backends blas,wasm
  *   deno task bench --features runs/2026-11-27T07-42-52   # a finished run's feature statistics
  *   deno task bench --batch 4096 --d-in 512 --d-sae 4096 --steps 5 --json

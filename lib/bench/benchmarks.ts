@@ -1,8 +1,12 @@
 /**
  * `deno task bench`: benchmarks whose runs go into BENCHMARKS.md.
  *
- * - the training step, saekit against a PyTorch baseline, each round in fresh
- *   processes, interleaved ({@linkcode measureStep} in each saekit process);
+ * - the training step of an architecture (`--arch`), or of every one
+ *   (`--all-archs`), saekit against the project's PyTorch baseline of the same
+ *   architecture, each round in fresh processes, interleaved
+ *   ({@linkcode measureStep} in each saekit process); `--l0 N` starts the
+ *   architectures with a sparsity coefficient at an average L0 of about N
+ *   (`./l0.ts`);
  * - `--activations`: activation generation on stories260K
  *   ({@linkcode measureActivationGeneration});
  * - `--features RUN_DIR`: the statistics pass of `deno task features RUN_DIR
@@ -11,7 +15,8 @@
  * {@linkcode runBenchCommand} is the command line; the processes it starts
  * come from the task (`tasks/bench.ts`), which spawns itself with `--json`
  * and the PyTorch script. The tables are pure ({@linkcode formatBenchTable},
- * {@linkcode formatActivationTable}, {@linkcode formatFeaturesTable}), and
+ * {@linkcode formatArchTable}, {@linkcode formatActivationTable},
+ * {@linkcode formatFeaturesTable}), and
  * every run is added to its section with `writeBenchmarkRun`
  * (./file.ts), which keeps the section's earlier runs.
  *
@@ -20,8 +25,9 @@
 import { tf, tidy } from "../tf.ts";
 import { BACKEND_NAMES, type BackendName } from "../backends/names.ts";
 import { selectBackend } from "../backends/select.ts";
-import { parseConfig } from "../config.ts";
-import { ARCH_RECORDS, type ArchName, archOf, findArch } from "../sae/arch/registry.ts";
+import { parseConfig, type TrainConfig } from "../config.ts";
+import { firingItems, l0StartBias } from "./l0.ts";
+import { ARCH_NAMES, ARCH_RECORDS, type ArchName, archOf, findArch } from "../sae/arch/registry.ts";
 import { defaultPipeline } from "../train/pipeline.ts";
 import { disposeAll, disposeReplaced } from "../run/dispose.ts";
 import { parseArgs } from "node:util";
@@ -51,6 +57,8 @@ export type BenchResult = BenchSize & {
   readonly activations_per_s: number;
   readonly peak_rss_mb: number;
   readonly steps: number;
+  /** Average L0 of the first step's forward pass (the starting state's, on the bench's batch). */
+  readonly start_l0: number;
 };
 
 /**
@@ -140,22 +148,30 @@ function median(values: readonly number[]): number {
 }
 
 /**
- * Times the default pipeline's step (ReLU SAE, L1, Adam, decoder constraint,
- * metrics; no resampling, no capacity) on one random batch, `steps` times after
- * `warmup` untimed steps. Each step ends by reading the loss, as PyTorch's
- * `loss.item()` does.
+ * The training configuration of the benchmarked step: the default pipeline at this size and
+ * architecture, one component, no resampling, no capacity, no AuxK (the PyTorch baseline has none),
+ * and every other field at its default (Adam with lr 1e-3 and betas 0.9/0.99, λ 1e-3, the
+ * architecture's initialisation).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stepConfig } from "./benchmarks.ts";
+ * const config = stepConfig({ batch: 64, dIn: 8, dSae: 32, steps: 2, warmup: 1, architecture: "gated" });
+ * assert.equal(config.arch, "gated");
+ * assert.equal(config.steps, 3);
+ * assert.equal(config.auxkCoefficient, 0);
+ * ```
  */
-export async function measureStep(
+export function stepConfig(
   size: BenchSize & {
     readonly steps: number;
     readonly warmup: number;
-    readonly backend: BackendName;
     readonly architecture?: ArchName;
     readonly k?: number;
   },
-): Promise<BenchResult> {
-  const choice = await selectBackend(size.backend);
-  const config = parseConfig({
+): TrainConfig {
+  return parseConfig({
     dIn: size.dIn,
     dSae: size.dSae,
     batchSize: size.batch,
@@ -169,10 +185,69 @@ export async function measureStep(
     // The reference step: PyTorch's baseline has no AuxK, and the library's dense-TopK equivalent is too.
     auxkCoefficient: 0,
   });
+}
+
+/**
+ * The architectures `--l0` applies to: those whose sparsity a coefficient sets (the TopK family's L0
+ * is its `k`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { L0_ARCHS } from "./benchmarks.ts";
+ * assert.deepEqual(L0_ARCHS, ["relu", "relu-april", "jumprelu", "gated"]);
+ * ```
+ */
+export const L0_ARCHS: readonly ArchName[] = ARCH_RECORDS.filter((r) => r.sparsity === "coefficient").map((
+  r,
+) => r.name);
+
+function checkL0Arch(arch: ArchName): void {
+  if (archOf(arch).sparsity !== "coefficient") {
+    throw new RangeError(
+      `--l0: expected an architecture whose sparsity a coefficient sets (${L0_ARCHS.join(", ")}), received ${
+        JSON.stringify(arch)
+      }, whose L0 is --k`,
+    );
+  }
+}
+
+/**
+ * Times the default pipeline's step of an architecture (loss, hand-derived gradients, Adam, the
+ * record's decoder constraint and update, metrics; no resampling, no capacity, no AuxK: see
+ * {@linkcode stepConfig}) on one random batch, `steps` times after `warmup` untimed steps. Each step
+ * ends by reading a parameter back, as PyTorch's `loss.item()` waits for its step.
+ *
+ * With `l0`, the encoder bias starts where the batch's average L0 is about `l0` (`l0StartBias` of
+ * `./l0.ts`; firing point θ where the SAE has a threshold, else 0); only for the architectures of
+ * {@linkcode L0_ARCHS}. `start_l0` is the average L0 of the first step's forward pass, measured, with or
+ * without `l0`.
+ */
+export async function measureStep(
+  size: BenchSize & {
+    readonly steps: number;
+    readonly warmup: number;
+    readonly backend: BackendName;
+    readonly architecture?: ArchName;
+    readonly k?: number;
+    readonly l0?: number;
+  },
+): Promise<BenchResult> {
+  const arch = size.architecture ?? "relu";
+  if (size.l0 !== undefined) checkL0Arch(arch);
+  const choice = await selectBackend(size.backend);
+  const config = stepConfig(size);
   const { init, step } = defaultPipeline(config);
   let state = init(config);
   const x = tf.randomNormal([1, size.batch, size.dIn], 0, 1, "float32", 0) as tf.Tensor3D;
+  if (size.l0 !== undefined) {
+    const firing = state.params.threshold === undefined ? "zero" : "threshold";
+    const bEnc = l0StartBias(state.params, x, size.l0, firing);
+    state.params.bEnc.dispose();
+    state = { ...state, params: { ...state.params, bEnc } };
+  }
   const times: number[] = [];
+  let startL0 = NaN;
   let maxRss = Deno.memoryUsage().rss;
   for (let i = 0; i < size.warmup + size.steps; i++) {
     const start = performance.now();
@@ -182,6 +257,7 @@ export async function measureStep(
     state = next;
     state.params.bDec.dataSync(); // the step is done once its parameters can be read
     if (i >= size.warmup) times.push(performance.now() - start);
+    if (i === 0) startL0 = state.metrics.l0Sum.dataSync()[0] / state.metrics.n;
     maxRss = Math.max(maxRss, Deno.memoryUsage().rss);
   }
   disposeAll(state);
@@ -189,7 +265,7 @@ export async function measureStep(
   const med = Number(median(times).toFixed(1));
   return {
     impl: "saekit",
-    arch: size.architecture ?? "relu",
+    arch,
     backend: choice.name,
     batch: size.batch,
     dIn: size.dIn,
@@ -200,6 +276,7 @@ export async function measureStep(
     max_ms: Number(Math.max(...times).toFixed(1)),
     activations_per_s: Math.round(size.batch / (med / 1000)),
     peak_rss_mb: await peakRssMb(maxRss),
+    start_l0: Number(startL0.toFixed(2)),
   };
 }
 
@@ -250,15 +327,40 @@ export type BenchRow = {
   readonly medians: readonly number[];
   readonly peakRss: number;
   readonly batch: number;
+  /** Each round's average L0 of its first step (absent or empty: not reported). */
+  readonly startL0s?: readonly number[];
 };
 
-/** The median of the round medians, their spread, and the ratio to the baseline. */
+/** The median of the values with one decimal, or `n/a` when there are none. */
+function formatL0(values: readonly number[] | undefined): string {
+  const known = (values ?? []).filter((v) => Number.isFinite(v));
+  return known.length === 0 ? "n/a" : median(known).toFixed(1);
+}
+
+/**
+ * The step table of one architecture: per implementation the median of the round medians, their
+ * spread, activations per second, peak RSS, the speed ratio to the baseline (the baseline's median
+ * over the row's) and the starting L0 (median over rounds, one decimal). Pure.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatBenchTable } from "./benchmarks.ts";
+ * // saekit: median of 300, 100, 200 is 200 → 64 / 0.2 s = 320 activations/s; PyTorch 500: 500 / 200 = 2.50×
+ * const table = formatBenchTable([
+ *   { label: "saekit (blas)", medians: [300, 100, 200], peakRss: 90, batch: 64, startL0s: [4, 4, 4] },
+ *   { label: "PyTorch", medians: [500], peakRss: 700, batch: 64 },
+ * ], "PyTorch");
+ * assert.equal(table.split("\n")[2], "| saekit (blas) | 200 | 100–300 | 320 | 90 | 2.50× | 4.0 |");
+ * assert.equal(table.split("\n")[3], "| PyTorch | 500 | 500–500 | 128 | 700 | 1.00× | n/a |");
+ * ```
+ */
 export function formatBenchTable(rows: readonly BenchRow[], baseline?: string): string {
   const base = rows.find((r) => r.label === baseline);
   const baseMedian = base ? median(base.medians) : undefined;
   const lines = [
-    "| implementation | median step (ms) | spread over rounds (ms) | activations/s | peak RSS (MB) | speed vs PyTorch |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| implementation | median step (ms) | spread over rounds (ms) | activations/s | peak RSS (MB) | speed vs PyTorch | starting L0 |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const row of rows) {
     const med = median(row.medians);
@@ -266,7 +368,72 @@ export function formatBenchTable(rows: readonly BenchRow[], baseline?: string): 
     lines.push(
       `| ${row.label} | ${med.toFixed(0)} | ${Math.min(...row.medians).toFixed(0)}–${
         Math.max(...row.medians).toFixed(0)
-      } | ${Math.round(row.batch / (med / 1000))} | ${row.peakRss} | ${ratio} |`,
+      } | ${Math.round(row.batch / (med / 1000))} | ${row.peakRss} | ${ratio} | ${formatL0(row.startL0s)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Every round of one implementation in a step benchmark. */
+export type Measured = {
+  /** Each round's median step, ms. */
+  readonly medians: number[];
+  /** The largest peak RSS of the rounds, MB. */
+  peakRss: number;
+  /** Each round's average L0 of its first step. */
+  readonly startL0s: number[];
+  /** saekit's backend as the process reported it (absent for PyTorch). */
+  readonly backend?: string;
+};
+
+/** A row of the every-architecture table: one architecture on one saekit backend, and PyTorch's. */
+export type ArchRow = {
+  readonly arch: string;
+  readonly backend: string;
+  readonly saekit: Pick<Measured, "medians" | "peakRss" | "startL0s">;
+  /** PyTorch's rounds of the same architecture (absent: not run). */
+  readonly pytorch?: Pick<Measured, "medians" | "peakRss" | "startL0s">;
+};
+
+function stepCell(medians: readonly number[]): string {
+  const med = median(medians);
+  return `${med.toFixed(0)} (${Math.min(...medians).toFixed(0)}–${Math.max(...medians).toFixed(0)})`;
+}
+
+/**
+ * The every-architecture table of `deno task bench --all-archs`: per architecture and saekit backend,
+ * saekit's and PyTorch's median step over the round medians (with their range), PyTorch's median over
+ * saekit's (above 1: saekit is faster), both peak RSS and both starting L0. Pure.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatArchTable } from "./benchmarks.ts";
+ * // saekit 150 (100–200) ms against PyTorch 600: 600 / 150 = 4.00×
+ * const table = formatArchTable([{
+ *   arch: "relu", backend: "blas",
+ *   saekit: { medians: [200, 100], peakRss: 300, startL0s: [32, 32] },
+ *   pytorch: { medians: [600], peakRss: 700, startL0s: [31.96] },
+ * }]);
+ * assert.equal(table.split("\n")[2], "| relu | blas | 150 (100–200) | 600 (600–600) | 4.00× | 300 | 700 | 32.0 | 32.0 |");
+ * ```
+ */
+export function formatArchTable(rows: readonly ArchRow[]): string {
+  const lines = [
+    "| arch | saekit backend | saekit step (ms) | PyTorch step (ms) | PyTorch / saekit | saekit peak RSS (MB) | " +
+    "PyTorch peak RSS (MB) | starting L0 saekit | starting L0 PyTorch |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const { arch, backend, saekit, pytorch } of rows) {
+    const ratio = pytorch === undefined
+      ? "n/a"
+      : `${(median(pytorch.medians) / median(saekit.medians)).toFixed(2)}×`;
+    lines.push(
+      `| ${arch} | ${backend} | ${stepCell(saekit.medians)} | ${
+        pytorch === undefined ? "n/a" : stepCell(pytorch.medians)
+      } | ${ratio} | ${saekit.peakRss} | ${pytorch?.peakRss ?? "n/a"} | ${formatL0(saekit.startL0s)} | ${
+        formatL0(pytorch?.startL0s)
+      } |`,
     );
   }
   return lines.join("\n");
@@ -510,14 +677,30 @@ const BENCH_FLAGS = {
     type: "string",
     default: "relu",
     value: "NAME",
-    choices: ["relu", "topk"],
-    description: "Step benchmark: ReLU with L1, or TopK with MSE",
+    choices: ARCH_NAMES,
+    description: "Step benchmark: the architecture, saekit's step against the PyTorch baseline's",
+  },
+  "all-archs": {
+    type: "boolean",
+    default: false,
+    description: "Step benchmark of every architecture, interleaved round by round, in one table",
   },
   k: {
     type: "string",
     default: "32",
     value: "K",
-    description: "Step benchmark with --arch topk: active features",
+    description: `Step benchmark, TopK family (${
+      ARCH_RECORDS.filter((r) => r.sparsity === "k").map((r) => r.name).join(", ")
+    }): active features per item (on average over the batch for the batch variants)`,
+  },
+  l0: {
+    type: "string",
+    value: "N",
+    description:
+      `Step benchmark (${
+        ARCH_RECORDS.filter((r) => r.sparsity === "coefficient").map((r) => r.name).join(", ")
+      }): start from encoder biases that make the batch's average L0 about N (each feature fires on ` +
+      "round(batch · N / dSae) items); default: the initialisation's",
   },
   "no-torch": { type: "boolean", default: false, description: "Step benchmark: skip the PyTorch baseline" },
   batch: {
@@ -609,8 +792,8 @@ const BENCH_FLAGS = {
  */
 export const BENCH_HELP: CommandHelp = {
   usage: [
-    "deno task bench [--rounds R] [--backends blas,wasm] [--arch relu|topk] [--k K] [--no-torch]",
-    "                [--batch B] [--d-in D] [--d-sae N] [--steps S] [--warmup W]",
+    "deno task bench [--arch NAME | --all-archs] [--k K] [--l0 N] [--rounds R] [--backends blas,wasm]",
+    "                [--no-torch] [--batch B] [--d-in D] [--d-sae N] [--steps S] [--warmup W]",
     "deno task bench --activations [--rounds R] [--backends blas,wasm] [--steps S]",
     "                [--context-size C] [--windows-per-batch W]",
     "deno task bench --features RUN_DIR [--rounds R] [--tokens N] [--backend B]",
@@ -621,7 +804,8 @@ export const BENCH_HELP: CommandHelp = {
     "table) under its section of the benchmarks file, newest first, keeping the section's earlier runs and " +
     "every other section. The default is the SAE training step (batch 4096, dIn 512, dSae 4096, ReLU, L1, " +
     "Adam), saekit on each of --backends against the PyTorch baseline (tasks/baselines/torch_sae_step.py, " +
-    "where a Python with torch is found), interleaved round by round.",
+    "where a Python with torch is found), interleaved round by round; --arch picks another architecture, " +
+    "--all-archs measures every one in each round and writes one table.",
   ],
   groups: [{ title: "Options", flags: BENCH_FLAGS }],
 };
@@ -640,12 +824,79 @@ export const BENCH_HELP: CommandHelp = {
 export const BENCH_USAGE: string = formatHelp(BENCH_HELP).trimEnd();
 
 const STEP_ABOUT =
-  `Written by \`deno task bench\` (\`--arch topk --k K\` for TopK; \`--batch\`, \`--d-in\`, \`--d-sae\` for
-other sizes; \`--backends blas,wasm\` for more saekit backends; \`--rounds\`, \`--steps\`, \`--warmup\`). Each round
-runs every implementation once, each in a fresh process; the PyTorch baseline
-(\`tasks/baselines/torch_sae_step.py\`) runs where a Python with torch is found. "speed vs PyTorch" is PyTorch's
-median step time over saekit's (above 1: saekit is faster). The spread is the range of the per-round medians.
-Peak RSS is the whole process's (VmHWM).`;
+  `Written by \`deno task bench --arch A\` (any architecture; \`--k K\` for the TopK family; \`--l0 N\` to start
+the others at an average L0 of about N; \`--batch\`, \`--d-in\`, \`--d-sae\` for other sizes; \`--backends blas,wasm\`
+for more saekit backends; \`--rounds\`, \`--steps\`, \`--warmup\`). Each round runs every implementation once,
+each in a fresh process; the PyTorch baseline (\`tasks/baselines/torch_sae_step.py\`, the same architecture in
+dense PyTorch with autograd) runs where a Python with torch is found. "speed vs PyTorch" is PyTorch's median
+step time over saekit's (above 1: saekit is faster). The spread is the range of the per-round medians. Peak RSS
+is the whole process's (VmHWM). Starting L0: the average number of active features per item in the first
+step's forward pass, measured by each implementation on its own batch.`;
+
+const ALL_ARCHS_ABOUT =
+  `Written by \`deno task bench --all-archs\` (\`--k K\` for the TopK family, \`--l0 N\` to start the other
+architectures at an average L0 of about N; sizes, \`--backends\`, \`--rounds\`, \`--steps\`, \`--warmup\` as for one
+architecture). Each round measures every architecture in turn, saekit on each backend and then the PyTorch
+baseline (\`tasks/baselines/torch_sae_step.py\`: the same step in dense PyTorch with autograd, as SAELens and
+dictionary_learning write it), each in a fresh process. Step times are the median of the per-round medians, with
+their range; "PyTorch / saekit" is PyTorch's median over saekit's (above 1: saekit is faster). Peak RSS is each
+process's (VmHWM), the largest over the rounds. Starting L0: the average number of active features per item in
+the first step's forward pass, measured by each implementation on its own batch (\`--l0\`: each feature's
+encoder bias puts its firing point between the r-th and (r+1)-th largest of its pre-activations over the
+batch, r = round(batch · N / dSae), in both).`;
+
+/**
+ * How a step section names an architecture's step: the label of the sections written before every
+ * architecture was benchmarked (`ReLU, L1, Adam`, `TopK k=32, MSE, Adam`), so that reruns join them.
+ * A label for every architecture (the type asks for each).
+ */
+const STEP_LABELS: Readonly<Record<ArchName, (k: number) => string>> = {
+  relu: () => "ReLU, L1, Adam",
+  "relu-april": () => "April ReLU, L1 weighted by decoder norms, free decoder, Adam",
+  topk: (k) => `TopK k=${k}, MSE, Adam`,
+  batchtopk: (k) => `BatchTopK k=${k}, MSE, Adam`,
+  matryoshka: (k) => `Matryoshka BatchTopK k=${k}, prefixes dSae/16 to dSae, Adam`,
+  jumprelu: () => "JumpReLU, L0 penalty, Adam",
+  gated: () => "gated, L1 of the gate and its reconstruction, Adam",
+};
+
+/**
+ * The label of an architecture's step in its section's heading.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stepLabel } from "./benchmarks.ts";
+ * assert.equal(stepLabel("relu", 32), "ReLU, L1, Adam");
+ * assert.equal(stepLabel("topk", 16), "TopK k=16, MSE, Adam");
+ * ```
+ */
+export function stepLabel(arch: ArchName, k: number): string {
+  return STEP_LABELS[arch](k);
+}
+
+/**
+ * The BENCHMARKS.md section of `deno task bench --all-archs` at this size, `k` and starting L0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { allArchsSection } from "./benchmarks.ts";
+ * assert.equal(
+ *   allArchsSection({ batch: 4096, dIn: 512, dSae: 4096 }, 32, 32).heading,
+ *   "SAE training step of every architecture: batch 4096, dIn 512, dSae 4096 (TopK family k=32, others from L0 32)",
+ * );
+ * ```
+ */
+export function allArchsSection(size: BenchSize, k: number, l0?: number): BenchmarkSection {
+  const others = l0 === undefined ? "others at initialisation" : `others from L0 ${l0}`;
+  return {
+    heading:
+      `SAE training step of every architecture: batch ${size.batch}, dIn ${size.dIn}, dSae ${size.dSae} ` +
+      `(TopK family k=${k}, ${others})`,
+    about: ALL_ARCHS_ABOUT,
+  };
+}
 
 const ACTIVATIONS_ABOUT =
   `Written by \`deno task bench --activations\` (\`--backends\`, \`--rounds\`, \`--steps\`, \`--context-size\`,
@@ -806,11 +1057,30 @@ export async function runBenchCommand(args: readonly string[], io: BenchCommandI
     throw new RangeError(`--warmup: expected an integer ≥ 0, received ${JSON.stringify(values.warmup)}`);
   }
   const archRecord = findArch(values.arch);
-  if (archRecord?.fused === undefined) {
-    const fused = ARCH_RECORDS.filter((r) => r.fused !== undefined).map((r) => r.name);
-    throw new RangeError(`--arch: expected ${fused.join(" or ")}, received ${JSON.stringify(values.arch)}`);
+  if (archRecord === undefined) {
+    throw new RangeError(
+      `--arch: expected one of ${ARCH_NAMES.join(", ")}, received ${JSON.stringify(values.arch)}`,
+    );
   }
   const arch = archRecord.name;
+  if (values["all-archs"]) {
+    const other = values.activations
+      ? "--activations"
+      : values.features !== undefined
+      ? "--features"
+      : undefined;
+    if (other !== undefined) {
+      throw new TypeError(`--all-archs and ${other}: expected one benchmark, received both`);
+    }
+    if (args.some((a) => a === "--arch" || a.startsWith("--arch="))) {
+      throw new TypeError("--all-archs and --arch: expected one of them, received both");
+    }
+    if (values.json) {
+      throw new TypeError(
+        "--all-archs and --json: expected one architecture for a --json measurement, received all",
+      );
+    }
+  }
   const rounds = positive("rounds");
   const backend = values.backend as BackendName;
   const file = values["benchmarks-file"];
@@ -923,45 +1193,85 @@ export async function runBenchCommand(args: readonly string[], io: BenchCommandI
 
   const size = { batch: positive("batch"), dIn: positive("d-in"), dSae: positive("d-sae") };
   const steps = positive("steps", 5), k = positive("k");
+  let l0: number | undefined;
+  if (values.l0 !== undefined) {
+    l0 = Number(values.l0);
+    if (!(l0 > 0) || !Number.isFinite(l0)) {
+      throw new RangeError(`--l0: expected a positive number, received ${JSON.stringify(values.l0)}`);
+    }
+    if (!values["all-archs"]) checkL0Arch(arch);
+    firingItems(size.batch, size.dSae, l0);
+  }
   if (values.json) {
-    print(JSON.stringify(await measureStep({ ...size, steps, warmup, backend, architecture: arch, k })));
+    print(JSON.stringify(await measureStep({ ...size, steps, warmup, backend, architecture: arch, k, l0 })));
     return 0;
   }
-  const sizeArgs = [
+  const archs: readonly ArchName[] = values["all-archs"] ? ARCH_NAMES : [arch];
+  const argsOf = (a: ArchName) => [
     ...["--batch", `${size.batch}`, "--d-in", `${size.dIn}`, "--d-sae", `${size.dSae}`],
-    ...["--arch", arch, "--k", `${k}`, "--steps", `${steps}`, "--warmup", `${warmup}`],
+    ...["--arch", a, "--k", `${k}`, "--steps", `${steps}`, "--warmup", `${warmup}`],
+    ...(l0 !== undefined && L0_ARCHS.includes(a) ? ["--l0", `${l0}`] : []),
   ];
   const torch = values["no-torch"] ? undefined : await io.processes.torch();
-  const rows = new Map<string, { medians: number[]; peakRss: number }>();
-  const record = (label: string, r: Record<string, unknown>) => {
-    const row = rows.get(label) ?? { medians: [], peakRss: 0 };
+  /** Every round's measurement, by architecture, then by implementation's label. */
+  const measured = new Map<ArchName, Map<string, Measured>>();
+  const record = (a: ArchName, label: string, r: Record<string, unknown>) => {
+    const rows = measured.get(a) ?? new Map<string, Measured>();
+    const row = rows.get(label) ?? { medians: [], peakRss: 0, startL0s: [], backend: r.backend as string };
     row.medians.push(Number(r.median_ms));
     row.peakRss = Math.max(row.peakRss, Number(r.peak_rss_mb));
+    if (r.start_l0 !== undefined) row.startL0s.push(Number(r.start_l0));
     rows.set(label, row);
+    measured.set(a, rows);
   };
   let torchInfo = values["no-torch"] ? "PyTorch not run (--no-torch)" : "no PyTorch found";
   for (let round = 1; round <= rounds; round++) {
-    for (const b of listFlag(values.backends)) {
-      const { output } = await io.processes.bench([...sizeArgs, "--json", "--backend", b], STEP_PERMISSIONS);
-      record(`saekit (${output.backend})`, output);
-      write(`round ${round}: saekit ${output.backend} ${output.median_ms} ms\n`);
-    }
-    if (torch !== undefined) {
-      const { output } = await torch(sizeArgs);
-      record("PyTorch", output);
-      torchInfo = `PyTorch ${output.torch} with ${output.blas} BLAS on ${output.threads} threads`;
-      write(`round ${round}: PyTorch ${output.median_ms} ms\n`);
+    for (const a of archs) {
+      const name = archs.length > 1 ? ` ${a}` : "";
+      for (const b of listFlag(values.backends)) {
+        const { output } = await io.processes.bench(
+          [...argsOf(a), "--json", "--backend", b],
+          STEP_PERMISSIONS,
+        );
+        record(a, `saekit (${output.backend})`, output);
+        write(`round ${round}:${name} saekit ${output.backend} ${output.median_ms} ms\n`);
+      }
+      if (torch !== undefined) {
+        const { output } = await torch(argsOf(a));
+        record(a, "PyTorch", output);
+        torchInfo = `PyTorch ${output.torch} with ${output.blas} BLAS on ${output.threads} threads`;
+        write(`round ${round}:${name} PyTorch ${output.median_ms} ms\n`);
+      }
     }
   }
-  const table = formatBenchTable(
-    [...rows].map(([label, r]) => ({ label, medians: r.medians, peakRss: r.peakRss, batch: size.batch })),
-    torch === undefined ? undefined : "PyTorch",
-  );
-  const archLabel = archOf(arch).sparsity === "k" ? `TopK k=${k}, MSE, Adam` : "ReLU, L1, Adam";
-  return await finish(stepSection(size, archLabel), [
-    `${plural(rounds, "round")}, interleaved; each round times ${steps} steps after ${warmup} warm-up`,
+  const details = [
+    `${plural(rounds, "round")}, interleaved${
+      archs.length > 1 ? " (each round: every architecture in turn, saekit then PyTorch)" : ""
+    }; each round times ${steps} steps after ${warmup} warm-up`,
     `Deno ${Deno.version.deno}; ${torchInfo}`,
-  ], table);
+  ];
+  if (archs.length === 1) {
+    const table = formatBenchTable(
+      [...measured.get(arch)!].map(([label, r]) => ({
+        label,
+        medians: r.medians,
+        peakRss: r.peakRss,
+        startL0s: r.startL0s,
+        batch: size.batch,
+      })),
+      torch === undefined ? undefined : "PyTorch",
+    );
+    const label = stepLabel(arch, k) + (l0 !== undefined ? `, starting L0 ${l0}` : "");
+    return await finish(stepSection(size, label), details, table);
+  }
+  const rows: ArchRow[] = [];
+  for (const [a, byLabel] of measured) {
+    const pytorch = byLabel.get("PyTorch");
+    for (const [label, saekit] of byLabel) {
+      if (label !== "PyTorch") rows.push({ arch: a, backend: String(saekit.backend), saekit, pytorch });
+    }
+  }
+  return await finish(allArchsSection(size, k, l0), details, formatArchTable(rows));
 }
 
 /**

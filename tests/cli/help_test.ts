@@ -138,7 +138,9 @@ const COMMANDS = [
       "rounds",
       "backend",
       "arch",
+      "all-archs",
       "k",
+      "l0",
       "backends",
       "json",
       "activations",
@@ -225,7 +227,10 @@ Deno.test("bench, features and sweep --help show the defaults and values their p
   assert.match(entry(bench, "warmup")!, /\(default 1\)$/);
   assert.match(entry(bench, "rounds")!, /\(default 3\)$/);
   assert.match(entry(bench, "k")!, /\(default 32\)$/);
-  assert.match(entry(bench, "arch")!, /\(one of relu, topk; default relu\)$/);
+  assert.match(
+    entry(bench, "arch")!,
+    /\(one of relu, relu-april, topk, batchtopk, jumprelu, gated, matryoshka; default relu\)$/,
+  );
   assert.match(entry(bench, "tokens")!, /\(default 131072\)$/);
   assert.match(entry(bench, "benchmarks-file")!, /\(default BENCHMARKS\.md\)$/);
   assert.match(
