@@ -104,6 +104,8 @@ export { importSparsify } from "./lib/io/sparsify.ts";
 
 export { disposeAll, disposeReplaced } from "./lib/run/dispose.ts";
 export { type LogRecord, train, type TrainOptions, type TrainResult } from "./lib/run/runner.ts";
+export { RunFolderLockedError } from "./lib/run/lock.ts";
+export { NonFiniteError } from "./lib/train/finite.ts";
 export { type LogSink } from "./lib/run/sinks.ts";
 export { tensorboardSink } from "./lib/run/sinks/tensorboard.ts";
 export { wandbSink } from "./lib/run/sinks/wandb.ts";

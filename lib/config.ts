@@ -264,6 +264,13 @@ const runFields = {
   checkpointEvery: nonNegativeInt.default(0).describe(
     "Steps between checkpoints; 0 writes only the final one",
   ),
+  onNonfinite: z.enum(["stop", "skip"]).default("stop").describe(
+    "What a NaN or infinite loss, gradient, parameter or Adam moment does. stop: checked at every log " +
+      "step, checkpoint and the end; the run stops with an error naming the step and the tensor, keeping " +
+      "its last finite checkpoint. skip: every step is checked (one small read-back to the host per step): " +
+      "a batch whose loss or gradients are not finite is skipped, the state kept as before it, and counted " +
+      "in train/skipped_batches; 100 in a row stop the run",
+  ),
   seed: nonNegativeInt.default(49).describe(
     "Seed from which every random draw of the run derives (the original's default 49)",
   ),
@@ -420,11 +427,30 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
+/** Where a configuration's fields came from, for {@linkcode parseConfig}'s messages. */
+export type ConfigOrigin = {
+  /** The file the configuration was read from (`--config FILE`); each message names it. */
+  readonly file?: string;
+  /** Fields given as flags over the file (`lr` for `--lr`); their messages name the flag instead. */
+  readonly flags?: readonly string[];
+};
+
+/** A message line of {@linkcode parseConfig} with its origin: `FILE: field: …`, or `--flag: …` for a flag. */
+function placed(line: string, origin: ConfigOrigin): string {
+  if (origin.file === undefined) return line;
+  const field = /^[A-Za-z0-9_]+/.exec(line)?.[0] ?? "";
+  if (field !== "" && origin.flags?.includes(field)) {
+    return `--${fieldToFlag(field)}${line.slice(field.length)}`;
+  }
+  return `${origin.file}: ${line}`;
+}
+
 /**
  * Parses and validates a configuration. Unknown keys, wrong types, values out
  * of range and impossible combinations throw a `TypeError` (wrong key or type)
  * or `RangeError` (bad value) naming each field with the expected and the
- * received value.
+ * received value; with `origin.file`, each line also names the file, or the
+ * flag for a field in `origin.flags`.
  *
  * @example
  * ```ts
@@ -433,9 +459,13 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
  * const config = parseConfig({ l1Coefficient: 0.01 });
  * assert.equal(config.lr, 1e-3);
  * assert.equal(config.l1Coefficient, 0.01);
+ * assert.throws(() => parseConfig({ dIn: 2.5, lr: -1 }, { file: "a.json", flags: ["lr"] }), {
+ *   message: "invalid configuration:\n  a.json: dIn: expected int, received 2.5 (number)\n" +
+ *     "  --lr: expected number to be >0; received -1",
+ * });
  * ```
  */
-export function parseConfig(input: unknown): TrainConfig {
+export function parseConfig(input: unknown, origin: ConfigOrigin = {}): TrainConfig {
   const parsed = TrainConfigSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
@@ -458,7 +488,7 @@ export function parseConfig(input: unknown): TrainConfig {
       issue.code === "invalid_type" || issue.code === "unrecognized_keys"
     );
     const ErrorClass = typeLike ? TypeError : RangeError;
-    throw new ErrorClass(`invalid configuration:\n  ${lines.join("\n  ")}`);
+    throw new ErrorClass(`invalid configuration:\n  ${lines.map((l) => placed(l, origin)).join("\n  ")}`);
   }
   const config = parsed.data;
   const problems: string[] = [];
@@ -544,9 +574,134 @@ export function parseConfig(input: unknown): TrainConfig {
     );
   }
   if (problems.length > 0) {
-    throw new RangeError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    throw new RangeError(`invalid configuration:\n  ${problems.map((l) => placed(l, origin)).join("\n  ")}`);
   }
   return config;
+}
+
+/** The least memory a configuration's training holds at once, in bytes, by part (float32 values, 4 bytes each). */
+export type MemoryEstimate = {
+  /** The parameters and Adam's two moments: `3 × nComponents × (2·dIn·dSae + dSae + dIn) × 4`. */
+  readonly params: number;
+  /** The shuffling activation store: `storeSize × components read × dIn × 4` (inputs and targets for transcoders). */
+  readonly store: number;
+  /** The toy source's ground-truth directions, `nComponents × toyFeatures × dIn × 4` (0 for a model source). */
+  readonly toy: number;
+};
+
+/**
+ * What a configuration needs in memory at least: its parameters with Adam's
+ * two moments, its activation store and (toy source) the ground truth, each a
+ * float32 array of 4 bytes per value. A lower bound: batches, gradients and
+ * the model come on top, and architectures with extra `[component, dSae]`
+ * parameters hold slightly more.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { memoryEstimate, parseConfig } from "./config.ts";
+ * const m = memoryEstimate(parseConfig({ dIn: 4, dSae: 8, batchSize: 2, storeSize: 10 }));
+ * assert.equal(m.params, 3 * (2 * 4 * 8 + 8 + 4) * 4); // 3 × 76 values × 4 bytes = 912
+ * assert.equal(m.store, 10 * 4 * 4); // 10 rows × 4 values × 4 bytes
+ * assert.equal(m.toy, 128 * 4 * 4); // 128 toy features × 4 values × 4 bytes
+ * ```
+ */
+export function memoryEstimate(config: TrainConfig): MemoryEstimate {
+  const { dIn, nComponents: n } = config;
+  const { dSae } = resolveSizes(config);
+  const read = isTranscoder(config) ? 2 * n : n;
+  return {
+    params: 3 * n * (2 * dIn * dSae + dSae + dIn) * 4,
+    store: config.storeSize * read * dIn * 4,
+    toy: config.source === "toy" ? n * config.toyFeatures * dIn * 4 : 0,
+  };
+}
+
+/**
+ * A number of bytes in decimal units, three significant digits: `15.4 TB`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatBytes } from "./config.ts";
+ * assert.equal(formatBytes(15_360_000_000_256), "15.4 TB");
+ * assert.equal(formatBytes(512), "512 B");
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 999.5 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toPrecision(3)} ${units[unit]}`;
+}
+
+/**
+ * Refuses, before anything is allocated, a configuration whose parameters
+ * and Adam moments, activation store or toy ground truth (see
+ * {@linkcode memoryEstimate}) alone, or together, need more than
+ * `memoryBytes` (the machine's memory: the runner passes
+ * `Deno.systemMemoryInfo().total`). Pure: the memory is an argument.
+ *
+ * @throws RangeError naming the fields, the estimate with its formula and the memory
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkMemory, parseConfig } from "./config.ts";
+ * const config = parseConfig({ dSae: 1e10 });
+ * checkMemory(parseConfig({}), 24e9);
+ * // 3 × 1 × (2 × 64 × 1e10 + 1e10 + 64) values × 4 bytes = 1.548e13 bytes
+ * assert.throws(() => checkMemory(config, 24e9), {
+ *   message: "dSae 10000000000 (with dIn 64, nComponents 1): the parameters and Adam moments alone need " +
+ *     "15.5 TB (3 × 1 × (2 × 64 × 10000000000 + 10000000000 + 64) float32 values), more than the 24.0 GB " +
+ *     "of memory of this machine; lower dSae (or expansionFactor), dIn or nComponents",
+ * });
+ * ```
+ */
+export function checkMemory(config: TrainConfig, memoryBytes: number): void {
+  const { dIn, nComponents: n } = config;
+  const { dSae } = resolveSizes(config);
+  const need = memoryEstimate(config);
+  const memory = `more than the ${formatBytes(memoryBytes)} of memory of this machine`;
+  const read = isTranscoder(config) ? 2 * n : n;
+  if (need.params > memoryBytes) {
+    throw new RangeError(
+      `dSae ${dSae} (with dIn ${dIn}, nComponents ${n}): the parameters and Adam moments alone need ${
+        formatBytes(need.params)
+      } (3 × ${n} × (2 × ${dIn} × ${dSae} + ${dSae} + ${dIn}) float32 values), ${memory}; lower dSae ` +
+        `(or expansionFactor), dIn or nComponents`,
+    );
+  }
+  if (need.store > memoryBytes) {
+    throw new RangeError(
+      `storeSize ${config.storeSize} (with dIn ${dIn}, ${read} components read): the activation store alone ` +
+        `needs ${
+          formatBytes(need.store)
+        } (${config.storeSize} × ${read} × ${dIn} float32 values), ${memory}; ` +
+        `lower storeSize (a multiple of batchSize ${config.batchSize})`,
+    );
+  }
+  if (need.toy > memoryBytes) {
+    throw new RangeError(
+      `toyFeatures ${config.toyFeatures} (with dIn ${dIn}, nComponents ${n}): the toy ground truth alone ` +
+        `needs ${formatBytes(need.toy)} (${n} × ${config.toyFeatures} × ${dIn} float32 values), ${memory}; ` +
+        `lower toyFeatures or dIn`,
+    );
+  }
+  const total = need.params + need.store + need.toy;
+  if (total > memoryBytes) {
+    throw new RangeError(
+      `dSae ${dSae}, storeSize ${config.storeSize}: the parameters and Adam moments (${
+        formatBytes(need.params)
+      }), the activation store (${formatBytes(need.store)})${
+        need.toy > 0 ? ` and the toy ground truth (${formatBytes(need.toy)})` : ""
+      } together need ${formatBytes(total)}, ${memory}; lower dSae or storeSize`,
+    );
+  }
 }
 
 /** Converts a camelCase field name to its kebab-case flag, `dIn` → `d-in`. */

@@ -21,10 +21,13 @@ import {
   TrainConfigSchema,
 } from "../config.ts";
 import { prepareSource } from "../data/prepare.ts";
-import { latestCheckpoint, loadCheckpoint, readCheckpointConfig } from "../io/checkpoint.ts";
+import { latestCheckpointConfig, loadLatestCheckpoint } from "../io/checkpoint.ts";
+import { stateShapes } from "../train/pipeline.ts";
 import type { TrainState } from "../train/state.ts";
 import { createProgress } from "../run/progress.ts";
-import { type LogRecord, train } from "../run/runner.ts";
+import { finalIsCurrent, type LogRecord, train } from "../run/runner.ts";
+import { lockRunFolder, type RunLock } from "../run/lock.ts";
+import { exists } from "../io/files.ts";
 import { disposeAll } from "../run/dispose.ts";
 import { finishRunReport } from "../report/report.ts";
 import { closeSinks, type LogSink } from "../run/sinks.ts";
@@ -32,7 +35,7 @@ import { tensorboardSink } from "../run/sinks/tensorboard.ts";
 import { wandbSink } from "../run/sinks/wandb.ts";
 
 /** Fields that may change when a run is resumed. */
-const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery"]);
+const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery", "onNonfinite"]);
 
 /** A property of the configuration's JSON Schema (`z.toJSONSchema`), as far as the help reads it. */
 type SchemaProperty = {
@@ -285,10 +288,23 @@ function formatSummary(record: LogRecord | undefined, names: readonly string[]):
 }
 
 /**
- * Runs `deno task train` with the given arguments. Returns the exit code.
+ * Runs `deno task train` with the given arguments. Returns the exit code. The
+ * run folder is locked (`lib/run/lock.ts`) from before anything is read for the
+ * run or written in it until the command returns: a second process on the same
+ * folder is refused with "DIR is in use by process N".
  */
 export async function runTrainCommand(args: readonly string[], io: CommandIO = {}): Promise<number> {
+  const locks: RunLock[] = [];
+  try {
+    return await trainCommand(args, io, locks);
+  } finally {
+    for (const lock of locks) lock.release();
+  }
+}
+
+async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLock[]): Promise<number> {
   const write = io.write ?? ((text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)));
+  const warn = (message: string) => write(`saekit: warning: ${message}\n`);
   const fieldFlags = Object.keys(TrainConfigSchema.shape).map(fieldToFlag);
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -322,13 +338,17 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
   let out = values.out as string | undefined;
   if (typeof values.resume === "string") {
     const dir = values.resume;
-    const path = await latestCheckpoint(dir);
-    if (path === undefined) {
+    // Locked before its newest checkpoint is chosen (a folder that does not exist fails just below).
+    if (await exists(dir)) locks.push(await lockRunFolder(out ?? dir));
+    // The newest checkpoint whose state.json reads; loadLatestCheckpoint() below names any passed over.
+    const found = await latestCheckpointConfig(dir);
+    if (found === undefined) {
       throw new Error(
         `--resume ${dir}: expected a run folder with checkpoints/step-*/state.json, found none`,
       );
     }
-    const saved = parseConfig(await readCheckpointConfig(path));
+    const sidecar = `${found.dir}/state.json`;
+    const saved = parseConfig(found.config, { file: sidecar });
     for (const field of Object.keys(overrides)) {
       if (!RESUMABLE_OVERRIDES.has(field)) {
         throw new RangeError(
@@ -339,8 +359,8 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
       }
     }
     input = { ...saved, ...overrides };
-    config = parseConfig(input);
-    resumeFrom = path;
+    config = parseConfig(input, { file: sidecar, flags: Object.keys(overrides) });
+    resumeFrom = dir;
     out ??= dir;
   } else {
     const base: TrainConfigInput = typeof values.config === "string"
@@ -349,12 +369,20 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
       ? TOY_PRESET
       : STORIES_PRESET;
     if (base === null || typeof base !== "object" || Array.isArray(base)) {
-      throw new TypeError(`--config: expected a JSON object, received ${JSON.stringify(base)}`);
+      throw new TypeError(
+        `--config ${values.config}: expected a JSON object of configuration fields, received ${
+          JSON.stringify(base)
+        }`,
+      );
     }
     input = { ...base, ...overrides };
-    config = parseConfig(input);
+    config = parseConfig(
+      input,
+      typeof values.config === "string" ? { file: values.config, flags: Object.keys(overrides) } : {},
+    );
   }
 
+  if (out !== undefined && locks.length === 0) locks.push(await lockRunFolder(out));
   const backend = await selectBackend(config.backend as BackendName);
   write(
     `saekit: backend ${backend.name}${
@@ -364,12 +392,28 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
   let resume;
   if (resumeFrom !== undefined) {
     // Loaded once the backend is chosen, so that every tensor lives there.
-    resume = { ...(await loadCheckpoint<TrainState>(resumeFrom)), config };
-    write(`saekit: resuming ${resumeFrom} at step ${resume.step}\n`);
+    // The newest checkpoint that loads with the shapes of this configuration.
+    const loaded = await loadLatestCheckpoint<TrainState>(resumeFrom, {
+      expected: stateShapes(config),
+      warn: (line) => write(`saekit: ${line}\n`),
+    });
+    resume = { ...loaded!, config };
+    write(`saekit: resuming ${resume.dir} at step ${resume.step}\n`);
+    const steps = resolveSizes(config).steps;
+    if (out !== undefined && resume.step >= steps && await finalIsCurrent(out, warn)) {
+      write(
+        `saekit: ${out} already finished at step ${resume.step} (--steps ${steps}); nothing to do, nothing ` +
+          `changed (a larger --steps trains further)\n`,
+      );
+      disposeAll(resume.state);
+      return 0;
+    }
   }
 
   const logging = loggingChoice(values, out);
-  const prepared = await prepareSource(config, input);
+  const prepared = await prepareSource(config, input, {
+    onWarning: (message) => write(`saekit: warning: ${message}\n`),
+  });
   config = prepared.config;
   const { steps, componentNames } = resolveSizes(config);
   write(`saekit: source ${prepared.description}\n`);
@@ -391,7 +435,10 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
       (out ? `, writing ${out}` : "") + "\n",
   );
   try {
-    const sinks = await openSinks(logging, config, resume?.step, write);
+    // A resumed run already at its last step logs nothing: no sink is opened (nothing is written).
+    const sinks = resume !== undefined && resume.step >= steps
+      ? []
+      : await openSinks(logging, config, resume?.step, write);
     const result = await train({
       config,
       source: prepared.source,
@@ -402,7 +449,24 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
       evaluate: prepared.evaluate,
       validate: prepared.validate,
       progress: createProgress(write, io.isTerminal ?? Deno.stderr.isTerminal()),
+      lock: locks[0],
+      warn,
     });
+    if (result.alreadyFinished) {
+      write(
+        `\nsaekit: ${out ?? "the run"} had already finished at step ${result.state.step}; ${
+          result.wroteFinal
+            ? "its final/ was missing or did not hold the last metrics line, and is written again"
+            : "nothing changed"
+        }\n`,
+      );
+      write(formatSummary(result.lastLog, componentNames));
+      disposeAll(result.state);
+      return 0;
+    }
+    if (result.skipped > 0) {
+      write(`saekit: skipped ${result.skipped} batches whose loss or gradients were not finite\n`);
+    }
     write(
       `\nsaekit: ${result.stopped} at step ${result.state.step} in ${result.seconds.toFixed(1)} s` +
         ` (${

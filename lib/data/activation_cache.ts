@@ -34,10 +34,11 @@
  *
  * @module
  */
-import { encodeSafetensors } from "../io/safetensors.ts";
-import { writeFileAtomic, writeTextAtomic } from "../io/files.ts";
+import { encodeSafetensors, parseSafetensorsHeader, safetensorsHeaderLength } from "../io/safetensors.ts";
+import { parseJsonFile, writeFileAtomic, writeTextAtomic } from "../io/files.ts";
 import type { ActivationChunk, ActivationSource } from "./source.ts";
 import { copyRows } from "./source.ts";
+import { firstNonFinite } from "../train/finite.ts";
 
 /** The format tag in `cache.json` and in every shard's metadata. */
 export const ACTIVATION_CACHE_FORMAT = "saekit.activation-cache/1";
@@ -105,12 +106,33 @@ export type CachedActivationSource = ActivationSource & {
   readonly dir: string;
 };
 
-/** The file name of shard `index`: `shard-00000.safetensors`, …. */
+/**
+ * The file name of shard `index`: `shard-00000.safetensors`, ….
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shardFileName } from "./activation_cache.ts";
+ * assert.equal(shardFileName(12), "shard-00012.safetensors");
+ * ```
+ */
 export function shardFileName(index: number): string {
   return `shard-${String(index).padStart(5, "0")}.safetensors`;
 }
 
-/** Default rows per shard for a source of this width: about 256 MiB of float32, in whole rows. */
+/**
+ * Default rows per shard for a source of this width: about 256 MiB of float32, in whole rows.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultShardRows } from "./activation_cache.ts";
+ * // 2 components × 512 floats × 4 bytes = 4 KiB a row: 256 MiB / 4 KiB = 65,536 rows
+ * assert.equal(defaultShardRows(2, 512), 65536);
+ * // a row wider than 256 MiB still gets a shard of one row
+ * assert.equal(defaultShardRows(1, 2 ** 27), 1);
+ * ```
+ */
 export function defaultShardRows(nComponents: number, dIn: number): number {
   return Math.max(1, Math.floor(DEFAULT_SHARD_BYTES / (nComponents * dIn * 4)));
 }
@@ -120,7 +142,8 @@ export function defaultShardRows(nComponents: number, dIn: number): number {
  * returns its index (also written to `dir/cache.json`).
  *
  * Resuming: shards are checked from shard 0 on, and kept while complete. A
- * shard counts as complete when its file exists, its header parses, its
+ * shard counts as complete when its file exists, its header passes the
+ * checks of the safetensors reader (`parseSafetensorsHeader`), its
  * `activations` tensor is float32 of shape `[nComponents, expectedRows, dIn]`
  * (`expectedRows` = `shardRows`, or what is left for the last shard), the
  * file size is exactly 8 + header length + the tensor's bytes, and its
@@ -132,6 +155,10 @@ export function defaultShardRows(nComponents: number, dIn: number): number {
  * Shards past the new end and leftover temporary files are removed.
  *
  * Memory: one shard buffer, plus its encoded bytes while it is written.
+ *
+ * A NaN or infinite value from the source throws a `RangeError` naming the
+ * source row, the component and the column, and the shard that would have
+ * held it; the shards before it stay written.
  *
  * @example
  * ```ts
@@ -218,8 +245,20 @@ export async function writeActivationCache(
     let bufferRows = expectedRows(first);
     let buffer = new Float32Array(c * bufferRows * n);
     let filled = 0;
-    for await (const chunk of source.chunks(first * shardRows)) {
+    let sourceRow = first * shardRows;
+    for await (const chunk of source.chunks(sourceRow)) {
       checkChunk(chunk, c, n);
+      const bad = firstNonFinite(chunk.data, c, chunk.rows, n);
+      if (bad !== undefined) {
+        const row = sourceRow + bad.row;
+        throw new RangeError(
+          `source: expected finite activations, received ${bad.value} at row ${row}, component ${bad.component} ` +
+            `(${componentNames[bad.component]}), column ${bad.column}; not written to ${dir}/${
+              shardFileName(Math.floor(row / shardRows))
+            }`,
+        );
+      }
+      sourceRow += chunk.rows;
       let offset = 0;
       while (offset < chunk.rows && shards.length < count) {
         const take = Math.min(bufferRows - filled, chunk.rows - offset);
@@ -277,11 +316,17 @@ export async function writeActivationCache(
  * shard at a time (from the middle of a shard, only the rows needed), so
  * memory stays at about one shard.
  *
- * Errors: a missing `cache.json` (`Deno.errors.NotFound`), a wrong format
- * tag or malformed field (`TypeError`/`RangeError` naming the field), a
- * missing shard (`Deno.errors.NotFound` naming the file), a truncated shard
- * (`RangeError` with the expected and received byte counts), a shard whose
- * shape disagrees with `cache.json` (`RangeError` with both shapes).
+ * Errors: a missing `cache.json` (`Deno.errors.NotFound`), one that is not
+ * JSON (`TypeError` naming it), a wrong format tag or malformed field
+ * (`TypeError`/`RangeError` naming the field), a missing shard
+ * (`Deno.errors.NotFound` naming the file), a damaged shard header or a
+ * truncated shard (the messages of `parseSafetensorsHeader`, the one
+ * safetensors reader, naming the file, the tensor, and what was expected
+ * and received), a shard whose dtype or shape disagrees with `cache.json`
+ * (`TypeError`/`RangeError` with both), bytes after the tensor, a
+ * cache with no shards (`TypeError` naming `cache.json`), and, as each shard
+ * is read, a NaN or infinite activation (`RangeError` naming the shard file,
+ * the row in the shard and in the source, the component and the column).
  *
  * @example
  * ```ts
@@ -313,13 +358,7 @@ export async function readActivationCache(dir: string): Promise<CachedActivation
     }
     throw error;
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new TypeError(`${indexPath}: expected JSON, received text that does not parse (${error})`);
-  }
-  const index = parseIndex(raw, indexPath);
+  const index = parseIndex(parseJsonFile(text, indexPath), indexPath);
   for (const shard of index.shards) {
     const path = `${dir}/${shard.file}`;
     const file = await openShard(path);
@@ -354,6 +393,16 @@ export async function readActivationCache(dir: string): Promise<CachedActivation
           data = await readRows(file, path, header, nComponents, shard.rows, dIn, offset);
         } finally {
           file.close();
+        }
+        const bad = firstNonFinite(data, nComponents, shard.rows - offset, dIn);
+        if (bad !== undefined) {
+          const row = offset + bad.row;
+          throw new RangeError(
+            `${path}: expected finite activations, received ${bad.value} at row ${row} of the shard ` +
+              `(source row ${shard.firstRow + row}), component ${bad.component} (${
+                index.componentNames[bad.component]
+              }), column ${bad.column}; write the cache again from finite activations`,
+          );
         }
         yield { data, rows: shard.rows - offset };
       }
@@ -407,90 +456,65 @@ async function readExactly(file: Deno.FsFile, into: Uint8Array, path: string): P
   }
 }
 
-/** Reads and parses a shard's safetensors header (no tensor data). */
+/**
+ * Reads a shard's safetensors header (no tensor data) and checks it with the
+ * one safetensors reader of the library (`parseSafetensorsHeader`), so that a
+ * damaged shard gets the same messages, naming the file and the tensor, as a
+ * damaged checkpoint or import; what is particular to a cache (the tensor's
+ * name, dtype and shape, nothing after it) is checked by {@linkcode checkShard}.
+ */
 async function readShardHeader(file: Deno.FsFile, path: string): Promise<ShardHeader> {
   const fileBytes = (await file.stat()).size;
-  if (fileBytes < 8) {
-    throw new RangeError(`${path}: expected at least 8 bytes (a safetensors file), received ${fileBytes}`);
-  }
-  const lengthBytes = new Uint8Array(8);
+  const first = new Uint8Array(Math.min(8, fileBytes));
   await file.seek(0, Deno.SeekMode.Start);
-  await readExactly(file, lengthBytes, path);
-  const headerBytes = Number(new DataView(lengthBytes.buffer).getBigUint64(0, true));
-  if (8 + headerBytes > fileBytes) {
-    throw new RangeError(
-      `${path}: expected at least ${
-        8 + headerBytes
-      } bytes (8 + a ${headerBytes}-byte header), received ${fileBytes}: the shard is truncated`,
-    );
-  }
-  const json = new Uint8Array(headerBytes);
-  await readExactly(file, json, path);
-  let header: Record<string, unknown>;
+  await readExactly(file, first, path);
+  let headerLength: number;
   try {
-    header = JSON.parse(new TextDecoder().decode(json));
+    headerLength = safetensorsHeaderLength(first, fileBytes, path);
   } catch (error) {
+    if (fileBytes === 0 && error instanceof RangeError) {
+      throw new RangeError(`${error.message}: the shard is empty`);
+    }
+    throw error;
+  }
+  const head = new Uint8Array(8 + headerLength);
+  head.set(first);
+  await readExactly(file, head.subarray(8), path);
+  const { dataStart, tensors, metadata } = parseSafetensorsHeader(head, fileBytes, path);
+  const entry = Object.hasOwn(tensors, TENSOR) ? tensors[TENSOR] : undefined;
+  if (entry === undefined) {
     throw new TypeError(
-      `${path}: expected a JSON safetensors header, received one that does not parse (${error})`,
+      `${path}: expected a tensor "${TENSOR}", received tensors [${Object.keys(tensors).join(", ")}]`,
     );
   }
-  const entry = header[TENSOR] as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | undefined;
-  if (entry === undefined || typeof entry !== "object" || entry === null) {
-    const names = Object.keys(header).filter((k) => k !== "__metadata__");
-    throw new TypeError(`${path}: expected a tensor "${TENSOR}", received tensors [${names.join(", ")}]`);
-  }
-  const { dtype, shape, data_offsets: offsets } = entry;
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new TypeError(
-      `${path}: tensor ${TENSOR} expected a shape of integers, received ${JSON.stringify(shape)}`,
-    );
-  }
-  if (
-    !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)
-  ) {
-    throw new TypeError(
-      `${path}: tensor ${TENSOR} expected data_offsets [begin, end], received ${JSON.stringify(offsets)}`,
-    );
-  }
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
   return {
-    shape,
-    dtype: String(dtype),
-    dataStart: 8 + headerBytes + offsets[0],
-    dataBytes: offsets[1] - offsets[0],
+    shape: entry.shape,
+    dtype: entry.dtype,
+    dataStart: dataStart + entry.begin,
+    dataBytes: entry.end - entry.begin,
     fileBytes,
     metadata,
   };
 }
 
-/** Checks a shard's tensor against what `cache.json` says it holds; returns the header. */
+/**
+ * Checks a shard's tensor against what `cache.json` says it holds; returns the
+ * header. Its size matches its shape and lies within the file (checked by the
+ * reader); nothing may follow it.
+ */
 function checkShard(header: ShardHeader, path: string, c: number, rows: number, n: number): ShardHeader {
-  if (header.dtype !== "F32") {
-    throw new TypeError(`${path}: tensor ${TENSOR} expected dtype F32, received ${header.dtype}`);
-  }
+  const at = `${path}: tensor ${JSON.stringify(TENSOR)}`;
+  if (header.dtype !== "F32") throw new TypeError(`${at}: expected dtype F32, received ${header.dtype}`);
   const want = [c, rows, n];
   if (header.shape.length !== 3 || want.some((d, i) => header.shape[i] !== d)) {
     throw new RangeError(
-      `${path}: tensor ${TENSOR} expected shape [${want.join(", ")}] (from cache.json), received [${
-        header.shape.join(", ")
-      }]`,
+      `${at}: expected shape [${want.join(", ")}] (from cache.json), received [${header.shape.join(", ")}]`,
     );
   }
-  const bytes = c * rows * n * 4;
-  if (header.dataBytes !== bytes) {
-    throw new RangeError(
-      `${path}: tensor ${TENSOR} expected ${bytes} bytes of data for its shape, received data_offsets spanning ${header.dataBytes}`,
-    );
-  }
-  const fileBytes = header.dataStart + bytes;
-  if (header.fileBytes < fileBytes) {
-    throw new RangeError(
-      `${path}: expected ${fileBytes} bytes (${header.dataStart} of header, ${bytes} of activations), received ${header.fileBytes}: the shard is truncated`,
-    );
-  }
+  const fileBytes = header.dataStart + header.dataBytes;
   if (header.fileBytes > fileBytes) {
     throw new RangeError(
-      `${path}: expected ${fileBytes} bytes (${header.dataStart} of header, ${bytes} of activations), received ${header.fileBytes}: trailing bytes after the tensor`,
+      `${path}: expected ${fileBytes} bytes (${header.dataStart} of header, ${header.dataBytes} of activations), received ${header.fileBytes}: trailing bytes after the tensor`,
     );
   }
   return header;
@@ -567,6 +591,11 @@ function parseIndex(raw: unknown, path: string): CacheIndex {
   if (o.dtype !== undefined && o.dtype !== "F32") {
     throw new TypeError(`${path} dtype: expected "F32", received ${JSON.stringify(o.dtype)}`);
   }
+  if (Array.isArray(o.shards) && o.shards.length === 0) {
+    throw new TypeError(
+      `${path} shards: expected at least one shard, received none: the cache is empty; write it again`,
+    );
+  }
   for (const field of ["nComponents", "dIn", "rows", "shardRows"] as const) {
     positiveInteger(`${path} ${field}`, o[field]);
   }
@@ -599,7 +628,7 @@ function parseIndex(raw: unknown, path: string): CacheIndex {
         }`,
       );
     }
-    positiveInteger(`${path} shards[${i}].rows`, s.rows);
+    positiveInteger(`${path} shards[${i}].rows (${s.file})`, s.rows);
     if (s.firstRow !== undefined && s.firstRow !== firstRow) {
       throw new RangeError(
         `${path} shards[${i}].firstRow: expected ${firstRow} (the rows of the shards before it), received ${s.firstRow}`,

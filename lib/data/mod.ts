@@ -15,8 +15,16 @@ export {
   type ModelSourceOptions,
 } from "./model_source.ts";
 export { arrayDocuments, type DocumentSource, type Paths, toTokenIds } from "./text/documents.ts";
-export { readChunks, readLines, type ReadOptions, readTextChunks } from "./text/files.ts";
-export { type PlainTextOptions, plainTextSource, type PlainTextSplit } from "./text/plain.ts";
+export { readChunks, readLines, type ReadOptions, readTextChunks, splitLines } from "./text/files.ts";
+export {
+  JUNK_FRACTION,
+  JUNK_SAMPLE_CHARS,
+  junkCount,
+  junkWarning,
+  type PlainTextOptions,
+  plainTextSource,
+  type PlainTextSplit,
+} from "./text/plain.ts";
 export { type JsonlOptions, jsonlTextSource, jsonlTokenSource } from "./text/jsonl.ts";
 export {
   type ParquetCompressors,
@@ -50,7 +58,15 @@ export {
   type WindowOptions,
 } from "./text/windows.ts";
 export { shuffleDocuments, type ShuffleOptions, shuffleStream, shuffleWindows } from "./text/shuffle.ts";
-export { type PreparedSource, prepareSource } from "./prepare.ts";
+export {
+  checkDatasetSize,
+  configuredWindows,
+  type DatasetCount,
+  type DatasetOptions,
+  type PreparedSource,
+  prepareSource,
+  type PrepareSourceOptions,
+} from "./prepare.ts";
 export {
   ACTIVATION_CACHE_FORMAT,
   type CachedActivationSource,

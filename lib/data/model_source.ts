@@ -11,6 +11,7 @@ import { tf } from "../tf.ts";
 import type { HookedModel } from "../models/hooked.ts";
 import { stopLayerFor } from "../models/hooked.ts";
 import type { ActivationChunk, ActivationSource } from "./source.ts";
+import { firstNonFinite } from "../train/finite.ts";
 
 /** Token windows of a fixed length, readable from any window index (a `TokenWindows` of `./text/windows.ts` is one). */
 export type WindowStream = {
@@ -46,6 +47,11 @@ export type ModelActivationSource = ActivationSource & {
  * The activation source of a model over token windows. Row `r` is position
  * `skip + r mod rowsPerWindow` of window `floor(r / rowsPerWindow)`, so the
  * source can restart at any row.
+ *
+ * Every activation read back is checked: a NaN or infinite value (a model
+ * with a non-finite weight, or one whose forward pass overflows) throws a
+ * `RangeError` naming the hook, the window, the position and the dimension,
+ * before any SAE trains on it.
  *
  * @example
  * ```ts ignore
@@ -86,8 +92,11 @@ export function modelActivationSource(options: ModelSourceOptions): ModelActivat
     const firstWindow = Math.floor(start / rowsPerWindow);
     let skipRows = start - firstWindow * rowsPerWindow;
     let pending: Int32Array[] = [];
+    let nextWindow = firstWindow;
     const flush = async (): Promise<ActivationChunk> => {
       const b = pending.length;
+      const first = nextWindow;
+      nextWindow += b;
       const tokens = new Int32Array(b * contextSize);
       pending.forEach((w, i) => tokens.set(w, i * contextSize));
       pending = [];
@@ -102,6 +111,15 @@ export function modelActivationSource(options: ModelSourceOptions): ModelActivat
       });
       const data = (await picked.data()) as Float32Array;
       picked.dispose();
+      const bad = firstNonFinite(data, c, b * rowsPerWindow, dIn);
+      if (bad !== undefined) {
+        throw new RangeError(
+          `hook ${hooks[bad.component]}: expected finite activations, received ${bad.value} at window ${
+            first + Math.floor(bad.row / rowsPerWindow)
+          }, position ${skip + (bad.row % rowsPerWindow)}, dimension ${bad.column} (a non-finite weight of ` +
+            `the model, or an overflow in its forward pass)`,
+        );
+      }
       return { data, rows: b * rowsPerWindow };
     };
     for await (const window of windows.windows(firstWindow)) {

@@ -7,6 +7,7 @@
  */
 import { tf } from "../tf.ts";
 import {
+  checkMemory,
   isTranscoder,
   parseConfig,
   resolveSizes,
@@ -21,7 +22,9 @@ import type { ActivationSource } from "./source.ts";
 import { toySource } from "./toy.ts";
 import { modelActivationSource, type WindowStream } from "./model_source.ts";
 import { openTextSource, openTokenSource } from "./text/open.ts";
-import { textWindows, type TokenWindows, tokenWindows } from "./text/windows.ts";
+import { type TokenWindows, tokenWindows } from "./text/windows.ts";
+import { type DocumentSource, pathLabel } from "./text/documents.ts";
+import { tokenizeDocuments } from "./text/tokenizer.ts";
 import { mmcs } from "../metrics/mmcs.ts";
 import { splicedLosses, validationRecord } from "../metrics/reconstruction.ts";
 import { BUILTIN_CORPUS_URL, loadModel, type TextTokenizer } from "../models/load/model.ts";
@@ -41,43 +44,206 @@ export type PreparedSource = {
   dispose(): void;
 };
 
+/** The fields of a configuration that say which windows it reads. */
+type WindowConfig = Pick<
+  TrainConfig,
+  "dataset" | "datasetField" | "datasetTokenized" | "contextSize" | "prependBos" | "documentEnd"
+>;
+
+/** Options of {@linkcode configuredWindows} and {@linkcode checkDatasetSize}. */
+export type DatasetOptions = {
+  /** Called once per plain-text file that looks binary or mis-encoded (default: `console.warn`). */
+  readonly onWarning?: (message: string) => void;
+};
+
+/** The tokenized documents of a configuration's dataset (else the shipped stories). */
+function configuredDocuments(
+  config: WindowConfig,
+  tokenizer: TextTokenizer,
+  options: DatasetOptions,
+): DocumentSource<Int32Array> {
+  const dataset = config.dataset ?? BUILTIN_CORPUS_URL;
+  return config.datasetTokenized
+    ? openTokenSource(dataset, { field: config.datasetField })
+    : tokenizeDocuments(
+      openTextSource(dataset, { field: config.datasetField, onWarning: options.onWarning }),
+      tokenizer,
+    );
+}
+
+function windowsOf(
+  documents: DocumentSource<Int32Array>,
+  config: WindowConfig,
+  tokenizer: TextTokenizer,
+): TokenWindows {
+  return tokenWindows(documents, {
+    contextSize: config.contextSize,
+    prependBos: config.prependBos,
+    documentEnd: config.documentEnd,
+    bosId: tokenizer.bosId,
+    eosId: tokenizer.eosId,
+  });
+}
+
+/**
+ * The context windows a configuration reads: its dataset (else the shipped stories), text or pre-tokenized,
+ * cut as its `contextSize`, `prependBos` and `documentEnd` say. Training and the feature browser read the
+ * same windows through this one function.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { configuredWindows } from "./prepare.ts";
+ * import { parseConfig } from "../config.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+ * await Deno.writeTextFile(path, '{"ids": [5, 6, 7, 8, 9]}\n');
+ * const config = parseConfig({ dataset: path, datasetField: "ids", datasetTokenized: true, contextSize: 3 });
+ * const tokenizer = { bosId: 1, eosId: 2, vocabSize: 10, encode: () => [], decode: () => "" };
+ * const out: string[] = [];
+ * for await (const w of configuredWindows(config, tokenizer).windows()) out.push(w.join(" "));
+ * assert.deepEqual(out, ["1 5 6", "1 7 8"]); // BOS 1 starts each window; 9 is the dropped remainder
+ * ```
+ */
+export function configuredWindows(
+  config: WindowConfig,
+  tokenizer: TextTokenizer,
+  options: DatasetOptions = {},
+): TokenWindows {
+  return windowsOf(configuredDocuments(config, tokenizer, options), config, tokenizer);
+}
+
+/** What {@linkcode checkDatasetSize} counted of a dataset before it had enough (or ran out). */
+export type DatasetCount = {
+  readonly documents: number;
+  readonly tokens: number;
+  readonly windows: number;
+  /** Windows training needs: those held out for validation, then one batch's. */
+  readonly needed: number;
+};
+
+/**
+ * Checks, before training starts, that a configuration's dataset gives what
+ * training needs: its `validationWindows` held-out windows, then the
+ * `ceil(batchSize / (contextSize − 1 if prependBos else contextSize))`
+ * windows of one batch of `batchSize` activations (the BOS position gives no
+ * activation). Reads the dataset only until it has seen that many windows.
+ *
+ * @throws RangeError naming the dataset's file, with the windows, documents and tokens it yields and the
+ * windows one batch needs
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkDatasetSize } from "./prepare.ts";
+ * import { parseConfig } from "../config.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+ * await Deno.writeTextFile(path, '{"ids": [5, 6, 7, 8, 9]}\n');
+ * const tokenizer = { bosId: 1, eosId: 2, vocabSize: 10, encode: () => [], decode: () => "" };
+ * const fields = { dataset: path, datasetField: "ids", datasetTokenized: true, contextSize: 3 };
+ * // Windows [1 5 6] [1 7 8] give 2 activations each after BOS: one batch of 4 needs both.
+ * const ok = parseConfig({ ...fields, batchSize: 4, storeSize: 4, validationWindows: 0 });
+ * assert.equal((await checkDatasetSize(ok, tokenizer)).needed, 2);
+ * const big = parseConfig({ ...fields, batchSize: 5, storeSize: 5, validationWindows: 0 });
+ * await assert.rejects(() => checkDatasetSize(big, tokenizer), {
+ *   message: `dataset ${path}: yields 2 windows of 3 tokens (1 document, 5 tokens), but training needs 3 ` +
+ *     "for one batch of 5 activations (2 per window after its BOS); use more text, or lower batchSize",
+ * });
+ * ```
+ */
+export async function checkDatasetSize(
+  config: WindowConfig & Pick<TrainConfig, "batchSize" | "validationWindows">,
+  tokenizer: TextTokenizer,
+  options: DatasetOptions = {},
+): Promise<DatasetCount> {
+  const perWindow = config.contextSize - (config.prependBos ? 1 : 0);
+  const batchWindows = Math.ceil(config.batchSize / perWindow);
+  const held = config.validationWindows;
+  const needed = held + batchWindows;
+  let documents = 0;
+  let tokens = 0;
+  const source = configuredDocuments(config, tokenizer, options);
+  const counted: DocumentSource<Int32Array> = {
+    async *documents(start = 0) {
+      for await (const doc of source.documents(start)) {
+        documents++;
+        tokens += doc.length;
+        yield doc;
+      }
+    },
+  };
+  let windows = 0;
+  for await (const _ of windowsOf(counted, config, tokenizer).windows(0)) {
+    if (++windows === needed) return { documents, tokens, windows, needed };
+  }
+  const file = pathLabel(config.dataset ?? BUILTIN_CORPUS_URL);
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const fix = documents === 0
+    ? "it holds no documents: is the file empty, or only whitespace?"
+    : `use more text, or lower batchSize${held > 0 ? " or validationWindows" : ""}${
+      config.documentEnd === "drop"
+        ? ', or set documentEnd "pack" (drop keeps no window from a document shorter than one)'
+        : ""
+    }`;
+  throw new RangeError(
+    `dataset ${file}: yields ${plural(windows, "window")} of ${config.contextSize} tokens (${
+      plural(documents, "document")
+    }, ${plural(tokens, "token")}), but training needs ${needed}${
+      held > 0 ? `: ${held} held out for validation (validationWindows), then ${batchWindows}` : ""
+    } for one batch of ${config.batchSize} activations (${perWindow} per window${
+      config.prependBos ? " after its BOS" : ""
+    }); ${fix}`,
+  );
+}
+
+/** Options of {@linkcode prepareSource}. */
+export type PrepareSourceOptions = DatasetOptions & {
+  /**
+   * The memory that the sizes are checked against before anything is allocated (`checkMemory` of
+   * `../config.ts`); default: the machine's (`Deno.systemMemoryInfo().total`, skipped without
+   * `--allow-sys`).
+   */
+  readonly memoryBytes?: number;
+};
+
+function systemMemory(): number | undefined {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return undefined; // without --allow-sys the check is skipped
+  }
+}
+
 /**
  * Builds the source of a configuration. For a model source it loads the model,
  * fills in `hooks` (every block's `hook_resid_post` by default), `dIn` and
  * `nComponents` from the model, and holds out the first `validationWindows`
  * windows of the dataset for validation.
  *
+ * Before anything is allocated, it refuses sizes that cannot fit in memory
+ * (`checkMemory`), and a dataset too small for one batch after the held-out
+ * windows ({@linkcode checkDatasetSize}).
+ *
  * @param input the configuration as given (to tell an explicit `dIn` from the default)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prepareSource } from "./prepare.ts";
+ * import { parseConfig } from "../config.ts";
+ * const config = parseConfig({ dSae: 1e10 });
+ * await assert.rejects(() => prepareSource(config, { dSae: 1e10 }, { memoryBytes: 24e9 }), {
+ *   message: /^dSae 10000000000 \(with dIn 64, nComponents 1\): the parameters and Adam moments alone need 15\.5 TB/,
+ * });
+ * ```
  */
-/**
- * The context windows a configuration reads: its dataset (else the shipped stories), text or pre-tokenized,
- * cut as its `contextSize`, `prependBos` and `documentEnd` say. Training and the feature browser read the
- * same windows through this one function.
- */
-export function configuredWindows(
-  config: Pick<
-    TrainConfig,
-    "dataset" | "datasetField" | "datasetTokenized" | "contextSize" | "prependBos" | "documentEnd"
-  >,
-  tokenizer: TextTokenizer,
-): TokenWindows {
-  const dataset = config.dataset ?? BUILTIN_CORPUS_URL;
-  const windowOptions = {
-    contextSize: config.contextSize,
-    prependBos: config.prependBos,
-    documentEnd: config.documentEnd,
-  };
-  return config.datasetTokenized
-    ? tokenWindows(openTokenSource(dataset, { field: config.datasetField }), {
-      ...windowOptions,
-      bosId: tokenizer.bosId,
-      eosId: tokenizer.eosId,
-    })
-    : textWindows(openTextSource(dataset, { field: config.datasetField }), tokenizer, windowOptions);
-}
-
-export async function prepareSource(config: TrainConfig, input: TrainConfigInput): Promise<PreparedSource> {
+export async function prepareSource(
+  config: TrainConfig,
+  input: TrainConfigInput,
+  options: PrepareSourceOptions = {},
+): Promise<PreparedSource> {
+  const memory = options.memoryBytes ?? systemMemory();
   if (config.source === "toy") {
+    if (memory !== undefined) checkMemory(config, memory);
     const source = toySource({
       nComponents: config.nComponents,
       dIn: config.dIn,
@@ -127,7 +293,9 @@ export async function prepareSource(config: TrainConfig, input: TrainConfigInput
     );
   }
   const completed = parseConfig({ ...config, dIn, nComponents, hooks: transcoder ? null : hooks });
-  const all = configuredWindows(completed, tokenizer);
+  if (memory !== undefined) checkMemory(completed, memory);
+  await checkDatasetSize(completed, tokenizer, options);
+  const all = configuredWindows(completed, tokenizer, options);
   const held = completed.validationWindows;
   const training: WindowStream = {
     contextSize: all.contextSize,

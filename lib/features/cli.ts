@@ -125,7 +125,9 @@ export async function prepareFeatureBrowser(
   try {
     const { config } = saes;
     const { model, tokenizer, description } = await loadModel(config.model, config.tokenizer ?? undefined);
-    const all = configuredWindows(config, tokenizer);
+    const all = configuredWindows(config, tokenizer, {
+      onWarning: (message) => log(`saekit features: warning: ${message}\n`),
+    });
     const skip = config.prependBos ? 1 : 0;
     const heldOut = config.validationWindows;
     const trained = await trainingWindows(dir, config);

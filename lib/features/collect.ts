@@ -13,7 +13,7 @@ import { encode, type SaeActivation } from "../sae/forward.ts";
 import type { SaeParams } from "../sae/params.ts";
 import { componentFolder } from "../io/export.ts";
 import { importSaelens } from "../io/saelens.ts";
-import { exists } from "../io/files.ts";
+import { exists, parseJsonFile } from "../io/files.ts";
 import { latestCheckpoint } from "../io/checkpoint.ts";
 import type { HookedModel } from "../models/hooked.ts";
 import { stopLayerFor } from "../models/hooked.ts";
@@ -40,14 +40,15 @@ export type RunSaes = {
   readonly dSae: number;
 };
 
-async function readJsonFile(path: string, what: string): Promise<unknown> {
+/** A JSON file of a run folder: an `Error` saying `what` cannot be read, or `parseJsonFile`'s `TypeError` naming it. */
+async function readRunJson(path: string, what: string): Promise<unknown> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
     throw new Error(`${what}: cannot read ${path} (${error instanceof Error ? error.message : error})`);
   }
-  return JSON.parse(text);
+  return parseJsonFile(text, path);
 }
 
 /**
@@ -56,6 +57,8 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
  * component order.
  *
  * @throws Error when the run is not a language-model run or has no `final/` folder
+ * @throws TypeError or RangeError naming `DIR/config.json` when it is not JSON, or not a valid
+ *   configuration (each field's message names the file)
  *
  * @example
  * ```ts ignore
@@ -64,7 +67,8 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
  * ```
  */
 export async function loadRunSaes(dir: string): Promise<RunSaes> {
-  const config = parseConfig(await readJsonFile(`${dir}/config.json`, "run folder"));
+  const configPath = `${dir}/config.json`;
+  const config = parseConfig(await readRunJson(configPath, "run folder"), { file: configPath });
   if (config.source !== "model") {
     throw new TypeError(
       `${dir}/config.json: source expected "model" (features are read off a language model's text), received ${
@@ -134,8 +138,10 @@ export async function trainingWindows(dir: string, config: TrainConfig): Promise
   const checkpoint = await latestCheckpoint(dir);
   let rows = resolveSizes(config).steps * config.batchSize;
   if (checkpoint !== undefined && config.activationCache === null) {
-    const sidecar = await readJsonFile(`${checkpoint}/state.json`, "checkpoint") as { position?: number };
-    if (typeof sidecar.position === "number") rows = sidecar.position;
+    const sidecar = await readRunJson(`${checkpoint}/state.json`, "checkpoint") as
+      | { position?: unknown }
+      | null;
+    if (typeof sidecar?.position === "number") rows = sidecar.position;
   }
   rows = Math.ceil(rows / config.storeSize) * config.storeSize;
   const perWindow = config.contextSize - (config.prependBos ? 1 : 0);

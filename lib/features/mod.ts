@@ -41,6 +41,8 @@ export {
 export {
   type FeatureServer,
   handleFeatureRequest,
+  MAX_HEAD_BYTES,
+  MAX_URL_BYTES,
   serveFeatureBrowser,
   type ServeFeatureOptions,
   type StaticFeatureOptions,

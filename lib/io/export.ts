@@ -30,7 +30,7 @@ import type { SaeParams } from "../sae/params.ts";
 import type { ExtraParamName } from "../sae/arch/record.ts";
 import { type ArchName, archOf } from "../sae/arch/registry.ts";
 import { encodeSafetensors } from "./safetensors.ts";
-import { writeDirAtomic, writeFileAtomic, writeTextAtomic } from "./files.ts";
+import { readJsonFile, writeDirAtomic, writeFileAtomic, writeTextAtomic } from "./files.ts";
 
 /**
  * What SAELens keeps about where an SAE's inputs come from (its `metadata`).
@@ -60,7 +60,8 @@ export type ExportOptions = {
   readonly transcoder?: { readonly from: readonly string[]; readonly to: readonly string[] };
   /**
    * SAELens's metadata. When absent and the folder's parent holds a run's `config.json` (as a run's
-   * `final/` does), it is read from there with {@linkcode saelensMetadataOf}.
+   * `final/` does), it is read from there with {@linkcode saelensMetadataOf}; a `config.json` there
+   * that does not parse stops the export with an error naming it (give `metadata` to not read it).
    */
   readonly metadata?: SaelensMetadata;
   /** Extra fields for every `cfg.json` (e.g. the training configuration). */
@@ -222,14 +223,23 @@ export function saelensConfig(options: SaelensConfigOptions): Record<string, unk
   };
 }
 
+/**
+ * SAELens's metadata from the run configuration beside `dir` (`../config.json`): undefined when there is
+ * none to read, or when it is JSON but not an object (not a run's configuration); a file there that is
+ * not JSON (truncated, empty) throws, naming it.
+ */
 async function runMetadata(dir: string): Promise<SaelensMetadata | undefined> {
   const parent = dir.replace(/\/+$/, "").replace(/\/[^/]*$/, "");
   if (parent === dir || parent === "") return undefined;
+  let config: unknown;
   try {
-    return saelensMetadataOf(JSON.parse(await Deno.readTextFile(`${parent}/config.json`)));
-  } catch {
-    return undefined; // no run beside it, or not a configuration: no metadata
+    config = await readJsonFile(`${parent}/config.json`, "a run's configuration (for SAELens's metadata)");
+  } catch (error) {
+    if (error instanceof TypeError) throw error;
+    return undefined; // no run beside it (or not readable): no metadata
   }
+  if (config === null || typeof config !== "object" || Array.isArray(config)) return undefined;
+  return saelensMetadataOf(config as Record<string, unknown>);
 }
 
 /**
@@ -237,6 +247,8 @@ async function runMetadata(dir: string): Promise<SaelensMetadata | undefined> {
  * or not at all, replacing an older one).
  *
  * @param params `[component, ...]` tensors, with any activation scale already folded in
+ * @throws TypeError naming `config.json` when, without `options.metadata`, the parent folder's
+ *   `config.json` is there but not JSON (a truncated or empty file); `dir` is left as it was
  *
  * @example
  * ```ts

@@ -7,7 +7,8 @@
  *
  * - `path.tmp-<pid>-<id>`: a file or directory that was being written, or an
  *   old directory that was being deleted. Never complete by contract, never
- *   read by this library, and not removed automatically.
+ *   read by this library; {@linkcode tempTarget} recognises the name (a run
+ *   removes those left in its `checkpoints/` when it starts).
  * - `path.saekit-previous` ({@linkcode previousPath}): the complete directory
  *   that {@linkcode writeDirAtomic} was replacing. A directory cannot be
  *   renamed over a non-empty one, so a replace moves the old one aside first;
@@ -129,8 +130,32 @@ export type WriteAtomicOptions = {
   readonly flush?: boolean;
 };
 
+/** The temporary name beside `path`; {@linkcode tempTarget} recognises exactly these. */
 function tempName(path: string): string {
   return `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** `.tmp-<pid>-<8 lowercase hex digits>` at the end of a name, as {@linkcode tempName} writes it. */
+const TEMP_SUFFIX = /\.tmp-\d+-[0-9a-f]{8}$/;
+
+/**
+ * The name that a temporary file or folder of the atomic writers was written
+ * for (`step-00000200` for `step-00000200.tmp-4121-0f3a9c2e`), or undefined
+ * when `name` is not one of their temporary names. A crash leaves such names
+ * behind; nothing else is ever named so.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tempTarget } from "./files.ts";
+ * assert.equal(tempTarget("step-00000200.tmp-4121-0f3a9c2e"), "step-00000200");
+ * assert.equal(tempTarget("step-00000200.tmp-notes"), undefined);
+ * assert.equal(tempTarget("step-00000200"), undefined);
+ * ```
+ */
+export function tempTarget(name: string): string | undefined {
+  const match = TEMP_SUFFIX.exec(name);
+  return match === null || match.index === 0 ? undefined : name.slice(0, match.index);
 }
 
 /**
@@ -306,4 +331,59 @@ export async function exists(path: string): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+}
+
+/**
+ * Parses JSON text read from `path`, naming the file when it does not parse
+ * (a truncated or hand-edited file), with the parser's own account of where.
+ *
+ * @param what what the file should hold, as the message says it: "JSON" by default
+ * @throws TypeError `${path}: expected ${what}, received text that does not parse (…)`, or `…, received
+ *   an empty file`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseJsonFile } from "./files.ts";
+ * assert.deepEqual(parseJsonFile('{"a": 1}', "m/config.json"), { a: 1 });
+ * assert.throws(() => parseJsonFile("", "m/config.json"), {
+ *   message: "m/config.json: expected JSON, received an empty file",
+ * });
+ * assert.throws(() => parseJsonFile('{"a": ', "m/config.json", "a Hugging Face config.json"), {
+ *   message: /^m\/config\.json: expected a Hugging Face config\.json, received text that does not parse \(/,
+ * });
+ * ```
+ */
+export function parseJsonFile(text: string, path: string, what = "JSON"): unknown {
+  if (text.trim() === "") throw new TypeError(`${path}: expected ${what}, received an empty file`);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(
+      `${path}: expected ${what}, received text that does not parse (${
+        error instanceof Error ? error.message : error
+      })`,
+    );
+  }
+}
+
+/**
+ * Reads and parses a JSON file (see {@linkcode parseJsonFile}). A file that
+ * cannot be read throws Deno's own error (`Deno.errors.NotFound`, …), whose
+ * message names the path.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readJsonFile } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/config.json`, '{"model_type": "gpt2"');
+ * await assert.rejects(() => readJsonFile(`${dir}/config.json`), {
+ *   message: new RegExp(`^${dir}/config\\.json: expected JSON, received text that does not parse`),
+ * });
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readJsonFile(path: string, what = "JSON"): Promise<unknown> {
+  return parseJsonFile(await Deno.readTextFile(path), path, what);
 }

@@ -52,10 +52,19 @@ import {
   SAELENS_WEIGHTS,
 } from "./saelens.ts";
 import { importSparsify, SPARSIFY_WEIGHTS } from "./sparsify.ts";
+import { readJsonFile } from "./files.ts";
 import { findArch } from "../sae/arch/registry.ts";
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** `value` when it is a JSON object; else a `TypeError` naming `path`. */
+function jsonObject(value: unknown, path: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new TypeError(`${path}: expected a JSON object, received ${JSON.stringify(value)}`);
+  }
+  return value as Record<string, unknown>;
 }
 
 /** The status, error code and address of the last failed response: `@huggingface/hub`'s errors drop the code. */
@@ -331,6 +340,8 @@ async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
  *
  * @param repo `owner/name`
  * @throws TypeError when `repo` is not `owner/name`
+ * @throws TypeError naming the file when `config.json` or `final/summary.json` is not JSON (truncated,
+ *   empty) or not a JSON object; nothing is uploaded then
  * @throws Error without a token, without `final/` SAEs, or naming the request that failed
  *
  * @example Against a Hub that accepts everything (any `hubUrl` answers the same requests)
@@ -372,8 +383,10 @@ export async function uploadRun(
   const final = `${root}/final`;
   let config: Record<string, unknown>;
   try {
-    config = JSON.parse(await Deno.readTextFile(`${root}/config.json`));
+    config = jsonObject(await readJsonFile(`${root}/config.json`), `${root}/config.json`);
   } catch (error) {
+    // A file that is there but does not hold a JSON object: its own message names it.
+    if (error instanceof TypeError) throw new TypeError(`${what}: ${error.message}`);
     throw new Error(`${what}: expected the run's config.json in ${root}, ${message(error)}`);
   }
   const folders = await saeFolders(final, SAELENS_WEIGHTS).catch((error) => {
@@ -385,9 +398,13 @@ export async function uploadRun(
   })));
   let summary: Record<string, unknown> | null = null;
   try {
-    summary = JSON.parse(await Deno.readTextFile(`${final}/summary.json`));
-  } catch {
-    summary = null; // a run that logged nothing
+    summary = jsonObject(await readJsonFile(`${final}/summary.json`), `${final}/summary.json`);
+  } catch (error) {
+    // A run that logged nothing has none; a damaged one would be uploaded as it is, so it stops the upload.
+    if (!(error instanceof Deno.errors.NotFound)) {
+      if (error instanceof TypeError) throw new TypeError(`${what}: ${error.message}`);
+      throw new Error(`${what}: ${message(error)}`);
+    }
   }
   const files = new Map<string, Blob>();
   for (const path of await filesUnder(final)) {

@@ -7,18 +7,37 @@
 export {
   decodeSafetensors,
   encodeSafetensors,
+  indexSafetensorsBytes,
+  parseSafetensorsHeader,
   readSafetensors,
+  SAFETENSORS_DTYPE_BYTES,
   type SafetensorsEntry,
   type SafetensorsFile,
+  type SafetensorsHeader,
+  type SafetensorsHeaderEntry,
+  safetensorsHeaderLength,
+  type SafetensorsIndex,
+  type SafetensorsRawEntry,
 } from "./safetensors.ts";
 export {
   checkpointName,
+  checkStateShapes,
   latestCheckpoint,
+  latestCheckpointConfig,
+  listCheckpoints,
   loadCheckpoint,
+  type LoadCheckpointOptions,
   type LoadedCheckpoint,
+  loadLatestCheckpoint,
+  type LoadLatestCheckpointOptions,
+  readCheckpointConfig,
+  removeCheckpointTemps,
+  type ResumedCheckpoint,
   saveCheckpoint,
   type SaveCheckpointOptions,
 } from "./checkpoint.ts";
+export { parseJsonFile, readJsonFile, tempTarget } from "./files.ts";
+export { type TensorShapes, tensorShapes } from "./tree.ts";
 export {
   componentFolder,
   type ExportOptions,

@@ -26,6 +26,7 @@ import type { SaeParams } from "../sae/params.ts";
 import type { ArchRecord, ExtraParamName, SaeActivation } from "../sae/arch/record.ts";
 import { ARCH_RECORDS, type ArchName, archOf, makeSpec } from "../sae/arch/registry.ts";
 import { type HfTensors, indexSafetensors, takeHfTensor } from "../models/load/hf_checkpoint.ts";
+import { readJsonFile } from "./files.ts";
 
 /**
  * The architecture an import produces: how the imported SAEs encode, in saekit's terms (those whose
@@ -404,7 +405,8 @@ export async function saeFolders(dir: string, weights: string): Promise<string[]
 }
 
 /**
- * Reads and parses a folder's `cfg.json`, naming the file in errors.
+ * Reads and parses a folder's `cfg.json`, naming the file in errors (see `readJsonFile()`); whether it
+ * holds an object is checked by the readers ({@linkcode saelensComponent}).
  *
  * @example
  * ```ts
@@ -417,13 +419,7 @@ export async function saeFolders(dir: string, weights: string): Promise<string[]
  * ```
  */
 export async function readCfg(folder: string): Promise<Record<string, unknown>> {
-  const path = `${folder}/${SAELENS_CFG}`;
-  const text = await Deno.readTextFile(path);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new TypeError(`${path}: expected JSON, ${error instanceof Error ? error.message : error}`);
-  }
+  return await readJsonFile(`${folder}/${SAELENS_CFG}`) as Record<string, unknown>;
 }
 
 /**

@@ -85,3 +85,26 @@ export function unflattenTree(skeleton: unknown, tensors: Readonly<Record<string
   };
   return walk(skeleton);
 }
+
+/** The shape of each tensor of a tree, by dotted path (as {@linkcode flattenTree} names them). */
+export type TensorShapes = Readonly<Record<string, readonly number[]>>;
+
+/**
+ * The shape of every tensor of a tree, by dotted path: what a checkpoint of a
+ * state like it must hold (see `checkStateShapes()`). Reads no tensor data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { tensorShapes } from "./tree.ts";
+ * const w = tf.zeros([2, 3]);
+ * assert.deepEqual(tensorShapes({ step: 1, params: { w } }), { "params.w": [2, 3] });
+ * w.dispose();
+ * ```
+ */
+export function tensorShapes(tree: unknown): TensorShapes {
+  const out: Record<string, readonly number[]> = {};
+  for (const [name, tensor] of Object.entries(flattenTree(tree).tensors)) out[name] = [...tensor.shape];
+  return out;
+}

@@ -20,7 +20,7 @@ import UPLOT_CSS from "uplot/dist/uPlot.min.css" with { type: "text" };
 import CLIENT_JS from "./client.js" with { type: "text" };
 import { DENSITY_BIN_EDGES } from "../metrics/summary.ts";
 import { writeTextAtomic } from "../io/files.ts";
-import type { LogRecord } from "../run/sinks.ts";
+import { dropTornLastLine, type LogRecord, tornLineWarning } from "../run/sinks.ts";
 
 /** The uPlot version embedded in reports (the one `deno.json` imports). */
 export const UPLOT_VERSION: string = UPLOT_JS.match(/uPlot \(v([\d.]+)\)/)?.[1] ?? "unknown";
@@ -696,8 +696,36 @@ async function readJsonFile(path: string): Promise<unknown> {
   }
 }
 
-/** Reads a run folder's `config.json`, `metrics.jsonl` and, when present, `run.json`. */
-export async function readRun(dir: string): Promise<RunData> {
+/** Options of {@linkcode readRun} and {@linkcode writeReport}. */
+export type ReadRunOptions = {
+  /** Warnings (a torn last line of `metrics.jsonl` ignored); `console.warn` by default. */
+  readonly warn?: (message: string) => void;
+};
+
+/**
+ * Reads a run folder's `config.json`, `metrics.jsonl` and, when present,
+ * `run.json`. A torn last line of `metrics.jsonl` (a run stopped while writing
+ * it) is left out with a warning; any other line that is not a JSON object is
+ * an error naming the file and the line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readRun } from "./report.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/config.json`, "{}");
+ * await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step":1}\n{"step":2,"loss/to');
+ * const warnings: string[] = [];
+ * const run = await readRun(dir, { warn: (w) => warnings.push(w) });
+ * assert.deepEqual(run.metrics, [{ step: 1 }]);
+ * assert.equal(
+ *   warnings.join(),
+ *   `${dir}/metrics.jsonl line 2: ignored a torn last line (a run stopped while writing it): {"step":2,"loss/to`,
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readRun(dir: string, options: ReadRunOptions = {}): Promise<RunData> {
   const path = (name: string) => `${dir.replace(/\/+$/, "")}/${name}`;
   let config: unknown, metricsText: string;
   try {
@@ -728,17 +756,26 @@ export async function readRun(dir: string): Promise<RunData> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   const name = dir.replace(/\/+$/, "").split("/").slice(-2).join("/") || dir;
+  const { text, torn } = dropTornLastLine(metricsText);
+  if (torn !== undefined) {
+    (options.warn ?? ((message: string) => console.warn(`saekit: warning: ${message}`)))(
+      tornLineWarning(path("metrics.jsonl"), torn),
+    );
+  }
   return {
     name,
     config: config as Record<string, unknown>,
-    metrics: parseMetricsJsonl(metricsText, path("metrics.jsonl")),
+    metrics: parseMetricsJsonl(text, path("metrics.jsonl")),
     run,
   };
 }
 
 /** Renders `DIR/report.html` from the run folder's files (atomically); returns its path. */
-export async function writeReport(dir: string, options: ReportOptions = {}): Promise<string> {
-  const run = await readRun(dir);
+export async function writeReport(
+  dir: string,
+  options: ReportOptions & ReadRunOptions = {},
+): Promise<string> {
+  const run = await readRun(dir, options);
   const html = renderReport(run, {
     generatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     ...options,
@@ -867,7 +904,7 @@ export async function runReportCommand(
     throw new TypeError(`DIR: expected a run folder (deno task report runs/NAME), received none`);
   }
   for (const dir of positionals) {
-    const path = await writeReport(dir);
+    const path = await writeReport(dir, { warn: (message) => write(`warning: ${message}\n`) });
     const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
     write(`report: ${path} (open file://${encodeURI(absolute)})\n`);
   }

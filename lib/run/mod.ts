@@ -2,15 +2,42 @@
  * The runner: `train` folds the pipeline over a source's batches, writes
  * `metrics.jsonl`, checkpoints and `final/` at their cadence, sends every
  * metrics line to the log sinks (TensorBoard, Weights & Biases, your own),
- * reports progress and stops cleanly on abort; and freeing the tensors a step
- * replaced.
+ * reports progress and stops cleanly on abort; one writer per run folder (an
+ * OS lock); and freeing the tensors a step replaced.
  *
  * @module
  */
 export { collectTensors, disposeAll, disposeReplaced } from "./dispose.ts";
 export { createProgress, type Progress } from "./progress.ts";
-export { type Evaluate, type LogRecord, train, type TrainOptions, type TrainResult } from "./runner.ts";
-export { closeSinks, type LogSink, memorySink } from "./sinks.ts";
+export {
+  type Evaluate,
+  finalIsCurrent,
+  type LogRecord,
+  MAX_SKIPPED_IN_A_ROW,
+  train,
+  type TrainOptions,
+  type TrainResult,
+} from "./runner.ts";
+export {
+  type AppendFile,
+  closeSinks,
+  dropTornLastLine,
+  type LogSink,
+  memorySink,
+  type MetricsFile,
+  openMetricsFile,
+  type OpenMetricsFileOptions,
+  type TornLine,
+  tornLineWarning,
+} from "./sinks.ts";
+export {
+  LOCK_FILE,
+  type LockHolder,
+  lockRunFolder,
+  type LockRunFolderOptions,
+  RunFolderLockedError,
+  type RunLock,
+} from "./lock.ts";
 export {
   crc32c,
   densityHistogram,

@@ -21,7 +21,9 @@ import { writeTextAtomic } from "../io/files.ts";
 import { prepareSource } from "../data/prepare.ts";
 import { type LogRecord, train } from "../run/runner.ts";
 import { disposeAll } from "../run/dispose.ts";
-import { latestCheckpoint, loadCheckpoint } from "../io/checkpoint.ts";
+import { lockRunFolder } from "../run/lock.ts";
+import { loadLatestCheckpoint } from "../io/checkpoint.ts";
+import { stateShapes } from "../train/pipeline.ts";
 import type { TrainState } from "../train/state.ts";
 import { finishRunReport } from "../report/report.ts";
 import {
@@ -78,7 +80,9 @@ function numbersOf(record: LogRecord | undefined): Record<string, number> {
  * trains with checkpoints, metrics, the exported SAEs and the report in
  * `out` (resuming from the newest checkpoint an earlier attempt left there),
  * and returns the result row of the last metrics line (its seconds are
- * those of this attempt).
+ * those of this attempt). The run folder is locked throughout
+ * (`lib/run/lock.ts`): a folder another process still trains is refused
+ * with "DIR is in use by process N".
  */
 export const trainSweepRun: SweepTrainer = async (run, out, signal) => {
   const config = parseConfig(run.input);
@@ -87,13 +91,20 @@ export const trainSweepRun: SweepTrainer = async (run, out, signal) => {
     backendInUse = config.backend;
     backendName = choice.name;
   }
-  const checkpoint = await latestCheckpoint(out);
-  const prepared = await prepareSource(config, run.input);
+  // One writer per run folder: a worker still training this run (a retry of it elsewhere) refuses it.
+  using lock = await lockRunFolder(out);
+  const warn = (message: string) => console.error(`saekit sweep: ${out}: ${message}`);
+  const prepared = await prepareSource(config, run.input, {
+    onWarning: (message) => warn(`warning: ${message}`),
+  });
   try {
-    // Loaded once the backend is chosen, so that every tensor lives there.
-    const resume = checkpoint === undefined
-      ? undefined
-      : { ...(await loadCheckpoint<TrainState>(checkpoint)), config: prepared.config };
+    // Loaded once the backend is chosen, so that every tensor lives there: the newest checkpoint an earlier
+    // attempt left that loads with this configuration's shapes (a broken one is passed over with a warning).
+    const loaded = await loadLatestCheckpoint<TrainState>(out, {
+      expected: stateShapes(prepared.config),
+      warn,
+    });
+    const resume = loaded === undefined ? undefined : { ...loaded, config: prepared.config };
     const result = await train({
       config: prepared.config,
       source: prepared.source,
@@ -102,16 +113,19 @@ export const trainSweepRun: SweepTrainer = async (run, out, signal) => {
       out,
       signal,
       resume,
+      lock,
     });
     try {
-      await finishRunReport(out, {
-        backend: backendName,
-        startStep: resume?.step ?? 0,
-        endStep: result.state.step,
-        seconds: result.seconds,
-        batchSize: prepared.config.batchSize,
-        stopped: result.stopped,
-      }).catch(() => {});
+      if (!result.alreadyFinished) {
+        await finishRunReport(out, {
+          backend: backendName,
+          startStep: resume?.step ?? 0,
+          endStep: result.state.step,
+          seconds: result.seconds,
+          batchSize: prepared.config.batchSize,
+          stopped: result.stopped,
+        }).catch(() => {});
+      }
       if (result.stopped === "aborted") return { stopped: "aborted", step: result.state.step };
       return {
         stopped: result.stopped,

@@ -41,4 +41,17 @@ export {
   prepareBatch,
   resampleOptionsFor,
 } from "./pipeline.ts";
+export {
+  assertFiniteValues,
+  countNonFinite,
+  describeNonFinite,
+  describeTensorPath,
+  finiteProbe,
+  firstNonFinite,
+  type NonFiniteCount,
+  type NonFiniteEntry,
+  NonFiniteError,
+  type ProbedTensor,
+  probedTensors,
+} from "./finite.ts";
 export { deriveSeed, gaussian, mulberry32 } from "../seed.ts";

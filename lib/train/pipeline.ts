@@ -43,6 +43,7 @@ import {
 import { addWeightDecay, chain, type ChainState, type GradientTransformation } from "../optim/transform.ts";
 import { initMetrics } from "../metrics/accumulators.ts";
 import { initResampler, type ResampleOptions } from "../resample/resampler.ts";
+import { type TensorShapes, tensorShapes } from "../io/tree.ts";
 import { every, handOn, type Pipeline, pipeSteps, type Step } from "./compose.ts";
 import type { Batch, ObservedBatch, TrainState } from "./state.ts";
 import {
@@ -182,6 +183,30 @@ export function initTrainState(config: TrainConfig, sample?: Batch): TrainState 
       scale,
     };
   });
+}
+
+/**
+ * The shape of every tensor of a configuration's training state, by path (`params.wEnc`, `opt.2.mu.wDec`, …):
+ * what a checkpoint of a run with this configuration holds. (A fresh state's: the activation normalisation and
+ * the decoder bias's initialisation change values, not shapes, and need no sample.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig } from "../config.ts";
+ * import { stateShapes } from "./pipeline.ts";
+ * const shapes = stateShapes(parseConfig({ dIn: 4, dSae: 8, nComponents: 2 }));
+ * assert.deepEqual(shapes["params.wEnc"], [2, 4, 8]);
+ * assert.deepEqual(shapes["sinceFired"], [2, 8]);
+ * ```
+ */
+export function stateShapes(config: TrainConfig): TensorShapes {
+  const fresh = initTrainState({ ...config, normalizeActivations: "none", bDecInit: "zeros" });
+  try {
+    return tensorShapes(fresh);
+  } finally {
+    tf.dispose(fresh as unknown as tf.TensorContainer);
+  }
 }
 
 /**

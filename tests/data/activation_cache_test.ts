@@ -413,10 +413,17 @@ Deno.test("readActivationCache() names a missing or foreign cache.json", async (
         /cache\.json: expected the index of an activation cache, which is missing/.test(error.message),
     );
     await Deno.writeTextFile(`${dir}/cache.json`, "{not json");
-    await assert.rejects(
-      () => readActivationCache(dir),
-      /cache\.json: expected JSON, received text that does not parse/,
-    );
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "TypeError",
+      message: `${dir}/cache.json: expected JSON, received text that does not parse (${
+        parserSays("{not json")
+      })`,
+    });
+    await Deno.writeTextFile(`${dir}/cache.json`, "\n");
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "TypeError",
+      message: `${dir}/cache.json: expected JSON, received an empty file`,
+    });
     await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify({ format: "other" }));
     await assert.rejects(
       () => readActivationCache(dir),
@@ -469,26 +476,21 @@ Deno.test("readActivationCache() names a missing, truncated or misshapen shard",
     const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     const size = 8 + headerLength + 48;
     assert.equal(bytes.length, size);
+    // 10 bytes cut: 38 of the 48 bytes of data are left
     await Deno.writeFile(path, bytes.subarray(0, size - 10));
-    await assert.rejects(
-      () => readActivationCache(dir),
-      new RegExp(
-        `shard-00003\\.safetensors: expected ${size} bytes \\(${
-          size - 48
-        } of header, 48 of activations\\), ` +
-          `received ${size - 10}: the shard is truncated`,
-      ),
-    );
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "RangeError",
+      message:
+        `${path}: tensor "activations": expected data_offsets within the 38-byte data section, received [0, 48]`,
+    });
+    // cut inside the header: 12 bytes after the 8-byte length
+    assert.ok(headerLength > 12);
     await Deno.writeFile(path, bytes.subarray(0, 20));
-    await assert.rejects(
-      () => readActivationCache(dir),
-      new RegExp(
-        `shard-00003\\.safetensors: expected at least ${
-          8 + headerLength
-        } bytes \\(8 \\+ a ${headerLength}-byte header\\), ` +
-          `received 20: the shard is truncated`,
-      ),
-    );
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "RangeError",
+      message:
+        `${path}: expected a header length within the file (at most 12 bytes after the 8-byte length), received ${headerLength}`,
+    });
     await Deno.writeFile(path, bytes);
 
     // cache.json says shard 3 has 3 rows (and the cache 51): the file has 2.
@@ -496,9 +498,274 @@ Deno.test("readActivationCache() names a missing, truncated or misshapen shard",
     index.shards[3].rows = 3;
     index.rows = 51;
     await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify(index));
-    await assert.rejects(
-      () => readActivationCache(dir),
-      /shard-00003\.safetensors: tensor activations expected shape \[2, 3, 3\] \(from cache\.json\), received \[2, 2, 3\]/,
-    );
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "RangeError",
+      message:
+        `${path}: tensor "activations": expected shape [2, 3, 3] (from cache.json), received [2, 2, 3]`,
+    });
+  });
+});
+
+/** What `JSON.parse` says of `text` (the messages quote the parser's own words). */
+function parserSays(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(text)} not to parse`);
+}
+
+/** A safetensors file by hand: the 8-byte little-endian length of `header`, its bytes, then `data`. */
+function shardBytes(header: string | Uint8Array, data: Uint8Array, declared?: number): Uint8Array {
+  const head = typeof header === "string" ? new TextEncoder().encode(header) : header;
+  const out = new Uint8Array(8 + head.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(declared ?? head.length), true);
+  out.set(head, 8);
+  out.set(data, 8 + head.length);
+  return out;
+}
+
+Deno.test("readActivationCache() names the fault of a damaged shard header, as every safetensors reader does, and a rerun rewrites from that shard", async () => {
+  await withDir(async (dir) => {
+    await writeActivationCache(dir, countingSource().source, OPTIONS);
+    const before = await files(dir);
+    // Shard 3: source rows 48 and 49, [2, 2, 3] float32 = 48 bytes of data.
+    const path = `${dir}/shard-00003.safetensors`;
+    const whole = before["shard-00003.safetensors"];
+    const data = whole.subarray(whole.length - 48);
+    const rows48 = expected(48, 2);
+    assert.deepEqual(new Float32Array(data.slice().buffer), rows48, "the last 48 bytes are rows 48, 49");
+    const entry = (fields: string) => `{"activations":{${fields}}}`;
+    const good = entry('"dtype":"F32","shape":[2,2,3],"data_offsets":[0,48]');
+    // A shard written by hand with the good header reads as the original.
+    await Deno.writeFile(path, shardBytes(good, data));
+    assert.deepEqual((await collect(await readActivationCache(dir), 48)).data, rows48);
+
+    const at = `${path}: tensor "activations"`;
+    const cases: [string, Uint8Array, "TypeError" | "RangeError", string][] = [
+      [
+        "5 bytes",
+        new Uint8Array(5),
+        "RangeError",
+        `${path}: expected at least 8 bytes (the header length), received 5`,
+      ],
+      [
+        "a header length past the end",
+        shardBytes(good, data, 1000),
+        "RangeError",
+        `${path}: expected a header length within the file (at most ${
+          good.length + 48
+        } bytes after the 8-byte length), received 1000`,
+      ],
+      [
+        "a header that is not UTF-8",
+        shardBytes(new Uint8Array([0x7b, 0xff, 0x7d]), data),
+        "TypeError",
+        `${path}: expected a UTF-8 JSON header, received bytes that are not UTF-8`,
+      ],
+      [
+        "a header cut short",
+        shardBytes('{"activations":{"dty', data),
+        "TypeError",
+        `${path}: expected a JSON header, received text that does not parse (${
+          parserSays('{"activations":{"dty')
+        })`,
+      ],
+      [
+        "a null header",
+        shardBytes("null", data),
+        "TypeError",
+        `${path}: expected the header to be a JSON object, received null`,
+      ],
+      [
+        "metadata that is not strings",
+        shardBytes(`{"__metadata__":{"rows":2},${good.slice(1)}`, data),
+        "TypeError",
+        `${path}: __metadata__: expected an object of strings, received {"rows":2}`,
+      ],
+      [
+        "an entry without a shape",
+        shardBytes(entry('"dtype":"F32","data_offsets":[0,48]'), data),
+        "TypeError",
+        `${at}: expected a shape of non-negative integers, received nothing`,
+      ],
+      [
+        "an unknown dtype",
+        shardBytes(entry('"dtype":"F33","shape":[2,2,3],"data_offsets":[0,48]'), data),
+        "TypeError",
+        `${at}: expected a dtype of the format (F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2), received "F33"`,
+      ],
+      [
+        "negative offsets",
+        shardBytes(entry('"dtype":"F32","shape":[2,2,3],"data_offsets":[-8,40]'), data),
+        "TypeError",
+        `${at}: expected data_offsets of two non-negative integers [begin, end], received [-8,40]`,
+      ],
+      [
+        "offsets in the wrong order",
+        shardBytes(entry('"dtype":"F32","shape":[2,2,3],"data_offsets":[48,0]'), data),
+        "RangeError",
+        `${at}: expected data_offsets in order (begin ≤ end), received [48, 0]`,
+      ],
+      [
+        "offsets past the data",
+        shardBytes(entry('"dtype":"F32","shape":[2,2,3],"data_offsets":[0,56]'), data),
+        "RangeError",
+        `${at}: expected data_offsets within the 48-byte data section, received [0, 56]`,
+      ],
+      [
+        "a size that is not the shape's",
+        shardBytes(entry('"dtype":"F32","shape":[2,2,3],"data_offsets":[0,44]'), data),
+        "RangeError",
+        `${at}: expected 48 bytes (shape [2, 2, 3] of F32, 4 bytes each), received data_offsets [0, 44] (44 bytes)`,
+      ],
+      [
+        "overlapping tensors",
+        shardBytes(`{"extra":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},${good.slice(1)}`, data),
+        "RangeError",
+        `${at}: expected data_offsets not overlapping tensor "extra" [0, 4], received [0, 48]`,
+      ],
+      [
+        "another tensor's name",
+        shardBytes('{"acts":{"dtype":"F32","shape":[2,2,3],"data_offsets":[0,48]}}', data),
+        "TypeError",
+        `${path}: expected a tensor "activations", received tensors [acts]`,
+      ],
+      [
+        "int32 in place of float32",
+        shardBytes(entry('"dtype":"I32","shape":[2,2,3],"data_offsets":[0,48]'), data),
+        "TypeError",
+        `${at}: expected dtype F32, received I32`,
+      ],
+      [
+        "the rows and columns swapped",
+        shardBytes(entry('"dtype":"F32","shape":[2,3,2],"data_offsets":[0,48]'), data),
+        "RangeError",
+        `${at}: expected shape [2, 2, 3] (from cache.json), received [2, 3, 2]`,
+      ],
+      [
+        "4 bytes after the tensor",
+        shardBytes(good, new Uint8Array([...data, 1, 2, 3, 4])),
+        "RangeError",
+        `${path}: expected ${8 + good.length + 48} bytes (${
+          8 + good.length
+        } of header, 48 of activations), received ${8 + good.length + 52}: trailing bytes after the tensor`,
+      ],
+    ];
+    for (const [what, bytes, name, message] of cases) {
+      await Deno.writeFile(path, bytes);
+      const damaged = await files(dir);
+      await assert.rejects(() => readActivationCache(dir), { name, message }, what);
+      assert.deepEqual(await files(dir), damaged, `${what}: reading changes nothing on disk`);
+      // Writing the cache again keeps shards 0 to 2 and rewrites shard 3 from source row 48.
+      const run = countingSource();
+      const written: number[] = [];
+      await writeActivationCache(dir, run.source, { ...OPTIONS, onShard: (i) => written.push(i) });
+      assert.deepEqual([run.starts, written], [[48], [3]], what);
+      assert.deepEqual(await files(dir), before, `${what}: the rewritten cache equals the first`);
+    }
+  });
+});
+
+/** Overwrites value `[k, r, d]` of a shard of `rows` rows (width 3) with `value`, in place on disk. */
+async function poke(path: string, rows: number, k: number, r: number, d: number, value: number) {
+  const bytes = await Deno.readFile(path);
+  const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  new DataView(bytes.buffer).setFloat32(8 + headerLength + ((k * rows + r) * 3 + d) * 4, value, true);
+  await Deno.writeFile(path, bytes);
+}
+
+Deno.test("readActivationCache() names the shard, row, component and column of a NaN or infinite activation", async () => {
+  await withDir(async (dir) => {
+    await writeActivationCache(dir, countingSource().source, OPTIONS);
+    // Shard 1 holds source rows 16..31: its row 5 is source row 21.
+    await poke(`${dir}/shard-00001.safetensors`, 16, 1, 5, 2, NaN);
+    const before = await files(dir);
+    const cache = await readActivationCache(dir); // opening reads headers only
+    const message =
+      `${dir}/shard-00001.safetensors: expected finite activations, received NaN at row 5 of the ` +
+      "shard (source row 21), component 1 (h1), column 2; write the cache again from finite activations";
+    const rows: number[] = [];
+    await assert.rejects(async () => {
+      for await (const chunk of cache.chunks(0)) rows.push(chunk.rows);
+    }, { name: "RangeError", message });
+    assert.deepEqual(rows, [16], "shard 0 was read before the error, and nothing after it");
+    // From row 20 (inside shard 1), the same row is named by its place in the shard.
+    await assert.rejects(() => collect(cache, 20), { message });
+    assert.deepEqual(await files(dir), before, "reading changes nothing on disk");
+
+    await poke(`${dir}/shard-00001.safetensors`, 16, 1, 5, 2, 0);
+    // Shard 3 holds the last 2 rows, 48 and 49.
+    await poke(`${dir}/shard-00003.safetensors`, 2, 0, 1, 0, -Infinity);
+    await assert.rejects(() => collect(cache), {
+      message:
+        `${dir}/shard-00003.safetensors: expected finite activations, received -Infinity at row 1 of the ` +
+        "shard (source row 49), component 0 (h0), column 0; write the cache again from finite activations",
+    });
+  });
+});
+
+Deno.test("readActivationCache() names an empty cache, an empty shard and a shard of no rows", async () => {
+  await withDir(async (dir) => {
+    await writeActivationCache(dir, countingSource().source, OPTIONS);
+    const good = JSON.parse(await Deno.readTextFile(`${dir}/cache.json`));
+    await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify({ ...good, rows: 0, shards: [] }));
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "TypeError",
+      message: `${dir}/cache.json shards: expected at least one shard, received none: the cache is empty; ` +
+        "write it again",
+    });
+    const shards = good.shards.map((s: { rows: number }, i: number) => (i === 1 ? { ...s, rows: 0 } : s));
+    await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify({ ...good, shards }));
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "RangeError",
+      message:
+        `${dir}/cache.json shards[1].rows (shard-00001.safetensors): expected a positive integer, received 0`,
+    });
+    await Deno.writeTextFile(`${dir}/cache.json`, JSON.stringify(good));
+    await Deno.writeFile(`${dir}/shard-00002.safetensors`, new Uint8Array(0));
+    await assert.rejects(() => readActivationCache(dir), {
+      name: "RangeError",
+      message:
+        `${dir}/shard-00002.safetensors: expected at least 8 bytes (the header length), received 0: the ` +
+        "shard is empty",
+    });
+  });
+});
+
+Deno.test("writeActivationCache() refuses a NaN from its source, naming the row, and keeps the shards before it", async () => {
+  await withDir(async (dir) => {
+    const { source: counting } = countingSource();
+    // The counting source with row 37, component 0, column 1 made NaN (in shard 2: rows 32..47).
+    const source: ActivationSource = {
+      ...counting,
+      async *chunks(start: number) {
+        let row = start;
+        for await (const chunk of counting.chunks(start)) {
+          if (row <= 37 && 37 < row + chunk.rows) {
+            const data = chunk.data.slice();
+            data[(0 * chunk.rows + (37 - row)) * 3 + 1] = NaN;
+            yield { data, rows: chunk.rows };
+          } else {
+            yield chunk;
+          }
+          row += chunk.rows;
+        }
+      },
+    };
+    await assert.rejects(() => writeActivationCache(dir, source, OPTIONS), {
+      name: "RangeError",
+      message:
+        "source: expected finite activations, received NaN at row 37, component 0 (h0), column 1; not " +
+        `written to ${dir}/shard-00002.safetensors`,
+    });
+    const written = Object.keys(await files(dir));
+    assert.deepEqual(written, [shardFileName(0), shardFileName(1)], "no cache.json, no shard 2");
+    // The two shards are those of the clean source: a rerun over it keeps them and writes the rest.
+    const { source: clean, starts } = countingSource();
+    await writeActivationCache(dir, clean, OPTIONS);
+    assert.deepEqual(starts, [32]);
+    assert.deepEqual((await collect(await readActivationCache(dir))).data, expected(0, 50));
   });
 });

@@ -137,6 +137,73 @@ Deno.test("collectFeatureStats() agrees with encoding the same windows directly"
   tf.dispose([tokens, x, ...Object.values(activations), ...Object.values(saes.params)]);
 });
 
+/** What `JSON.parse` says of `text` (the messages quote the parser's own words). */
+function parserSays(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(text)} not to parse`);
+}
+
+Deno.test("loadRunSaes() names the run's config.json when it is truncated or has a bad field", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.json`;
+    const cut = '{"source": "model", "hoo';
+    await Deno.writeTextFile(path, cut);
+    await assert.rejects(() => loadRunSaes(dir), {
+      name: "TypeError",
+      message: `${path}: expected JSON, received text that does not parse (${parserSays(cut)})`,
+    });
+    await Deno.writeTextFile(path, "");
+    await assert.rejects(() => loadRunSaes(dir), {
+      name: "TypeError",
+      message: `${path}: expected JSON, received an empty file`,
+    });
+    // the field's message names the file, as --config FILE's do
+    await Deno.writeTextFile(path, JSON.stringify({ source: "model", dIn: 2.5 }));
+    await assert.rejects(() => loadRunSaes(dir), {
+      message: `invalid configuration:\n  ${path}: dIn: expected int, received 2.5 (number)`,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("trainingWindows() names a checkpoint's truncated state.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = parseConfig({
+      source: "model",
+      contextSize: 33,
+      steps: 8,
+      batchSize: 128,
+      storeSize: 512,
+      windowsPerBatch: 4,
+    });
+    const sidecar = `${dir}/checkpoints/step-00000004/state.json`;
+    await Deno.mkdir(`${dir}/checkpoints/step-00000004`, { recursive: true });
+    await Deno.writeTextFile(sidecar, '{"position": 25');
+    await assert.rejects(() => trainingWindows(dir, config), {
+      name: "TypeError",
+      message: `${sidecar}: expected JSON, received text that does not parse (${
+        parserSays('{"position": 25')
+      })`,
+    });
+    // JSON without a position: every step counts, as without a checkpoint. 8 × 128 = 1024 rows = 2 fills;
+    // 32 rows a window (BOS is not trained on) → 32 windows → 8 batches of 4, + 1 → 36 windows.
+    await Deno.writeTextFile(sidecar, "null");
+    assert.equal(await trainingWindows(dir, config), 36);
+    // a position of 100 rows → 1 fill of 512 → 16 windows → 4 batches, + 1 → 20 windows
+    await Deno.writeTextFile(sidecar, '{"position": 100}');
+    assert.equal(await trainingWindows(dir, config), 20);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("loadRunSaes() says what is wrong with a folder that is not a finished language-model run", async () => {
   const dir = await Deno.makeTempDir();
   await assert.rejects(() => loadRunSaes(dir), /run folder: cannot read .*config\.json/);

@@ -25,3 +25,74 @@ Deno.test("exportSaes() writes one SAELens-layout folder per component", async (
   assert.equal(cfg.hook_name, "blocks.0.hook_resid_pre");
   await Deno.remove(dir, { recursive: true });
 });
+
+/** What `JSON.parse` says of `text` (the messages quote the parser's own words). */
+function parserSays(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(text)} not to parse`);
+}
+
+Deno.test("exportSaes() reads the run's config.json beside final/, and names it when it does not parse, leaving final/ as it was", async () => {
+  const dir = await Deno.makeTempDir();
+  const oneSae = (scale: number): SaeParams => ({
+    wEnc: tf.fill([1, 2, 3], scale) as tf.Tensor3D,
+    bEnc: tf.zeros([1, 3]) as tf.Tensor2D,
+    wDec: tf.zeros([1, 3, 2]) as tf.Tensor3D,
+    bDec: tf.zeros([1, 2]) as tf.Tensor2D,
+  });
+  const hook = "blocks.0.hook_resid_post";
+  const cfgPath = `${dir}/final/${hook}/cfg.json`;
+  const weights = `${dir}/final/${hook}/sae_weights.safetensors`;
+  try {
+    const config = JSON.stringify({ source: "model", model: "gpt2", hooks: [hook], contextSize: 16 });
+    await Deno.writeTextFile(`${dir}/config.json`, config);
+    const first = oneSae(1);
+    await exportSaes(`${dir}/final`, first, { componentNames: [hook] });
+    tf.dispose(Object.values(first));
+    const cfgText = await Deno.readTextFile(cfgPath);
+    const cfg = JSON.parse(cfgText);
+    assert.equal(cfg.metadata.model_name, "gpt2");
+    assert.equal(cfg.metadata.context_size, 16);
+    const before = await Deno.readFile(weights);
+
+    const second = oneSae(2);
+    const cut = config.slice(0, 20); // '{"source":"model","m'
+    await Deno.writeTextFile(`${dir}/config.json`, cut);
+    await assert.rejects(() => exportSaes(`${dir}/final`, second, { componentNames: [hook] }), {
+      name: "TypeError",
+      message:
+        `${dir}/config.json: expected a run's configuration (for SAELens's metadata), received text that does not parse (${
+          parserSays(cut)
+        })`,
+    });
+    await Deno.writeTextFile(`${dir}/config.json`, "");
+    await assert.rejects(() => exportSaes(`${dir}/final`, second, { componentNames: [hook] }), {
+      name: "TypeError",
+      message:
+        `${dir}/config.json: expected a run's configuration (for SAELens's metadata), received an empty file`,
+    });
+    // the SAE written before is untouched, and nothing was left beside it
+    assert.deepEqual(await Deno.readFile(weights), before);
+    assert.equal(await Deno.readTextFile(cfgPath), cfgText);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["config.json", "final"]);
+
+    // JSON that is not an object is not a run's configuration: no metadata, as without a file
+    await Deno.writeTextFile(`${dir}/config.json`, "[1, 2]");
+    await exportSaes(`${dir}/final`, second, { componentNames: [hook] });
+    assert.equal(JSON.parse(await Deno.readTextFile(cfgPath)).metadata.model_name, null);
+    // metadata given: the file is not read
+    await Deno.writeTextFile(`${dir}/config.json`, cut);
+    await exportSaes(`${dir}/final`, second, {
+      componentNames: [hook],
+      metadata: { modelName: "m", datasetPath: null },
+    });
+    assert.equal(JSON.parse(await Deno.readTextFile(cfgPath)).metadata.model_name, "m");
+    tf.dispose(Object.values(second));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -403,6 +403,49 @@ hubTest(
   },
 );
 
+/** What `JSON.parse` says of `text` (the messages quote the parser's own words). */
+function parserSays(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(text)} not to parse`);
+}
+
+hubTest(
+  "uploadRun() names a run's config.json or final/summary.json that is truncated, empty or not an object, and sends nothing",
+  async () => {
+    await withHub(async (hub, dir) => {
+      const run = `${dir}/run`;
+      tf.dispose((await toyRun(run)) as unknown as tf.TensorContainer);
+      const what = `Hugging Face upload of ${run} to me/saes`;
+      const upload = () => uploadRun(run, "me/saes", { hubUrl: hub.url, accessToken: WRITER });
+      for (const file of [`${run}/config.json`, `${run}/final/summary.json`]) {
+        const whole = await Deno.readTextFile(file);
+        const cut = whole.slice(0, 25);
+        const cases: [string, string][] = [
+          [cut, `${what}: ${file}: expected JSON, received text that does not parse (${parserSays(cut)})`],
+          ["", `${what}: ${file}: expected JSON, received an empty file`],
+          ["  \n", `${what}: ${file}: expected JSON, received an empty file`],
+          ["null", `${what}: ${file}: expected a JSON object, received null`],
+          ['["step"]', `${what}: ${file}: expected a JSON object, received ["step"]`],
+        ];
+        for (const [text, message] of cases) {
+          await Deno.writeTextFile(file, text);
+          await assert.rejects(upload, { name: "TypeError", message });
+        }
+        await Deno.writeTextFile(file, whole);
+      }
+      assert.deepEqual(hub.requests, []); // refused before any request
+      // a run that logged nothing has no summary.json: that one uploads, without it
+      await Deno.remove(`${run}/final/summary.json`);
+      const result = await upload();
+      assert.deepEqual(result.files, RUN_FILES.filter((f) => f !== "summary.json"));
+    });
+  },
+);
+
 Deno.test("modelCard() names a Hub model as base_model, the hooks, the data and the metrics of each SAE", () => {
   const card = modelCard({
     repo: "me/pythia-saes",

@@ -55,20 +55,33 @@ Deno.test("decodeSafetensors() round-trips what encodeSafetensors() writes", () 
 });
 
 Deno.test("decodeSafetensors() names the file and tensor on bad input", () => {
-  assert.throws(
-    () => decodeSafetensors(new Uint8Array(3), "x.safetensors"),
-    /x.safetensors: expected at least 8 bytes, received 3/,
-  );
+  assert.throws(() => decodeSafetensors(new Uint8Array(3), "x.safetensors"), {
+    message: "x.safetensors: expected at least 8 bytes (the header length), received 3",
+  });
+  // [3] of F32 is 3 × 4 = 12 bytes; the offsets span 8
   const bad = handFile('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', [0, 0, 0, 0, 0, 0, 0, 0]);
-  assert.throws(
-    () => decodeSafetensors(bad, "m.safetensors"),
-    /m.safetensors: tensor w expected 12 bytes for shape \[3\], received 8/,
-  );
+  assert.throws(() => decodeSafetensors(bad, "m.safetensors"), {
+    message:
+      'm.safetensors: tensor "w": expected 12 bytes (shape [3] of F32, 4 bytes each), received data_offsets [0, 8] (8 bytes)',
+  });
   const f16 = handFile('{"h":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}', [0, 0]);
-  assert.throws(
-    () => decodeSafetensors(f16, "h.safetensors"),
-    /tensor h expected dtype F32, I32, F64 or I64, received F16/,
-  );
+  assert.throws(() => decodeSafetensors(f16, "h.safetensors"), {
+    message: 'h.safetensors: tensor "h": expected dtype F32, I32, F64 or I64, received F16',
+  });
+  // I64 2^31 = 00 00 00 80 00 00 00 00 does not fit in int32
+  const wide = handFile('{"n":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}', [
+    0,
+    0,
+    0,
+    0x80,
+    0,
+    0,
+    0,
+    0,
+  ]);
+  assert.throws(() => decodeSafetensors(wide, "n.safetensors"), {
+    message: 'n.safetensors: tensor "n": expected values that fit in int32, received 2147483648',
+  });
   assert.throws(
     () => encodeSafetensors({ w: { dtype: "F32", shape: [3], data: new Float32Array(2) } }),
     /tensor w expected 3 values for shape \[3\], received 2/,

@@ -147,7 +147,30 @@ export async function* readTextChunks(path: string | URL, options: ReadOptions =
  * assert.equal(lines.join("|"), "first|second line|third");
  * ```
  */
-export async function* readLines(path: string | URL, options: ReadOptions = {}): AsyncGenerator<string> {
+export function readLines(path: string | URL, options: ReadOptions = {}): AsyncGenerator<string> {
+  return splitLines(readTextChunks(path, options));
+}
+
+/**
+ * The lines of a stream of text pieces, as {@linkcode readLines} reads them
+ * from a file: without their line ends (`\n` or `\r\n`), a final line
+ * without a line end still a line, a line split across pieces joined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitLines } from "./files.ts";
+ * async function* pieces() {
+ *   yield "a\r";
+ *   yield "\nb";
+ *   yield "c\n\nd";
+ * }
+ * const lines: string[] = [];
+ * for await (const line of splitLines(pieces())) lines.push(line);
+ * assert.deepEqual(lines, ["a", "bc", "", "d"]);
+ * ```
+ */
+export async function* splitLines(texts: AsyncIterable<string>): AsyncGenerator<string> {
   let parts: string[] = [];
   const finish = (last: string): string => {
     parts.push(last);
@@ -155,7 +178,7 @@ export async function* readLines(path: string | URL, options: ReadOptions = {}):
     parts = [];
     return line.endsWith("\r") ? line.slice(0, -1) : line;
   };
-  for await (const text of readTextChunks(path, options)) {
+  for await (const text of texts) {
     let from = 0;
     while (true) {
       const end = text.indexOf("\n", from);

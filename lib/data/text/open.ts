@@ -27,6 +27,8 @@ export type OpenSourceOptions = {
   readonly split?: PlainTextSplit;
   /** Extra Parquet decompressors. */
   readonly compressors?: ParquetCompressors;
+  /** Plain text: called once per file that looks binary or mis-encoded (see `plainTextSource`). */
+  readonly onWarning?: (message: string) => void;
 };
 
 /**
@@ -86,7 +88,7 @@ export function openTextSource(paths: Paths, options: OpenSourceOptions = {}): D
   if (format === "parquet") {
     return parquetTextSource(paths, { column: options.field, compressors: options.compressors });
   }
-  return plainTextSource(paths, { split: options.split });
+  return plainTextSource(paths, { split: options.split, onWarning: options.onWarning });
 }
 
 /**

@@ -7,6 +7,9 @@
  *
  * @module
  */
+import { indexSafetensorsBytes } from "../../io/safetensors.ts";
+import { parseJsonFile, readJsonFile } from "../../io/files.ts";
+import { assertFiniteValues } from "../../train/finite.ts";
 
 /**
  * Widens IEEE half-precision (F16) or bfloat16 (BF16) little-endian values to
@@ -57,30 +60,13 @@ export type HfTensorEntry = {
 /** Tensors by name, across the files of a checkpoint. */
 export type HfTensors = Readonly<Record<string, HfTensorEntry>>;
 
-const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U64: 8,
-  U32: 4,
-  U16: 2,
-  U8: 1,
-  BOOL: 1,
-  F8_E4M3: 1,
-  F8_E5M2: 1,
-};
-
 /**
- * Indexes the tensors of safetensors bytes from the header, checking each
- * tensor's byte range against its dtype and shape, without decoding them.
+ * Indexes the tensors of safetensors bytes from the header without decoding
+ * them: {@linkcode indexSafetensorsBytes} (every check of the header and of
+ * each tensor's byte range) with the file named in each entry.
  *
  * @param file names the file in messages and in each entry
- * @throws RangeError naming the file (and tensor) when the header or a byte range is wrong
+ * @throws TypeError or RangeError naming the file (and tensor) when the header or a byte range is wrong
  *
  * @example
  * ```ts
@@ -91,47 +77,13 @@ const DTYPE_BYTES: Readonly<Record<string, number>> = {
  * const entry = indexSafetensors(bytes, "model.safetensors").w;
  * assert.equal(entry.dtype, "F32");
  * assert.equal(entry.bytes.length, 8);
+ * assert.equal(entry.file, "model.safetensors");
  * ```
  */
 export function indexSafetensors(bytes: Uint8Array, file: string): Record<string, HfTensorEntry> {
-  if (bytes.length < 8) {
-    throw new RangeError(
-      `${file}: expected at least 8 bytes (a safetensors header length), received ${bytes.length}`,
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (8 + headerLength > bytes.length) {
-    throw new RangeError(
-      `${file}: header length ${headerLength} runs past the end of the file (${bytes.length} bytes)`,
-    );
-  }
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-  } catch (error) {
-    throw new RangeError(
-      `${file}: expected a safetensors JSON header, ${error instanceof Error ? error.message : error}`,
-    );
-  }
-  const base = 8 + headerLength;
   const out: Record<string, HfTensorEntry> = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const { dtype, shape, data_offsets: [begin, end] } = info;
-    const size = DTYPE_BYTES[dtype];
-    if (size === undefined) {
-      throw new RangeError(`${file}: tensor ${name} has an unknown dtype ${JSON.stringify(dtype)}`);
-    }
-    const count = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * size || base + end > bytes.length) {
-      throw new RangeError(
-        `${file}: tensor ${name} expected ${count * size} bytes for ${dtype} [${
-          shape.join(", ")
-        }], received ${end - begin} (offsets ${begin}..${end})`,
-      );
-    }
-    out[name] = { dtype, shape, bytes: bytes.subarray(base + begin, base + end), file };
+  for (const [name, entry] of Object.entries(indexSafetensorsBytes(bytes, file).tensors)) {
+    out[name] = { ...entry, file };
   }
   return out;
 }
@@ -169,10 +121,14 @@ export function takeHfTensor(tensors: HfTensors, name: string, shape: readonly n
     );
   }
   // Copies: the entry's bytes may sit at an offset that is not a multiple of the element size.
-  if (dtype === "F32") return new Float32Array(bytes.slice().buffer);
-  if (dtype === "F16" || dtype === "BF16") return widenHalf(bytes, dtype);
-  if (dtype === "F64") return Float32Array.from(new Float64Array(bytes.slice().buffer));
-  throw new TypeError(`${file}: tensor ${name} expected dtype F32, F16, BF16 or F64, received ${dtype}`);
+  let values: Float32Array;
+  if (dtype === "F32") values = new Float32Array(bytes.slice().buffer);
+  else if (dtype === "F16" || dtype === "BF16") values = widenHalf(bytes, dtype);
+  else if (dtype === "F64") values = Float32Array.from(new Float64Array(bytes.slice().buffer));
+  else throw new TypeError(`${file}: tensor ${name} expected dtype F32, F16, BF16 or F64, received ${dtype}`);
+  // A weight that is not finite poisons every activation after it: refused here, with its name.
+  assertFiniteValues(values, `${file}: tensor "${name}"`);
+  return values;
 }
 
 /** A Hugging Face folder's parsed `config.json` and indexed tensors. */
@@ -210,29 +166,27 @@ export async function readHfCheckpoint(folder: string): Promise<HfCheckpoint> {
   } catch (error) {
     throw new RangeError(`${configPath}: expected a Hugging Face config.json, could not read it (${error})`);
   }
-  let config: unknown;
-  try {
-    config = JSON.parse(configText);
-  } catch (error) {
-    throw new TypeError(`${configPath}: expected JSON, ${error instanceof Error ? error.message : error}`);
-  }
+  const config = parseJsonFile(configText, configPath, "a Hugging Face config.json");
   const single = `${dir}/model.safetensors`;
   const indexPath = `${dir}/model.safetensors.index.json`;
   let files: string[];
   if (await isFile(single)) {
     files = [single];
   } else if (await isFile(indexPath)) {
-    let index: { weight_map?: unknown };
-    try {
-      index = JSON.parse(await Deno.readTextFile(indexPath));
-    } catch (error) {
-      throw new TypeError(`${indexPath}: expected JSON, ${error instanceof Error ? error.message : error}`);
+    const index = await readJsonFile(indexPath);
+    if (index === null || typeof index !== "object" || Array.isArray(index)) {
+      throw new TypeError(`${indexPath}: expected a JSON object, received ${JSON.stringify(index)}`);
     }
-    const map = index.weight_map;
+    const map = (index as { weight_map?: unknown }).weight_map;
     if (map === null || typeof map !== "object" || Array.isArray(map)) {
       throw new RangeError(`${indexPath}: expected a weight_map object, received ${JSON.stringify(map)}`);
     }
-    files = [...new Set(Object.values(map as Record<string, string>))].map((f) => `${dir}/${f}`);
+    const shards = [...new Set(Object.values(map))];
+    const odd = shards.find((f) => typeof f !== "string" || f === "");
+    if (odd !== undefined) {
+      throw new TypeError(`${indexPath}: weight_map expected file names, received ${JSON.stringify(odd)}`);
+    }
+    files = (shards as string[]).map((f) => `${dir}/${f}`);
   } else {
     throw new RangeError(
       `${dir}: expected model.safetensors or model.safetensors.index.json, found neither (only safetensors weights are read)`,

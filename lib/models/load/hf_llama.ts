@@ -12,6 +12,7 @@
 import { tf, tidy } from "../../tf.ts";
 import type { SafetensorsEntry } from "../../io/safetensors.ts";
 import { readHfCheckpoint, takeHfTensor, widenHalf } from "./hf_checkpoint.ts";
+import { assertFiniteValues } from "../../train/finite.ts";
 
 export { widenHalf };
 import {
@@ -146,6 +147,7 @@ export function hfLlamaWeights(
     if (!(entry.data instanceof Float32Array)) {
       throw new TypeError(`${file}: tensor ${name} expected a floating-point dtype, received ${entry.dtype}`);
     }
+    assertFiniteValues(entry.data, `${file}: tensor "${name}"`);
     return entry.data;
   };
   /** `[out, in]` as stored → `[in, out]`. */

@@ -8,6 +8,7 @@
  * @module
  */
 import { Tokenizer } from "@huggingface/tokenizers";
+import { parseJsonFile, readJsonFile } from "../../io/files.ts";
 
 /** Options of {@linkcode HfTokenizer.encode}. */
 export type HfEncodeOptions = {
@@ -189,20 +190,13 @@ export async function loadHfTokenizer(path: string | URL): Promise<HfTokenizer> 
   } catch (error) {
     throw new RangeError(`${file}: expected a Hugging Face tokenizer.json, could not read it (${error})`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new TypeError(`${file}: expected JSON, ${error instanceof Error ? error.message : error}`);
-  }
+  const json = parseJsonFile(text, file);
   const configPath = file.replace(/[^/]*$/, "") + "tokenizer_config.json";
   let config: unknown = {};
   try {
-    config = JSON.parse(await Deno.readTextFile(configPath));
+    config = await readJsonFile(configPath);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new TypeError(`${configPath}: expected JSON, ${error instanceof Error ? error.message : error}`);
-    }
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   return hfTokenizerFromJson(json, config, file);
 }

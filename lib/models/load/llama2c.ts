@@ -18,6 +18,7 @@
  * @module
  */
 import { tf, tidy } from "../../tf.ts";
+import { assertFiniteValues } from "../../train/finite.ts";
 import {
   checkLlamaWeights,
   type LlamaBlockWeights,
@@ -237,7 +238,9 @@ export function decodeLlama2c(bytes: Uint8Array, source = "llama2.c checkpoint")
   const read = (name: string): Float32Array => {
     const shape = list.find((s) => s.name === name)!.shape;
     const start = (at[name] - HEADER_BYTES) / 4;
-    return floats.subarray(start, start + count(shape));
+    const values = floats.subarray(start, start + count(shape));
+    assertFiniteValues(values, `${source}: tensor "${name}"`);
+    return values;
   };
   const config = llama2cConfig(header);
   const { dim: d, nLayers, hiddenDim, nKvHeads, nHeads } = header;

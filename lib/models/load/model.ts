@@ -17,7 +17,7 @@ import {
   readLlama2cTokenizer,
 } from "./llama2c.ts";
 import { loadHfLlama } from "./hf_llama.ts";
-import { exists } from "../../io/files.ts";
+import { exists, readJsonFile } from "../../io/files.ts";
 import { downloadHubModel, type DownloadHubModelOptions, isHubModelId } from "./hub.ts";
 
 /** What the data pipeline needs of a tokenizer. */
@@ -124,7 +124,11 @@ export async function loadModel(
   if (!(await exists(configPath))) {
     throw new Error(`--model ${spec}: expected a Hugging Face folder with config.json, which is missing`);
   }
-  const modelType = (JSON.parse(await Deno.readTextFile(configPath)) as { model_type?: string }).model_type;
+  const config = await readJsonFile(configPath, "a Hugging Face config.json");
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    throw new TypeError(`${configPath}: expected a JSON object, received ${JSON.stringify(config)}`);
+  }
+  const modelType = (config as { model_type?: unknown }).model_type;
   if (modelType === "llama") {
     const model = await loadHfLlama(spec);
     return {
