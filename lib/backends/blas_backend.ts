@@ -11,8 +11,23 @@
 import { tf } from "../tf.ts";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Blas } from "./blas_ffi.ts";
-import { type SaeBlockWorkspace, saeBlockWorkspace, setTopkWorkerEnabled, softmaxRows } from "./sae_wasm.ts";
-import { ADAM_KERNEL, NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL, SAE_RELU_KERNEL } from "./kernel_names.ts";
+import {
+  type SaeBlockWorkspace,
+  saeBlockWorkspace,
+  setTopkWorkerEnabled,
+  softmaxRows,
+  type SparseStepSizes,
+} from "./sae_wasm.ts";
+import {
+  ADAM_KERNEL,
+  NORMALIZE_ROWS_KERNEL,
+  PROJECT_ROWS_KERNEL,
+  SAE_AUXK_KERNEL,
+  SAE_BATCHTOPK_KERNEL,
+  SAE_RELU_KERNEL,
+} from "./kernel_names.ts";
+import { type BatchTopkAttrs, batchTopkLossAndGrads } from "./batchtopk_kernel.ts";
+import { auxkLossAndGrads } from "./auxk_kernel.ts";
 
 /** The name the backend is registered under. */
 export const BLAS_BACKEND = "blas";
@@ -181,18 +196,42 @@ export const TOPK_BLOCK_ROWS = 512;
 
 const workspaces = new Map<string, SaeBlockWorkspace>();
 
-function workspaceFor(rows: number, dIn: number, dSae: number, batch: number, k: number): SaeBlockWorkspace {
-  const key = k > 0 ? `${rows}:${dIn}:${dSae}:${batch}:${k}` : `${rows}:${dIn}:${dSae}`;
+function workspaceFor(rows: number, dIn: number, dSae: number, sparse?: SparseStepSizes): SaeBlockWorkspace {
+  const key = sparse === undefined
+    ? `${rows}:${dIn}:${dSae}`
+    : [rows, dIn, dSae, sparse.batch, sparse.k, sparse.prefixes ?? 1, sparse.batchTopk === true].join(":") +
+      `:${sparse.batchTopk === true || sparse.keepPre === true}`;
   let ws = workspaces.get(key);
   if (ws === undefined) {
-    // One workspace of each shape is enough: steps run one at a time.
+    // One workspace is enough: steps run one at a time.
     for (const old of workspaces.values()) old.topk?.dispose();
     workspaces.clear();
-    ws = saeBlockWorkspace(rows, dIn, dSae, k > 0 ? { batch, k } : undefined);
+    ws = saeBlockWorkspace(rows, dIn, dSae, sparse);
     workspaces.set(key, ws);
   }
   return ws;
 }
+
+/**
+ * The inputs whose encoder products `x̄ · wEnc` the workspace's `preAll` holds (those of the last component),
+ * as the last fused TopK or BatchTopK step left them, for AuxK right after it; `undefined` once anything
+ * else has written there.
+ */
+let cachedPre:
+  | {
+    readonly ws: SaeBlockWorkspace;
+    readonly ids: readonly unknown[];
+    readonly component: number;
+  }
+  | undefined;
+
+/** The data of a step's inputs that its encoder products depend on. */
+function preIds(inputs: Record<string, tf.TensorInfo>): unknown[] {
+  return ["x", "wEnc", "bEnc", "bDec"].map((name) => inputs[name].dataId);
+}
+
+/** Whether AuxK has run: from then on, TopK steps keep the batch's encoder products for it. */
+let auxkUsed = false;
 
 /**
  * Whether the TopK step's workspace (the last one made) has a worker thread
@@ -267,8 +306,15 @@ function saeReluLossAndGrads(blas: Blas) {
     const errScale = (2 * s) / n;
     const sl1 = s * l1c;
     const R = Math.min(topK > 0 ? TOPK_BLOCK_ROWS : SAE_BLOCK_ROWS, B);
-    const ws = workspaceFor(R, n, m, B, topK);
-    if (topK > 0) return topkLossAndGrads(blas, backend, args, ws);
+    const ws = workspaceFor(R, n, m, topK > 0 ? { batch: B, k: topK, keepPre: auxkUsed } : undefined);
+    if (topK > 0) {
+      cachedPre = undefined;
+      const out = topkLossAndGrads(blas, backend, args, ws);
+      if (ws.topk?.preAll !== undefined && c > 0) {
+        cachedPre = { ws, ids: preIds(args.inputs), component: c - 1 };
+      }
+      return out;
+    }
     const f = output(backend, c * keep * m);
     const xHat = output(backend, c * B * n);
     const l1 = new Float32Array(c * B), l2 = new Float32Array(c * B), total = new Float32Array(c * B);
@@ -422,8 +468,9 @@ function topkLossAndGrads(
     for (let r0 = 0; r0 < B; r0 += R) {
       const rows = Math.min(R, B - r0);
       for (const sums of tk.colSumDX) sums.fill(0);
-      // pre = x̄ · wEnc (the bias is added in the selection)
-      blas.sgemm(false, false, rows, m, n, 1, tk.xBar.subarray(r0 * tk.ld), tk.ld, wEk, m, 0, ws.f, m);
+      // pre = x̄ · wEnc (the bias is added in the selection), kept for AuxK where the workspace has room
+      const pre = tk.preAll === undefined ? ws.f : tk.preAll.subarray(r0 * m);
+      blas.sgemm(false, false, rows, m, n, 1, tk.xBar.subarray(r0 * tk.ld), tk.ld, wEk, m, 0, pre, m);
       // the block's rows: [0, half) on lane 0, [half, rows) on lane 1
       const half = Math.ceil(rows / 2);
       let done0 = 0, done1 = 0;
@@ -491,6 +538,121 @@ function topkLossAndGrads(
     fired,
     sst,
   });
+}
+
+/**
+ * The fused BatchTopK and Matryoshka step (see `SAE_BATCHTOPK_KERNEL` in `lib/backends/kernel_names.ts`
+ * for the contract, and `batchtopk_kernel.ts` for the maths).
+ */
+function saeBatchTopkLossAndGrads(blas: Blas) {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, bEnc } = args.inputs;
+    const [, B, n] = x.shape;
+    const m = bEnc.shape[1];
+    const a = args.attrs ?? {};
+    const attrs: BatchTopkAttrs = {
+      l1Coefficient: Number(a.l1Coefficient ?? 0),
+      keepRows: Number(a.keepRows ?? B),
+      k: Number(a.k),
+      prefixes: numberList(a.prefixes, "prefixes") ?? [m],
+      prefixWeights: numberList(a.prefixWeights, "prefixWeights") ?? [1],
+    };
+    const { prefixes, prefixWeights } = attrs;
+    const increasing = prefixes.every((p, i) =>
+      Number.isInteger(p) && p >= 1 && (i === 0 || p > prefixes[i - 1])
+    );
+    if (!increasing || prefixes.at(-1) !== m || prefixWeights.length !== prefixes.length) {
+      throw new RangeError(
+        `${SAE_BATCHTOPK_KERNEL}: prefixes expected increasing integers ending at dSae (${m}) with one weight each, received ${
+          JSON.stringify(prefixes)
+        } and ${JSON.stringify(prefixWeights)}`,
+      );
+    }
+    if (!Number.isInteger(attrs.k) || attrs.k < 1 || attrs.k > m) {
+      throw new RangeError(
+        `${SAE_BATCHTOPK_KERNEL}: k expected an integer in [1, ${m}] (dSae), received ${a.k}`,
+      );
+    }
+    const ws = workspaceFor(Math.min(TOPK_BLOCK_ROWS, B), n, m, {
+      batch: B,
+      k: attrs.k,
+      prefixes: attrs.prefixes.length,
+      batchTopk: true,
+    });
+    cachedPre = undefined;
+    const out = batchTopkLossAndGrads(
+      { blas, backend, ws, alloc: (length, zero) => output(backend, length, zero) },
+      args.inputs,
+      attrs,
+    );
+    if (x.shape[0] > 0) cachedPre = { ws, ids: preIds(args.inputs), component: x.shape[0] - 1 };
+    return out;
+  };
+}
+
+/**
+ * The fused AuxK (see `SAE_AUXK_KERNEL` in `lib/backends/kernel_names.ts`, and `auxk_kernel.ts`), on the
+ * workspace of the TopK or BatchTopK step that ran before it (made again to keep the batch's encoder
+ * products, once, where it did not), reading those products where they are still the inputs' own.
+ */
+function saeAuxkLossAndGrads(blas: Blas) {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, bEnc } = args.inputs;
+    const [, B, n] = x.shape;
+    const m = bEnc.shape[1];
+    const kAux = Number(args.attrs?.kAux);
+    const auxkCoefficient = Number(args.attrs?.auxkCoefficient);
+    if (!Number.isInteger(kAux) || kAux < 1 || kAux > m || !(auxkCoefficient >= 0)) {
+      throw new RangeError(
+        `${SAE_AUXK_KERNEL}: expected kAux an integer in [1, ${m}] (dSae) and auxkCoefficient ≥ 0, received ${kAux} and ${auxkCoefficient}`,
+      );
+    }
+    auxkUsed = true;
+    const R = Math.min(TOPK_BLOCK_ROWS, B);
+    let ws: SaeBlockWorkspace | undefined = workspaces.values().next().value;
+    const tk = ws?.topk;
+    if (
+      ws === undefined || tk === undefined || ws.rows !== R || ws.dIn !== n || ws.dSae !== m || tk.batch !== B
+    ) {
+      ws = workspaceFor(R, n, m, { batch: B, k: kAux, keepPre: true });
+    } else if (tk.preAll === undefined) {
+      ws = workspaceFor(R, n, m, {
+        batch: B,
+        k: tk.k,
+        prefixes: tk.prefixes,
+        batchTopk: tk.batchTopk,
+        keepPre: true,
+      });
+    }
+    const ids = preIds(args.inputs);
+    const cached =
+      cachedPre !== undefined && cachedPre.ws === ws && cachedPre.ids.every((id, i) => id === ids[i])
+        ? cachedPre.component
+        : -1;
+    // AuxK overwrites the products.
+    cachedPre = undefined;
+    return auxkLossAndGrads(
+      { blas, backend, ws, alloc: (length, zero) => output(backend, length, zero), cached },
+      args.inputs,
+      { kAux, auxkCoefficient },
+    );
+  };
+}
+
+/** A list attribute: comma-separated numbers (kernel attributes are scalars), or a list; `undefined` if absent. */
+function numberList(value: unknown, name: string): number[] | undefined {
+  if (value === undefined) return undefined;
+  const list = typeof value === "string"
+    ? value.split(",").map(Number)
+    : Array.isArray(value)
+    ? value.map(Number)
+    : [];
+  if (list.length === 0 || list.some((v) => !Number.isFinite(v))) {
+    throw new TypeError(`${name}: expected comma-separated numbers, received ${JSON.stringify(value)}`);
+  }
+  return list;
 }
 
 /** One fused Adam update of one tensor (see `ADAM_KERNEL` in `lib/optim/adam.ts`). */
@@ -823,6 +985,16 @@ export function registerBlasBackend(blas: Blas): void {
     kernelName: SAE_RELU_KERNEL,
     backendName: BLAS_BACKEND,
     kernelFunc: saeReluLossAndGrads(blas) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: SAE_BATCHTOPK_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: saeBatchTopkLossAndGrads(blas) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: SAE_AUXK_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: saeAuxkLossAndGrads(blas) as unknown as tf.KernelFunc,
   });
   tf.registerKernel({
     kernelName: PROJECT_ROWS_KERNEL,

@@ -26,6 +26,36 @@
 export const SAE_RELU_KERNEL = "SaekitReluSaeLossAndGrads";
 
 /**
+ * The fused SAE step of BatchTopK and Matryoshka: the `k · batch` largest
+ * positive pre-activations of the whole batch are kept per component (every
+ * value tied with the smallest kept one too; all positive values when there
+ * are fewer), with TopK's gradient `∂L/∂pre = ∂L/∂f ⊙ mask`; the loss
+ * `Σ_t w_t · mse(x̂_t, x) + λ·Σ|f|` with `x̂_t` the reconstruction by the
+ * features `[0, prefixes[t])`. Inputs `x, wEnc, bEnc, wDec, bDec`; attributes
+ * `l1Coefficient`, `keepRows`, `k`, `prefixes` (increasing, the last `dSae`;
+ * `dSae` alone for BatchTopK) and `prefixWeights` (`1`), both lists as
+ * comma-separated numbers (attributes are scalars); outputs those of
+ * {@linkcode SAE_RELU_KERNEL} (`l2` is the last prefix's, `total` has the
+ * weighted sum) then `minActive [c]`, the smallest kept activation (∞ where
+ * none).
+ */
+export const SAE_BATCHTOPK_KERNEL = "SaekitBatchTopkSaeLossAndGrads";
+
+/**
+ * AuxK of the TopK family, after a fused step on the same inputs: of the
+ * features marked dead, the `kAux` largest positive pre-activations of each
+ * item (ties kept) reconstruct the residual `x − x̂` of the main step,
+ * `ê = f_aux · wDec`. Inputs `x, wEnc, bEnc, wDec, bDec` (an SAE with a tied
+ * bias, on its own input), `xHat` (the main step's reconstruction) and `dead`
+ * (`[c, dSae]`, > 0 for a dead feature); attributes `kAux` and
+ * `auxkCoefficient` α; outputs `aux [c, B]` (`mse(ê, x − x̂)` per item) and
+ * AuxK's shares of the gradients, `gwEnc, gbEnc, gwDec, gbDec` (with
+ * `R = α(2s/n)(ê − e)`: `∂/∂wDec = f_auxᵀ R`, `∂/∂pre = (R wDecᵀ) ⊙ mask_aux`
+ * sent to `wEnc`, `bEnc` and through the tied bias to `bDec`).
+ */
+export const SAE_AUXK_KERNEL = "SaekitAuxkLossAndGrads";
+
+/**
  * One Adam update of one tensor. Inputs `g, mu, nu`; attributes `b1, b2, eps,
  * c1 = 1/(1−β1ᵗ), c2 = 1/(1−β2ᵗ)`; outputs `mu', nu', update = c1·mu' /
  * (√(c2·nu') + eps)`.

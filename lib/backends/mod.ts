@@ -14,4 +14,11 @@ export {
   type TensorflowOptions,
 } from "./select.ts";
 export { hasKernel, runKernel } from "../tf.ts";
-export { ADAM_KERNEL, NORMALIZE_ROWS_KERNEL, PROJECT_ROWS_KERNEL, SAE_RELU_KERNEL } from "./kernel_names.ts";
+export {
+  ADAM_KERNEL,
+  NORMALIZE_ROWS_KERNEL,
+  PROJECT_ROWS_KERNEL,
+  SAE_AUXK_KERNEL,
+  SAE_BATCHTOPK_KERNEL,
+  SAE_RELU_KERNEL,
+} from "./kernel_names.ts";

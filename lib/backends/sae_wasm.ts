@@ -51,6 +51,36 @@ type Exports = {
   ): number;
   topk_weight_grads(lane: number, j0: number, j1: number, accumulate: number): void;
   topk_center(lane: number, row0: number, rows: number): void;
+  auxk_gather(p: number, rows: number, m: number, dlist: number, nd: number): void;
+  auxk_rows(
+    lane: number,
+    p: number,
+    nd: number,
+    dlist: number,
+    e: number,
+    ehat: number,
+    aux: number,
+    row0: number,
+    rows: number,
+    scale: number,
+    kaux: number,
+  ): number;
+  batchtopk_hist(lane: number, p: number, rows: number): void;
+  batchtopk_hist2(lane: number, p: number, rows: number, bin: number): void;
+  batchtopk_rows(
+    lane: number,
+    p: number,
+    x: number,
+    xhat: number,
+    l1: number,
+    l0: number,
+    l2: number,
+    rec: number,
+    row0: number,
+    rows: number,
+    scale: number,
+    add: number,
+  ): number;
 };
 
 /** Buffers of one block of `rows` rows, as views on the module's memory. */
@@ -75,6 +105,8 @@ export type SaeBlockWorkspace = {
   readonly l1: Float32Array;
   readonly l0: Float32Array;
   readonly l2: Float32Array;
+  /** The weighted sum of the prefixes' reconstruction losses per row (BatchTopK and Matryoshka). */
+  readonly rec: Float32Array;
   readonly fired: Int32Array;
   readonly colSumX: Float32Array;
   readonly colSqX: Float32Array;
@@ -148,6 +180,71 @@ export type TopkWorkspace = {
    * lane 1, added to the gradients when `accumulate`.
    */
   weightGrads(split: number, accumulate: boolean): void;
+  /**
+   * The prefixes of nested dictionaries (Matryoshka): their ends (increasing, the last `dSae`) and weights, as
+   * many as the workspace was made for (one, `[dSae]` with weight 1, unless set).
+   */
+  setPrefixes(ends: readonly number[], weights: readonly number[]): void;
+  /**
+   * The whole batch's encoder products `x̄ · wEnc` `[batch, dSae]` (without the bias), where the workspace
+   * keeps them (BatchTopK always; TopK when made with `keepPre`): the step writes them here.
+   */
+  readonly preAll?: Float32Array;
+  /** The number of prefixes it was made for. */
+  readonly prefixes: number;
+  /** Whether it was made for BatchTopK. */
+  readonly batchTopk: boolean;
+  /** AuxK: the dead features, increasing, in the first `nd` places. */
+  readonly dlist: Int32Array;
+  /** AuxK: compacts every row of `preAll` in place to the `nd` columns of `dlist` (rows `nd` apart). */
+  auxCompact(nd: number): void;
+  /**
+   * AuxK for block rows `[from, from + count)` of each lane (global rows from `row0 + from`): the dead
+   * features' pre-activations from the compacted `preAll` (plus the bias in `bEnc`, dead features' first),
+   * the residual `x − x̂` of the main step in the block's `x`; `ê` to `xHat`, the losses to `l2`, the
+   * residual's gradient to `∂L/∂x̂`'s first array and `∂L/∂pre` to the entries (after `auxMode`). Returns
+   * the rows each lane did, as `rows`.
+   */
+  auxRows(
+    lanes: readonly [{ from: number; count: number }, { from: number; count: number }],
+    row0: number,
+    nd: number,
+    scale: number,
+    kAux: number,
+  ): [number, number];
+  /**
+   * AuxK: one prefix of weight 1 (every feature's weight gradient from `∂L/∂x̂`'s first array) and `bDec` 0,
+   * after `center`; `setPrefixes` (the next BatchTopK step) and the next step's `bDec` restore them.
+   */
+  auxMode(): void;
+  /**
+   * BatchTopK: empties both lanes' histograms, sets the number of values to keep (`k · batch`), and forgets
+   * the smallest kept value.
+   */
+  resetSelection(): void;
+  /** BatchTopK's first pass over rows `[row0, row0 + rows)` of `preAll`, half of them on each lane. */
+  histogram(row0: number, rows: number): void;
+  /** BatchTopK's second pass over every row of `preAll`, counting the values of top bin `bin`. */
+  histogram2(bin: number): void;
+  /** Each lane's histograms by top bits (counted from its `lowestBin` up) and by low bits. */
+  readonly hist: readonly [Int32Array, Int32Array];
+  readonly hist2: readonly [Int32Array, Int32Array];
+  /** Each lane's lowest top bin whose counts are complete. */
+  lowestBin(lane: number): number;
+  /** Sets both lanes' threshold: the positive values ≥ `theta` are kept (`0`: every positive value). */
+  setThreshold(theta: number): void;
+  /** The smallest value either lane has kept since `resetSelection` (`Infinity` when none). */
+  smallestKept(): number;
+  /**
+   * BatchTopK's `rows` for the block at `row0` (its pre-activations read from `preAll`): selection at the
+   * threshold, decoder and backward pass; the block's weighted reconstruction losses go to `rec`.
+   */
+  batchRows(
+    lanes: readonly [{ from: number; count: number }, { from: number; count: number }],
+    row0: number,
+    scale: number,
+    add: number,
+  ): [number, number];
   /** Whether a worker thread runs lane 1 now (it has started, and `setTopkWorkerEnabled` has not turned it off). */
   readonly threaded: boolean;
   /** Stops the worker. */
@@ -172,6 +269,13 @@ function compiled(): WebAssembly.Module {
  */
 function sharedMemory(bytes: number): WebAssembly.Memory {
   const pages = Math.ceil(bytes / 65536);
+  if (pages > 65536) {
+    throw new RangeError(
+      `saekit's WebAssembly kernels: a workspace of ${
+        (bytes / 2 ** 30).toFixed(1)
+      } GiB does not fit in WebAssembly's 4 GiB (a smaller batch, or for BatchTopK batch × dSae below about 2^29)`,
+    );
+  }
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
 }
 
@@ -211,7 +315,48 @@ const LANE_FIELDS = [
   "tsum",
   "tsq",
   "ld",
+  "nseg",
+  "ends",
+  "wts",
+  "xs",
+  "dxstride",
+  "hist",
+  "hist2",
+  "lbin",
+  "cntge",
+  "target",
+  "theta",
+  "vmin",
 ] as const;
+
+/** Lane fields that hold a float32 (the others are int32 or addresses). */
+const FLOAT_LANE_FIELDS: ReadonlySet<string> = new Set(["theta", "vmin"]);
+
+/**
+ * Bins of BatchTopK's first histogram: by the top 16 bits of a positive float's encoding (sign 0, exponent,
+ * 7 bits of mantissa), which order positive floats as integers.
+ *
+ * @example 1.0 is 0x3f800000: bin 0x3f80
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HIST_BINS } from "./sae_wasm.ts";
+ * const bits = new Uint32Array(new Float32Array([1]).buffer)[0];
+ * assert.equal(bits >>> 16, 0x3f80);
+ * assert.ok((bits >>> 16) < HIST_BINS);
+ * ```
+ */
+export const HIST_BINS = 1 << 15;
+/**
+ * Bins of BatchTopK's second histogram: by the low 16 bits, within one bin of the first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HIST2_BINS } from "./sae_wasm.ts";
+ * assert.equal(HIST2_BINS, 65536);
+ * ```
+ */
+export const HIST2_BINS = 1 << 16;
 
 /**
  * The row stride of the TopK step's `x̄` and `∂L/∂x̂` (see `ld` in sae_kernels.c): `dIn` and 16 more when
@@ -222,15 +367,40 @@ export function topkRowStride(dIn: number): number {
 }
 
 /**
+ * The sparse steps' sizes beyond a block's: see {@linkcode saeBlockWorkspace}.
+ *
+ * @example A BatchTopK workspace keeps the whole batch's encoder products
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { saeBlockWorkspace } from "./sae_wasm.ts";
+ * const ws = saeBlockWorkspace(4, 2, 8, { batch: 6, k: 2, batchTopk: true });
+ * assert.equal(ws.topk!.preAll!.length, 6 * 8);
+ * ws.topk!.dispose();
+ * ```
+ */
+export type SparseStepSizes = {
+  /** Rows of the batch. */
+  readonly batch: number;
+  /** TopK's k, or BatchTopK's average k. */
+  readonly k: number;
+  /** Nested dictionaries (Matryoshka): how many prefixes (1 by default). */
+  readonly prefixes?: number;
+  /** BatchTopK: the whole batch's pre-activations are kept, with the histograms of its selection. */
+  readonly batchTopk?: boolean;
+  /** TopK: the whole batch's pre-activations are kept (for AuxK after the step). */
+  readonly keepPre?: boolean;
+};
+
+/**
  * A workspace for blocks of up to `rows` rows of an SAE with `dIn` inputs
- * and `dSae` features; with `topk`, also the TopK step's buffers for a batch
- * of `topk.batch` rows.
+ * and `dSae` features; with `topk`, also the TopK (or BatchTopK) step's
+ * buffers for a batch of `topk.batch` rows.
  */
 export function saeBlockWorkspace(
   rows: number,
   dIn: number,
   dSae: number,
-  topk?: { readonly batch: number; readonly k: number },
+  topk?: SparseStepSizes,
 ): SaeBlockWorkspace {
   // A lane's share of the entry lists: k entries for each of its rows (at most half of each block, rounded
   // up) and a quarter more (ties), and one whole row beyond that, so that an empty share always takes a row.
@@ -238,6 +408,9 @@ export function saeBlockWorkspace(
   const ld = topkRowStride(dIn);
   const laneRows = Math.ceil(batch / 2) + Math.ceil(batch / rows);
   const share = topk === undefined ? 0 : Math.ceil(1.25 * laneRows * topk.k) + dSae;
+  const prefixes = topk?.prefixes ?? 1;
+  const batchTopk = topk?.batchTopk === true;
+  const keepPre = batchTopk || topk?.keepPre === true;
   const lane = (i: number): [string, number][] => [
     [`lane${i}`, LANE_FIELDS.length],
     [`fired${i}`, dSae],
@@ -253,12 +426,21 @@ export function saeBlockWorkspace(
     [`sqx${i}`, 2 * dIn],
     [`tsum${i}`, dIn],
     [`tsq${i}`, dIn],
+    [`xs${i}`, prefixes * dIn],
+    [`hist${i}`, batchTopk ? HIST_BINS : 0],
+    [`hist2${i}`, batchTopk ? HIST2_BINS : 0],
   ];
   const topkLayout: [string, number][] = topk === undefined ? [] : [
     ["control", CONTROL_INTS],
     ["xAll", batch * dIn],
     ["xBarAll", batch * ld],
-    ["dXAll", batch * ld],
+    // ∂L/∂x̂ of every row, one array per prefix (Matryoshka: the suffix sums Q_t)
+    ["dXAll", prefixes * batch * ld],
+    ["preAll", keepPre ? batch * dSae : 0],
+    // AuxK: the dead features
+    ["dlist", dSae],
+    ["ends", prefixes],
+    ["wts", prefixes],
     ["rs", batch],
     ["re", batch],
     ["idx", 2 * share],
@@ -283,6 +465,7 @@ export function saeBlockWorkspace(
     ["l1", rows],
     ["l0", rows],
     ["l2", rows],
+    ["rec", rows],
     ["fired", dSae],
     ["colSumX", dIn],
     ["colSqX", dIn],
@@ -318,6 +501,7 @@ export function saeBlockWorkspace(
     l1: view("l1", rows),
     l0: view("l0", rows),
     l2: view("l2", rows),
+    rec: view("rec", rows),
     fired: ints("fired", dSae),
     colSumX: view("colSumX", dIn),
     colSqX: view("colSqX", dIn),
@@ -328,9 +512,20 @@ export function saeBlockWorkspace(
     reconstructionGrad: (r, scale) =>
       k.reconstruction_grad(o.xHat, o.x, o.bDec, o.dX, r, dIn, scale, o.l2, o.colSumDX),
     reluGrad: (r, add) => k.relu_grad(o.dPre, o.f, r, dSae, add, o.colSumDPre),
-    topk: topk === undefined
-      ? undefined
-      : topkWorkspace(ld, memory, k, offsets, dIn, dSae, topk.batch, topk.k, share),
+    topk: topk === undefined ? undefined : topkWorkspace(
+      ld,
+      memory,
+      k,
+      offsets,
+      dIn,
+      dSae,
+      topk.batch,
+      topk.k,
+      share,
+      prefixes,
+      batchTopk,
+      keepPre,
+    ),
   };
 }
 
@@ -341,6 +536,7 @@ export function saeBlockWorkspace(
 const CONTROL_INTS = 64;
 const COMMAND = 0, READY = 1, DONE = 2, RESULT = 3, ERROR = 4, ARGS_BYTE = 64;
 const WORKER_TOPK_ROWS = 1, WORKER_TOPK_WEIGHT_GRADS = 2, WORKER_TOPK_CENTER = 3, WORKER_EXIT = -1;
+const WORKER_BATCHTOPK_HIST = 4, WORKER_BATCHTOPK_HIST2 = 5, WORKER_BATCHTOPK_ROWS = 6, WORKER_AUXK_ROWS = 7;
 
 let workerEnabled = true;
 
@@ -389,6 +585,10 @@ const PROTOCOL = {
   rows: WORKER_TOPK_ROWS,
   weightGrads: WORKER_TOPK_WEIGHT_GRADS,
   center: WORKER_TOPK_CENTER,
+  hist: WORKER_BATCHTOPK_HIST,
+  hist2: WORKER_BATCHTOPK_HIST2,
+  batchRows: WORKER_BATCHTOPK_ROWS,
+  auxRows: WORKER_AUXK_ROWS,
   exit: WORKER_EXIT,
 } as const;
 
@@ -425,7 +625,27 @@ function serveKernels(start: WorkerStart): void {
       if (command === p.rows) {
         ctl[p.result] = k.topk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
       } else if (command === p.weightGrads) k.topk_weight_grads(a[0], a[1], a[2], a[3]);
-      else k.topk_center(a[0], a[1], a[2]);
+      else if (command === p.center) k.topk_center(a[0], a[1], a[2]);
+      else if (command === p.hist) k.batchtopk_hist(a[0], a[1], a[2]);
+      else if (command === p.hist2) k.batchtopk_hist2(a[0], a[1], a[2], a[3]);
+      else if (command === p.batchRows) {
+        ctl[p.result] = k.batchtopk_rows(
+          a[0],
+          a[1],
+          a[2],
+          a[3],
+          a[4],
+          a[5],
+          a[6],
+          a[7],
+          a[8],
+          a[9],
+          a[10],
+          a[11],
+        );
+      } else if (command === p.auxRows) {
+        ctl[p.result] = k.auxk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
+      } else throw new Error(`unknown command ${command}`);
       ctl[p.error] = 0;
     } catch {
       ctl[p.error] = 1;
@@ -505,6 +725,9 @@ function topkWorkspace(
   batch: number,
   topK: number,
   share: number,
+  prefixes: number,
+  batchTopk: boolean,
+  keepPre: boolean,
 ): TopkWorkspace {
   const view = (name: string, length: number) => new Float32Array(memory.buffer, o[name], length);
   const ints = (name: string, length: number) => new Int32Array(memory.buffer, o[name], length);
@@ -544,18 +767,39 @@ function topkWorkspace(
       tsum: o[`tsum${i}`],
       tsq: o[`tsq${i}`],
       ld,
+      nseg: prefixes,
+      ends: o.ends,
+      wts: o.wts,
+      xs: o[`xs${i}`],
+      dxstride: batch * ld,
+      hist: o[`hist${i}`],
+      hist2: o[`hist2${i}`],
+      lbin: 0,
+      cntge: 0,
+      target: topK * batch,
+      theta: 0,
+      vmin: Infinity,
     };
     const struct = ints(`lane${i}`, LANE_FIELDS.length);
-    LANE_FIELDS.forEach((name, f) => (struct[f] = fields[name]));
-    return { struct, address: o[`lane${i}`], cursorField: LANE_FIELDS.indexOf("cursor") };
+    const floats = new Float32Array(memory.buffer, o[`lane${i}`], LANE_FIELDS.length);
+    LANE_FIELDS.forEach((name, f) => {
+      if (FLOAT_LANE_FIELDS.has(name)) floats[f] = fields[name];
+      else struct[f] = fields[name];
+    });
+    return { struct, floats, address: o[`lane${i}`], cursorField: LANE_FIELDS.indexOf("cursor") };
   });
+  const field = (name: (typeof LANE_FIELDS)[number]) => LANE_FIELDS.indexOf(name);
+  const endsView = ints("ends", prefixes), weightsView = view("wts", prefixes), bDecView = view("bDec", dIn);
+  endsView[prefixes - 1] = dSae;
+  weightsView[prefixes - 1] = 1;
   const worker = startWorker(memory, o.control);
   /** The worker, when it is enabled and has started. */
   const helper = (): KernelWorker | undefined => (workerEnabled && worker?.ready() ? worker : undefined);
   const rowsArgs = (lane: number, from: number, count: number, row0: number, scale: number, add: number) =>
     [
       lanes[lane].address,
-      o.f + 4 * from * dSae,
+      // the block's pre-activations: in the whole batch's buffer where the workspace keeps one
+      keepPre ? o.preAll + 4 * (row0 + from) * dSae : o.f + 4 * from * dSae,
       o.xAll + 4 * (row0 + from) * dIn,
       o.xHat + 4 * from * dIn,
       o.l1 + 4 * from,
@@ -567,6 +811,35 @@ function topkWorkspace(
       add,
     ] as const;
   const rsView = ints("rs", batch), reView = ints("re", batch);
+  const batchRowsArgs = (
+    lane: number,
+    from: number,
+    count: number,
+    row0: number,
+    scale: number,
+    add: number,
+  ) =>
+    [
+      lanes[lane].address,
+      o.preAll + 4 * (row0 + from) * dSae,
+      o.xAll + 4 * (row0 + from) * dIn,
+      o.xHat + 4 * from * dIn,
+      o.l1 + 4 * from,
+      o.l0 + 4 * from,
+      o.l2 + 4 * from,
+      o.rec + 4 * from,
+      row0 + from,
+      count,
+      scale,
+      add,
+    ] as const;
+  const hists = [0, 1].map((i) => ints(`hist${i}`, batchTopk ? HIST_BINS : 0));
+  const hists2 = [0, 1].map((i) => ints(`hist2${i}`, batchTopk ? HIST2_BINS : 0));
+  const needBatchTopk = () => {
+    if (!batchTopk) {
+      throw new TypeError("TopK workspace: expected one made for BatchTopK, received one for TopK");
+    }
+  };
   return {
     batch,
     k: topK,
@@ -624,6 +897,112 @@ function topkWorkspace(
         k.topk_weight_grads(lanes[0].address, 0, split, acc);
         k.topk_weight_grads(lanes[1].address, split, dSae, acc);
       }
+    },
+    setPrefixes(ends, weights) {
+      if (ends.length !== prefixes || weights.length !== prefixes || ends[prefixes - 1] !== dSae) {
+        throw new RangeError(
+          `prefixes: expected ${prefixes} ends (the last ${dSae}) and as many weights, received ${
+            JSON.stringify(ends)
+          } and ${JSON.stringify(weights)}`,
+        );
+      }
+      endsView.set(ends);
+      weightsView.set(weights);
+      for (const lane of lanes) lane.struct[field("nseg")] = prefixes;
+    },
+    preAll: keepPre ? view("preAll", batch * dSae) : undefined,
+    prefixes,
+    batchTopk,
+    dlist: ints("dlist", dSae),
+    auxCompact(nd) {
+      k.auxk_gather(o.preAll, batch, dSae, o.dlist, nd);
+    },
+    auxRows([a, b], row0, nd, scale, kAux) {
+      const args = (lane: number, from: number, count: number) =>
+        [
+          lanes[lane].address,
+          o.preAll + 4 * (row0 + from) * nd,
+          nd,
+          o.dlist,
+          o.x + 4 * from * dIn,
+          o.xHat + 4 * from * dIn,
+          o.l2 + 4 * from,
+          row0 + from,
+          count,
+          scale,
+          kAux,
+        ] as const;
+      const args0 = args(0, a.from, a.count), args1 = args(1, b.from, b.count);
+      const w = helper();
+      if (w !== undefined && b.count > 0) {
+        w.post(WORKER_AUXK_ROWS, args1);
+        const done0 = k.auxk_rows(...args0);
+        return [done0, w.wait()];
+      }
+      return [k.auxk_rows(...args0), k.auxk_rows(...args1)];
+    },
+    auxMode() {
+      endsView.fill(dSae);
+      weightsView[0] = 1;
+      for (const lane of lanes) lane.struct[field("nseg")] = 1;
+      bDecView.fill(0);
+    },
+    hist: [hists[0], hists[1]],
+    hist2: [hists2[0], hists2[1]],
+    resetSelection() {
+      needBatchTopk();
+      for (const h of [...hists, ...hists2]) h.fill(0);
+      for (const lane of lanes) {
+        lane.struct[field("lbin")] = 0;
+        lane.struct[field("cntge")] = 0;
+        lane.struct[field("target")] = topK * batch;
+        lane.floats[field("vmin")] = Infinity;
+      }
+    },
+    histogram(row0, rows) {
+      needBatchTopk();
+      const half = Math.ceil(rows / 2);
+      const at = (row: number) => o.preAll + 4 * row * dSae;
+      const w = helper();
+      if (w !== undefined && rows > half) {
+        w.post(WORKER_BATCHTOPK_HIST, [lanes[1].address, at(row0 + half), rows - half]);
+        k.batchtopk_hist(lanes[0].address, at(row0), half);
+        w.wait();
+      } else {
+        k.batchtopk_hist(lanes[0].address, at(row0), half);
+        k.batchtopk_hist(lanes[1].address, at(row0 + half), rows - half);
+      }
+    },
+    histogram2(bin) {
+      needBatchTopk();
+      const half = Math.ceil(batch / 2);
+      const at = (row: number) => o.preAll + 4 * row * dSae;
+      const w = helper();
+      if (w !== undefined && batch > half) {
+        w.post(WORKER_BATCHTOPK_HIST2, [lanes[1].address, at(half), batch - half, bin]);
+        k.batchtopk_hist2(lanes[0].address, at(0), half, bin);
+        w.wait();
+      } else {
+        k.batchtopk_hist2(lanes[0].address, at(0), half, bin);
+        k.batchtopk_hist2(lanes[1].address, at(half), batch - half, bin);
+      }
+    },
+    lowestBin: (lane) => lanes[lane].struct[field("lbin")],
+    setThreshold(theta) {
+      for (const lane of lanes) lane.floats[field("theta")] = theta;
+    },
+    smallestKept: () => Math.min(lanes[0].floats[field("vmin")], lanes[1].floats[field("vmin")]),
+    batchRows([a, b], row0, scale, add) {
+      needBatchTopk();
+      const args0 = batchRowsArgs(0, a.from, a.count, row0, scale, add);
+      const args1 = batchRowsArgs(1, b.from, b.count, row0, scale, add);
+      const w = helper();
+      if (w !== undefined && b.count > 0) {
+        w.post(WORKER_BATCHTOPK_ROWS, args1);
+        const done0 = k.batchtopk_rows(...args0);
+        return [done0, w.wait()];
+      }
+      return [k.batchtopk_rows(...args0), k.batchtopk_rows(...args1)];
     },
     get threaded() {
       return helper() !== undefined;

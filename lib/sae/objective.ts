@@ -33,8 +33,9 @@
  * The last line uses `Σ_b (∂L/∂z_b · wEncᵀ) = (Σ_b ∂L/∂z_b) · wEncᵀ`, a
  * vector-matrix product instead of a sixth matrix product: five batched
  * matrix products per step for the original SAE (two forward, three
- * backward). A record's fused kernel (ReLU's and TopK's, named
- * `SAE_RELU_KERNEL`) replaces the composed maths when the backend registers
+ * backward). A record's fused kernel (ReLU's and TopK's `SAE_RELU_KERNEL`,
+ * BatchTopK's and Matryoshka's `SAE_BATCHTOPK_KERNEL`, AuxK's
+ * `SAE_AUXK_KERNEL`) replaces the composed maths when the backend registers
  * it; the composed maths is its reference and fallback.
  *
  * @module

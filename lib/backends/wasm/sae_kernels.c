@@ -1,7 +1,9 @@
 // Kernels of saekit's fused SAE step, compiled to WebAssembly with SIMD (see
 // tasks/build_wasm.ts). The element-wise ones work in place on one block of
 // rows that lives in the module's memory, between two BLAS products; the TopK
-// ones do everything after the encoder product on lists of active features.
+// ones (also BatchTopK's and Matryoshka's, with their batch-wide selection and
+// nested prefixes, and AuxK's) do everything after the encoder product on lists
+// of active features.
 //
 // Build: clang --target=wasm32 -O3 -msimd128 -matomics -mbulk-memory -fassociative-math -fno-signed-zeros
 // -fno-trapping-math -nostdlib (no libc is used), linked with a shared imported memory so that a worker
@@ -183,6 +185,20 @@ typedef struct {
   float *tsum, *tsq;  // [n] scratch
   int ld;             // the row stride of dx and xbar, n plus a little: the weight gradients read short pieces of
                       // many rows, which with a stride of a power of two would crowd into a few cache sets
+  // Nested dictionaries (Matryoshka; one prefix, [m] with weight 1, for TopK and BatchTopK):
+  int nseg;           // T, the number of prefixes
+  const int *ends;    // [T] their ends, increasing, the last m
+  const float *wts;   // [T] the weights of their reconstruction losses
+  float *xs;          // [T, n] scratch: one row's partial reconstructions
+  int dxstride;       // floats between the ∂L/∂x̂_t arrays of successive prefixes in dx (batch · ld)
+  // BatchTopK's selection over the whole batch:
+  int *hist;          // [32768] this lane's counts of positive values by their top 16 bits (sign, exponent, 7 bits)
+  int *hist2;         // [65536] this lane's counts by the low 16 bits, within one top bin
+  int lbin;           // this lane's lower bound of the threshold's top bin: bins below it are not counted
+  int cntge;          // this lane's count of values in bins ≥ lbin
+  int target;         // k · batch, the number of values kept (ties at the threshold aside)
+  float theta;        // the threshold: the positive values ≥ theta are kept
+  float vmin;         // the smallest value this lane kept (+inf when none)
 } lane_t;
 
 // xbar = x − bdec for `rows` rows from row0, adding the column sums of x and x² to the lane's (in float over
@@ -268,6 +284,160 @@ static float kth_lower_bound(const float *restrict p, const float *restrict bias
   return tmin;
 }
 
+// One row's entries, [e0, e1) in feature order: the partial reconstructions of every prefix (the last one
+// into hr, the others into the lane's xs), the residuals and their suffix sums, the losses, and ∂L/∂pre at
+// each entry. With prefixes t = 0…T−1 (ends[t], weights wts[t]) and c = scale:
+//   x̂_t = Σ_{e: idx[e] < ends[t]} val[e] · wdec[idx[e]] + bdec   (x̂_{T−1} into hr)
+//   R_t = wts[t] · c · (x̂_t − x);  Q_t = Σ_{u ≥ t} R_u  into dq + t · dxstride;  colsum += Q_0
+//   l2 = mean (x̂_{T−1} − x)²;  rec = Σ_t wts[t] · mean (x̂_t − x)²   (rec may be null)
+//   dval[e] = Q_{t(e)} · wdec[idx[e]] + add, with t(e) the first prefix that contains idx[e]
+// With one prefix of weight 1 this is TopK's arithmetic exactly: x̂ = Σ + bdec, dx = scale · (x̂ − x).
+static void decode_row(lane_t *restrict L, int e0, int e1, const float *restrict xr, float *restrict hr,
+                       float *restrict dq, float *restrict l2, float *restrict rec, float scale, float add) {
+  const int n = L->n, T = L->nseg;
+  const int *restrict idx = L->idx;
+  const float *restrict val = L->val;
+  const float *restrict wdec = L->wdec;
+  const float *restrict bdec = L->bdec;
+  const int *restrict ends = L->ends;
+  float *restrict xs = L->xs;
+  int c = 0;
+  if (T == 1) {
+    // One prefix: every entry in one pass (the loops TopK has always run, so its sums keep their order).
+    for (; c + 32 <= n; c += 32) {
+      v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (int e = e0; e < e1; e++) {
+        const float *w = wdec + (long)idx[e] * n + c;
+        v128_t s = wasm_f32x4_splat(val[e]);
+        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(s, wasm_v128_load(w)));
+        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(s, wasm_v128_load(w + 4)));
+        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(s, wasm_v128_load(w + 8)));
+        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(s, wasm_v128_load(w + 12)));
+        a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(s, wasm_v128_load(w + 16)));
+        a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(s, wasm_v128_load(w + 20)));
+        a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(s, wasm_v128_load(w + 24)));
+        a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(s, wasm_v128_load(w + 28)));
+      }
+      wasm_v128_store(hr + c, a0);
+      wasm_v128_store(hr + c + 4, a1);
+      wasm_v128_store(hr + c + 8, a2);
+      wasm_v128_store(hr + c + 12, a3);
+      wasm_v128_store(hr + c + 16, a4);
+      wasm_v128_store(hr + c + 20, a5);
+      wasm_v128_store(hr + c + 24, a6);
+      wasm_v128_store(hr + c + 28, a7);
+    }
+    for (; c + 4 <= n; c += 4) {
+      v128_t a = wasm_f32x4_splat(0.0f);
+      for (int e = e0; e < e1; e++) {
+        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(val[e]), wasm_v128_load(wdec + (long)idx[e] * n + c)));
+      }
+      wasm_v128_store(hr + c, a);
+    }
+    for (; c < n; c++) {
+      float a = 0.0f;
+      for (int e = e0; e < e1; e++) a += val[e] * wdec[(long)idx[e] * n + c];
+      hr[c] = a;
+    }
+  }
+  for (; c + 32 <= n; c += 32) {
+    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int e = e0;
+    for (int t = 0; t < T; t++) {
+      int end = ends[t];
+      for (; e < e1 && idx[e] < end; e++) {
+        const float *w = wdec + (long)idx[e] * n + c;
+        v128_t s = wasm_f32x4_splat(val[e]);
+        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(s, wasm_v128_load(w)));
+        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(s, wasm_v128_load(w + 4)));
+        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(s, wasm_v128_load(w + 8)));
+        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(s, wasm_v128_load(w + 12)));
+        a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(s, wasm_v128_load(w + 16)));
+        a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(s, wasm_v128_load(w + 20)));
+        a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(s, wasm_v128_load(w + 24)));
+        a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(s, wasm_v128_load(w + 28)));
+      }
+      float *o = (t == T - 1 ? hr : xs + (long)t * n) + c;
+      wasm_v128_store(o, a0);
+      wasm_v128_store(o + 4, a1);
+      wasm_v128_store(o + 8, a2);
+      wasm_v128_store(o + 12, a3);
+      wasm_v128_store(o + 16, a4);
+      wasm_v128_store(o + 20, a5);
+      wasm_v128_store(o + 24, a6);
+      wasm_v128_store(o + 28, a7);
+    }
+  }
+  for (; c + 4 <= n; c += 4) {
+    v128_t a = wasm_f32x4_splat(0.0f);
+    int e = e0;
+    for (int t = 0; t < T; t++) {
+      for (; e < e1 && idx[e] < ends[t]; e++) {
+        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(val[e]), wasm_v128_load(wdec + (long)idx[e] * n + c)));
+      }
+      wasm_v128_store((t == T - 1 ? hr : xs + (long)t * n) + c, a);
+    }
+  }
+  for (; c < n; c++) {
+    float a = 0.0f;
+    int e = e0;
+    for (int t = 0; t < T; t++) {
+      for (; e < e1 && idx[e] < ends[t]; e++) a += val[e] * wdec[(long)idx[e] * n + c];
+      (t == T - 1 ? hr : xs + (long)t * n)[c] = a;
+    }
+  }
+  // From the last prefix down: Q_t = R_t + Q_{t+1}.
+  float recsum = 0.0f;
+  for (int t = T - 1; t >= 0; t--) {
+    float *src = t == T - 1 ? hr : xs + (long)t * n;
+    float *q = dq + (long)t * L->dxstride;
+    const float *qn = q + L->dxstride;
+    float st = L->wts[t] * scale;
+    float se = 0.0f;
+    if (t == T - 1) {
+      for (int i = 0; i < n; i++) {
+        float v = src[i] + bdec[i];
+        src[i] = v;
+        float d = v - xr[i];
+        se += d * d;
+        q[i] = d * st;
+      }
+      *l2 = se / (float)n;
+    } else {
+      for (int i = 0; i < n; i++) {
+        float d = (src[i] + bdec[i]) - xr[i];
+        se += d * d;
+        q[i] = d * st + qn[i];
+      }
+    }
+    recsum += L->wts[t] * (se / (float)n);
+  }
+  if (rec) *rec = recsum;
+  float *restrict colsum = L->colsum;
+  for (int i = 0; i < n; i++) colsum[i] += dq[i];
+  int vec = n & ~15;
+  float *restrict dval = L->dval;
+  int t = 0;
+  const float *dr = dq;
+  for (int e = e0; e < e1; e++) {
+    while (idx[e] >= ends[t]) {
+      t++;
+      dr = dq + (long)t * L->dxstride;
+    }
+    const float *w = wdec + (long)idx[e] * n;
+    v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    for (int i = 0; i < vec; i += 16) {
+      s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(dr + i), wasm_v128_load(w + i)));
+      s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(dr + i + 4), wasm_v128_load(w + i + 4)));
+      s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(dr + i + 8), wasm_v128_load(w + i + 8)));
+      s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(dr + i + 12), wasm_v128_load(w + i + 12)));
+    }
+    float dot = hsum4(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
+    for (int i = vec; i < n; i++) dot += dr[i] * w[i];
+    dval[e] = dot + add;
+  }
+}
+
 // TopK selection with the encoder bias, then the decoder and the backward pass up to ∂L/∂pre, for `rows`
 // rows of pre-activations p [rows, m] (global rows row0…; x, xhat, l1, l0, l2 point at the first of them).
 //
@@ -281,14 +451,14 @@ static float kth_lower_bound(const float *restrict p, const float *restrict bias
 // k-th largest (kth_lower_bound) and the candidates are collected again with it. The guess is renewed after
 // such a fallback, and when it lets through more than 4k candidates.
 //
-// Then, for each selected row (its decoder rows are read twice, the second time from cache):
+// Then, for each selected row, decode_row (its decoder rows are read twice, the second time from cache):
 //   xhat = Σ_e val[e] · wdec[idx[e]] + bdec;  e = xhat − x;  dx = scale · e;  l2 = mean e²;  colsum += dx;
 //   dval[e] = dx · wdec[idx[e]] + add   (∂L/∂pre at the entry)
 // Returns the number of rows done.
 EXPORT(topk_rows)
 int topk_rows(lane_t *restrict L, const float *restrict p, const float *restrict x, float *restrict xhat,
               float *restrict l1, float *restrict l0, float *restrict l2, int row0, int rows, float scale, float add) {
-  const int m = L->m, n = L->n, k = L->k;
+  const int m = L->m, k = L->k;
   const float *restrict bias = L->bias;
   int *restrict cand_idx = L->cand_idx;
   float *restrict cand_val = L->cand_val;
@@ -328,76 +498,204 @@ int topk_rows(lane_t *restrict L, const float *restrict p, const float *restrict
     l1[done] = abs;
     l0[done] = (float)kept;
   }
-  const float *restrict wdec = L->wdec;
-  const float *restrict bdec = L->bdec;
-  float *restrict dval = L->dval;
-  float *restrict colsum = L->colsum;
   for (int r = 0; r < done; r++) {
-    int e0 = L->rs[row0 + r], e1 = L->re[row0 + r];
-    float *hr = xhat + (long)r * n;
-    float *dr = L->dx + (long)(row0 + r) * L->ld;
-    const float *xr = x + (long)r * n;
-    int c = 0;
-    for (; c + 32 <= n; c += 32) {
-      v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-      for (int e = e0; e < e1; e++) {
-        const float *w = wdec + (long)idx[e] * n + c;
-        v128_t s = wasm_f32x4_splat(val[e]);
-        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(s, wasm_v128_load(w)));
-        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(s, wasm_v128_load(w + 4)));
-        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(s, wasm_v128_load(w + 8)));
-        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(s, wasm_v128_load(w + 12)));
-        a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(s, wasm_v128_load(w + 16)));
-        a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(s, wasm_v128_load(w + 20)));
-        a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(s, wasm_v128_load(w + 24)));
-        a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(s, wasm_v128_load(w + 28)));
+    decode_row(L, L->rs[row0 + r], L->re[row0 + r], x + (long)r * L->n, xhat + (long)r * L->n,
+               L->dx + (long)(row0 + r) * L->ld, l2 + r, 0, scale, add);
+  }
+  return done;
+}
+
+// ---- BatchTopK: one threshold for the whole batch ------------------------------------------------------
+//
+// The k · batch largest positive values v = p + bias of the batch are kept (all of those equal to the
+// smallest kept one too). The threshold is found without sorting: a histogram of the positive values by the
+// top 16 bits of their float encoding (which orders positive floats as integers) gives the bin of the
+// (k · batch)-th largest; a second pass counts the values of that bin by their low 16 bits, which gives the
+// value itself. The first pass keeps a running lower bound: once a lane has counted k · batch values in
+// the bins ≥ lbin + 1, every value below bin lbin + 1 is smaller than the threshold (a subset's
+// (k · batch)-th largest is at most the whole batch's), so the lane raises lbin and no longer counts
+// them; every value in the bins ≥ the final lbin was counted, so the two lanes' histograms summed are exact
+// from max(lbin) up, which holds the threshold.
+
+static inline unsigned float_bits(float v) {
+  union {
+    float f;
+    unsigned u;
+  } c;
+  c.f = v;
+  return c.u;
+}
+
+// The first pass over `rows` rows of p [rows, m]: counts, by their top 16 bits, the positive values v = p +
+// bias in bins ≥ lbin, raising lbin after each row.
+EXPORT(batchtopk_hist)
+void batchtopk_hist(lane_t *restrict L, const float *restrict p, int rows) {
+  const int m = L->m, vec = m & ~3;
+  const float *restrict bias = L->bias;
+  int *restrict hist = L->hist;
+  int lbin = L->lbin, cnt = L->cntge;
+  const int target = L->target;
+  v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int r = 0; r < rows; r++) {
+    const float *pr = p + (long)r * m;
+    v128_t lo = wasm_i32x4_splat(lbin << 16);
+    for (int j = 0; j < vec; j += 4) {
+      v128_t v = wasm_f32x4_add(wasm_v128_load(pr + j), wasm_v128_load(bias + j));
+      v128_t on = wasm_v128_and(wasm_f32x4_gt(v, zero), wasm_i32x4_ge(v, lo));
+      if (!wasm_v128_any_true(on)) continue;
+      unsigned bits = wasm_i32x4_bitmask(on);
+      while (bits) {
+        int b = __builtin_ctz(bits);
+        hist[float_bits(pr[j + b] + bias[j + b]) >> 16]++;
+        cnt++;
+        bits &= bits - 1;
       }
-      wasm_v128_store(hr + c, a0);
-      wasm_v128_store(hr + c + 4, a1);
-      wasm_v128_store(hr + c + 8, a2);
-      wasm_v128_store(hr + c + 12, a3);
-      wasm_v128_store(hr + c + 16, a4);
-      wasm_v128_store(hr + c + 20, a5);
-      wasm_v128_store(hr + c + 24, a6);
-      wasm_v128_store(hr + c + 28, a7);
     }
-    for (; c + 4 <= n; c += 4) {
-      v128_t a = wasm_f32x4_splat(0.0f);
-      for (int e = e0; e < e1; e++) {
-        a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_f32x4_splat(val[e]), wasm_v128_load(wdec + (long)idx[e] * n + c)));
+    for (int j = vec; j < m; j++) {
+      float v = pr[j] + bias[j];
+      if (v > 0.0f && (int)float_bits(v) >= (lbin << 16)) {
+        hist[float_bits(v) >> 16]++;
+        cnt++;
       }
-      wasm_v128_store(hr + c, a);
     }
-    for (; c < n; c++) {
-      float a = 0.0f;
-      for (int e = e0; e < e1; e++) a += val[e] * wdec[(long)idx[e] * n + c];
-      hr[c] = a;
+    while (cnt - hist[lbin] >= target) {
+      cnt -= hist[lbin];
+      lbin++;
     }
-    float se = 0.0f;
-    for (int i = 0; i < n; i++) {
-      float v = hr[i] + bdec[i];
-      hr[i] = v;
-      float d = v - xr[i];
-      se += d * d;
-      float g = d * scale;
-      dr[i] = g;
-      colsum[i] += g;
-    }
-    l2[r] = se / (float)n;
-    int vec = n & ~15;
-    for (int e = e0; e < e1; e++) {
-      const float *w = wdec + (long)idx[e] * n;
-      v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
-      for (int i = 0; i < vec; i += 16) {
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(dr + i), wasm_v128_load(w + i)));
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(dr + i + 4), wasm_v128_load(w + i + 4)));
-        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(dr + i + 8), wasm_v128_load(w + i + 8)));
-        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(dr + i + 12), wasm_v128_load(w + i + 12)));
+  }
+  L->lbin = lbin;
+  L->cntge = cnt;
+}
+
+// The second pass over `rows` rows: counts the positive values v = p + bias of top bin `bin` by their low 16
+// bits.
+EXPORT(batchtopk_hist2)
+void batchtopk_hist2(lane_t *restrict L, const float *restrict p, int rows, int bin) {
+  const int m = L->m, vec = m & ~3;
+  const float *restrict bias = L->bias;
+  int *restrict hist2 = L->hist2;
+  v128_t zero = wasm_f32x4_splat(0.0f), want = wasm_i32x4_splat(bin);
+  for (int r = 0; r < rows; r++) {
+    const float *pr = p + (long)r * m;
+    for (int j = 0; j < vec; j += 4) {
+      v128_t v = wasm_f32x4_add(wasm_v128_load(pr + j), wasm_v128_load(bias + j));
+      v128_t on = wasm_v128_and(wasm_f32x4_gt(v, zero), wasm_i32x4_eq(wasm_u32x4_shr(v, 16), want));
+      if (!wasm_v128_any_true(on)) continue;
+      unsigned bits = wasm_i32x4_bitmask(on);
+      while (bits) {
+        int b = __builtin_ctz(bits);
+        hist2[float_bits(pr[j + b] + bias[j + b]) & 0xffff]++;
+        bits &= bits - 1;
       }
-      float dot = hsum4(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
-      for (int i = vec; i < n; i++) dot += dr[i] * w[i];
-      dval[e] = dot + add;
     }
+    for (int j = vec; j < m; j++) {
+      float v = pr[j] + bias[j];
+      if (v > 0.0f && (int)(float_bits(v) >> 16) == bin) hist2[float_bits(v) & 0xffff]++;
+    }
+  }
+}
+
+// BatchTopK's selection at the lane's threshold theta (the positive v = p + bias ≥ theta, in feature order),
+// then decode_row, for `rows` rows of p [rows, m] (global rows row0…; x, xhat, l1, l0, l2, rec point at the
+// first of them); vmin becomes the smallest kept value. Stops before a row whose entries do not fit in the
+// lane's share. Returns the number of rows done.
+EXPORT(batchtopk_rows)
+int batchtopk_rows(lane_t *restrict L, const float *restrict p, const float *restrict x, float *restrict xhat,
+                   float *restrict l1, float *restrict l0, float *restrict l2, float *restrict rec, int row0, int rows,
+                   float scale, float add) {
+  const int m = L->m;
+  const float *restrict bias = L->bias;
+  int *restrict cand_idx = L->cand_idx;
+  float *restrict cand_val = L->cand_val;
+  int *restrict idx = L->idx;
+  float *restrict val = L->val;
+  const float theta = L->theta;
+  float vmin = L->vmin;
+  int done = 0;
+  for (; done < rows; done++) {
+    int count = collect(p + (long)done * m, bias, m, theta, cand_idx, cand_val);
+    int e = L->cursor;
+    if (e + count > L->end) break;
+    float abs = 0.0f;
+    for (int c = 0; c < count; c++) {
+      float v = cand_val[c];
+      int j = cand_idx[c];
+      idx[e + c] = j;
+      val[e + c] = v;
+      abs += v;
+      vmin = v < vmin ? v : vmin;
+      L->fired[j] += 1;
+    }
+    L->rs[row0 + done] = e;
+    L->re[row0 + done] = e + count;
+    L->cursor = e + count;
+    l1[done] = abs;
+    l0[done] = (float)count;
+  }
+  L->vmin = vmin;
+  for (int r = 0; r < done; r++) {
+    decode_row(L, L->rs[row0 + r], L->re[row0 + r], x + (long)r * L->n, xhat + (long)r * L->n,
+               L->dx + (long)(row0 + r) * L->ld, l2 + r, rec + r, scale, add);
+  }
+  return done;
+}
+
+// ---- AuxK: the dead features reconstruct the residual ---------------------------------------------------
+//
+// After the main step (TopK's or BatchTopK's), on the same workspace: p holds the dead features'
+// pre-activations without the bias, each row compacted to nd values (feature dlist[c] at column c), and the
+// lane's bias is the dead features' encoder bias (bias[c] of feature dlist[c]).
+
+// Compacts `rows` rows of p [rows, m] in place to the nd columns dlist (increasing) of each: p[r·nd + c] =
+// p[r·m + dlist[c]]. Each write lands at or before the value it copies, and after every value already read.
+EXPORT(auxk_gather)
+void auxk_gather(float *p, int rows, int m, const int *restrict dlist, int nd) {
+  for (long r = 0; r < rows; r++) {
+    for (int c = 0; c < nd; c++) p[r * nd + c] = p[r * m + dlist[c]];
+  }
+}
+
+// AuxK for `rows` rows (global rows row0…; e, ehat, aux point at the first of them; p at the first row's nd
+// values). Selection as TopK's, with k = kaux, among the dead features: the positive v = p + bias that are
+// among the row's kaux largest (ties kept), as entries (feature dlist[c], v), fired[j] += 1 for each. Stops
+// before a row whose entries might not fit in the lane's share. Then decode_row with the residual e = x − x̂
+// of the main step as its target (the lane set to one prefix of weight 1, bdec 0):
+//   ê = Σ_e val[e] · wdec[idx[e]] into ehat;  d = ê − e;  aux = mean d²;  dx = scale · d;
+//   dval[e] = dx · wdec[idx[e]]   (∂L/∂pre at the entry)
+// Returns the number of rows done.
+EXPORT(auxk_rows)
+int auxk_rows(lane_t *restrict L, const float *restrict p, int nd, const int *restrict dlist,
+              const float *restrict e, float *restrict ehat, float *restrict aux, int row0, int rows, float scale,
+              int kaux) {
+  const float *restrict bias = L->bias;
+  int *restrict cand_idx = L->cand_idx;
+  float *restrict cand_val = L->cand_val;
+  int *restrict idx = L->idx;
+  float *restrict val = L->val;
+  int done = 0;
+  for (; done < rows; done++) {
+    int count = collect(p + (long)done * nd, bias, nd, -__builtin_inff(), cand_idx, cand_val);
+    int at = L->cursor;
+    if (at + count > L->end) break;
+    // Fewer than kaux positive values: the kaux-th largest is ≤ 0 and every positive value is kept.
+    float kth = count > kaux ? kth_largest(cand_val, count, kaux, L->heap) : 0.0f;
+    int kept = 0;
+    for (int c = 0; c < count; c++) {
+      float v = cand_val[c];
+      if (!(v >= kth)) continue;
+      int j = dlist[cand_idx[c]];
+      idx[at + kept] = j;
+      val[at + kept] = v;
+      L->fired[j] += 1;
+      kept++;
+    }
+    L->rs[row0 + done] = at;
+    L->re[row0 + done] = at + kept;
+    L->cursor = at + kept;
+  }
+  for (int r = 0; r < done; r++) {
+    decode_row(L, L->rs[row0 + r], L->re[row0 + r], e + (long)r * L->n, ehat + (long)r * L->n,
+               L->dx + (long)(row0 + r) * L->ld, aux + r, 0, scale, 0.0f);
   }
   return done;
 }
@@ -420,7 +718,8 @@ static inline void store_column4(float *g, int m, v128_t v, int accumulate) {
 }
 
 // TopK, the weight gradients of features [j0, j1) from the entries of every row, gathered by feature:
-//   gwdec[j] = Σ_{entries (r, j)} val · dx[r]       [m, n]
+//   gwdec[j] = Σ_{entries (r, j)} val · dx_t[r]     [m, n], dx_t = Q_t of the first prefix t that contains j
+//                                                   (dx + t · dxstride; t = 0 with one prefix)
 //   gwenc[:, j] = Σ_{entries (r, j)} dval · xbar[r]  [n, m] (the encoder's layout)
 //   gbenc[j] = Σ_{entries (r, j)} dval
 // (added to the outputs when `accumulate`, else written). The entries are first sorted by feature (a
@@ -464,12 +763,16 @@ void topk_weight_grads(lane_t *restrict L, int j0, int j1, int accumulate) {
     for (int q = jj ? start[jj - 1] : 0; q < start[jj]; q++) s += cd[q];
     L->gbenc[j0 + jj] = accumulate ? L->gbenc[j0 + jj] + s : s;
   }
+  const int *restrict ends = L->ends;
   int c = 0;
   for (; c + 32 <= n; c += 32) {
+    int t = 0;
     for (int jj = 0; jj < w; jj++) {
+      while (j0 + jj >= ends[t]) t++;
+      const float *dxt = dx + (long)t * L->dxstride;
       v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
       for (int q = jj ? start[jj - 1] : 0; q < start[jj]; q++) {
-        const float *d = dx + crow[q] + c;
+        const float *d = dxt + crow[q] + c;
         v128_t sv = wasm_f32x4_splat(cval[q]);
         a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(sv, wasm_v128_load(d)));
         a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(sv, wasm_v128_load(d + 4)));
@@ -527,10 +830,13 @@ void topk_weight_grads(lane_t *restrict L, int j0, int j1, int accumulate) {
     }
   }
   for (; c < n; c++) {
+    int t = 0;
     for (int jj = 0; jj < w; jj++) {
+      while (j0 + jj >= ends[t]) t++;
+      const float *dxt = dx + (long)t * L->dxstride;
       float a = 0.0f, b = 0.0f;
       for (int q = jj ? start[jj - 1] : 0; q < start[jj]; q++) {
-        a += cval[q] * dx[crow[q] + c];
+        a += cval[q] * dxt[crow[q] + c];
         b += cd[q] * xbar[crow[q] + c];
       }
       float *gd = gwdec + (long)(j0 + jj) * n + c;

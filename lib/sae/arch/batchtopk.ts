@@ -12,6 +12,7 @@ import { ARCH_PROFILES } from "./profiles.ts";
 import {
   auxK,
   batchTopkMask,
+  fusedBatchTopkKernel,
   JUMPRELU_SAELENS,
   kOf,
   l1Terms,
@@ -44,6 +45,7 @@ export const BATCHTOPK_ARCH: ArchRecord<"batchtopk"> = {
   terms: l1Terms,
   outputs: minActive,
   auxiliary: auxK,
+  fused: fusedBatchTopkKernel(),
   afterUpdate: trackThresholdUpdate,
   metrics: THRESHOLD_METRICS,
   saelens: JUMPRELU_SAELENS,

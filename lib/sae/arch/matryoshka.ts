@@ -10,6 +10,7 @@
 import type { ArchRecord } from "./record.ts";
 import { BATCHTOPK_ARCH } from "./batchtopk.ts";
 import { ARCH_PROFILES, prefixProblems } from "./profiles.ts";
+import { fusedBatchTopkKernel } from "./shared.ts";
 
 /**
  * The `matryoshka` architecture.
@@ -34,4 +35,5 @@ export const MATRYOSHKA_ARCH: ArchRecord<"matryoshka"> = {
     if (problems.length > 0) throw new RangeError(problems.join("; "));
     return { ends, weights: spec.prefixWeights };
   },
+  fused: fusedBatchTopkKernel((spec, dSae) => MATRYOSHKA_ARCH.prefixes!(spec, dSae)),
 };

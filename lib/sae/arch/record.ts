@@ -248,7 +248,7 @@ export type FusedObjective = (
   x: tf.Tensor3D,
   lambda: number,
   keepRows: number,
-) => LossAndGrads | undefined;
+) => ObjectiveResult | undefined;
 
 /** Host copies of parameters, for a record's log metrics. */
 export type HostParams = Readonly<Partial<Record<ExtraParamName, Float32Array>>>;

@@ -6,7 +6,7 @@
  * @module
  */
 import { hasKernel, runKernel, tf, tidy } from "../../tf.ts";
-import { SAE_RELU_KERNEL } from "../../backends/kernel_names.ts";
+import { SAE_AUXK_KERNEL, SAE_BATCHTOPK_KERNEL, SAE_RELU_KERNEL } from "../../backends/kernel_names.ts";
 import type { SaeParams } from "../params.ts";
 import { bmm } from "../linalg.ts";
 import { l2Reconstruction } from "../loss.ts";
@@ -79,7 +79,7 @@ export function fusedReluKernel(k: (spec: SaeSpec, dSae: number) => number): Fus
       { x, ...params },
       { l1Coefficient: lambda, keepRows, k: k(spec, params.bEnc.shape[1]) },
     );
-    return {
+    return fusedResult({
       forward: { f: f as tf.Tensor3D, xHat: xHat as tf.Tensor3D },
       terms: { l1: l1 as tf.Tensor2D, l2: l2 as tf.Tensor2D, total: total as tf.Tensor2D },
       loss: loss as tf.Scalar,
@@ -90,7 +90,127 @@ export function fusedReluKernel(k: (spec: SaeSpec, dSae: number) => number): Fus
         bDec: bDec as tf.Tensor2D,
       },
       stats: { l0: l0 as tf.Tensor2D, fired: fired as tf.Tensor2D, sst: sst as tf.Tensor1D },
+    });
+  };
+}
+
+/**
+ * The fused step of the kernel named `SAE_BATCHTOPK_KERNEL` (contract in `lib/backends/kernel_names.ts`):
+ * forward, loss, hand-derived gradients, batch statistics and the smallest kept activation of a BatchTopK
+ * SAE whose nested dictionaries, when `prefixes` gives them (Matryoshka), each reconstruct on their own.
+ * `undefined` when the backend registers no such kernel (or the batch is empty).
+ *
+ * @example The cpu backend has no fused kernel: the objective runs the composed maths
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../../tf.ts";
+ * import { fusedBatchTopkKernel } from "./shared.ts";
+ * import { initArchParams, makeSpec } from "./registry.ts";
+ * await tf.setBackend("cpu");
+ * const spec = makeSpec("batchtopk", { k: 2 });
+ * const params = initArchParams(spec, { nComponents: 1, dIn: 2, dSae: 4, seed: 0 });
+ * assert.equal(fusedBatchTopkKernel()(spec, params, tf.ones([1, 3, 2]), 0, 3), undefined);
+ * ```
+ */
+export function fusedBatchTopkKernel(
+  prefixes?: (
+    spec: SaeSpec,
+    dSae: number,
+  ) => { readonly ends: readonly number[]; readonly weights: readonly number[] },
+): FusedObjective {
+  return (spec, params, x, lambda, keepRows) => {
+    if (!hasKernel(SAE_BATCHTOPK_KERNEL) || x.shape[1] === 0) return undefined;
+    const dSae = params.bEnc.shape[1];
+    const { ends, weights } = prefixes?.(spec, dSae) ?? { ends: [dSae], weights: [1] };
+    const [f, xHat, l1, l2, total, loss, wEnc, bEnc, wDec, bDec, l0, fired, sst, minActive] = runKernel(
+      SAE_BATCHTOPK_KERNEL,
+      { x, wEnc: params.wEnc, bEnc: params.bEnc, wDec: params.wDec, bDec: params.bDec },
+      {
+        l1Coefficient: lambda,
+        keepRows,
+        k: checkedK(spec.k, dSae),
+        // (attributes are scalars: the lists as comma-separated numbers)
+        prefixes: ends.join(","),
+        prefixWeights: weights.join(","),
+      },
+    );
+    const result: ObjectiveResult = {
+      forward: { f: f as tf.Tensor3D, xHat: xHat as tf.Tensor3D },
+      terms: { l1: l1 as tf.Tensor2D, l2: l2 as tf.Tensor2D, total: total as tf.Tensor2D },
+      loss: loss as tf.Scalar,
+      grads: {
+        wEnc: wEnc as tf.Tensor3D,
+        bEnc: bEnc as tf.Tensor2D,
+        wDec: wDec as tf.Tensor3D,
+        bDec: bDec as tf.Tensor2D,
+      },
+      stats: { l0: l0 as tf.Tensor2D, fired: fired as tf.Tensor2D, sst: sst as tf.Tensor1D },
+      minActive: minActive as tf.Tensor1D,
     };
+    return fusedResult(result);
+  };
+}
+
+/** The results of fused steps (an SAE with a tied bias on its own input), which AuxK may follow fused. */
+const FUSED_RESULTS = new WeakSet<ObjectiveResult>();
+
+function fusedResult<R extends ObjectiveResult>(result: R): R {
+  FUSED_RESULTS.add(result);
+  return result;
+}
+
+/**
+ * AuxK (see {@linkcode auxK}) by the kernel named `SAE_AUXK_KERNEL` (contract in
+ * `lib/backends/kernel_names.ts`), after a fused main step: the kernel reads the dead features'
+ * pre-activations from that step's encoder product instead of recomputing it. `undefined` when the
+ * backend registers no such kernel, AuxK is off, or the main result did not come from a fused kernel.
+ *
+ * @example The cpu backend has no fused kernel: AuxK runs composed
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../../tf.ts";
+ * import { fusedAuxK } from "./shared.ts";
+ * import { initArchParams, makeSpec } from "./registry.ts";
+ * import { lossAndGradsFor } from "../objective.ts";
+ * await tf.setBackend("cpu");
+ * const spec = makeSpec("batchtopk", { k: 1, auxK: 2, auxkCoefficient: 0.5 });
+ * const params = initArchParams(spec, { nComponents: 1, dIn: 3, dSae: 4, seed: 0 });
+ * const x = tf.randomNormal([1, 5, 3], 0, 1, "float32", 1) as tf.Tensor3D;
+ * const main = lossAndGradsFor(spec, params, x);
+ * const input = { spec, params, y: x, main, dead: tf.ones([1, 4]) } as never;
+ * assert.equal(fusedAuxK(input), undefined);
+ * ```
+ */
+export function fusedAuxK(input: AuxiliaryInput): ObjectiveResult | undefined {
+  const { spec, params, y, main, dead } = input;
+  if (!auxkActive(spec) || !hasKernel(SAE_AUXK_KERNEL) || !FUSED_RESULTS.has(main)) return undefined;
+  const alpha = spec.auxkCoefficient;
+  const [aux, wEnc, bEnc, wDec, bDec] = runKernel(
+    SAE_AUXK_KERNEL,
+    // (a fused main step ran on an SAE's own input: y is x)
+    {
+      x: y,
+      wEnc: params.wEnc,
+      bEnc: params.bEnc,
+      wDec: params.wDec,
+      bDec: params.bDec,
+      xHat: main.forward.xHat,
+      dead,
+    },
+    { kAux: Math.min(spec.auxK, params.bEnc.shape[1]), auxkCoefficient: alpha },
+  );
+  const total = tf.add(main.terms.total, tf.mul(aux, alpha)) as tf.Tensor2D;
+  return {
+    ...main,
+    terms: { ...main.terms, total, aux: aux as tf.Tensor2D },
+    loss: tf.mean(tf.mean(total, 1)) as tf.Scalar,
+    grads: {
+      ...main.grads,
+      wEnc: tf.add(main.grads.wEnc, wEnc) as tf.Tensor3D,
+      bEnc: tf.add(main.grads.bEnc, bEnc) as tf.Tensor2D,
+      wDec: tf.add(main.grads.wDec, wDec) as tf.Tensor3D,
+      bDec: tf.add(main.grads.bDec, bDec) as tf.Tensor2D,
+    },
   };
 }
 
@@ -257,6 +377,9 @@ export function auxkActive(spec: SaeSpec): boolean {
 export function auxK(input: AuxiliaryInput): ObjectiveResult {
   const { spec, params, y, main, dead } = input;
   if (!auxkActive(spec)) return main;
+  // After a fused step, where the backend has the fused AuxK (the composed maths below is its reference).
+  const fused = fusedAuxK(input);
+  if (fused !== undefined) return fused;
   const pre = input.pre();
   const [c, b, m] = pre.shape;
   const n = y.shape[2];
