@@ -25,6 +25,8 @@ export type BackendChoice = {
   readonly name: string;
   /** Backends that were tried before it and why they were passed over. */
   readonly skipped: readonly string[];
+  /** The device it runs on, where that says something: for `webgpu`, the adapter and whether it is hardware. */
+  readonly device?: string;
 };
 
 /** Where {@linkcode selectBackend} looks for tfjs-node(-gpu), and how it loads a package it found. */
@@ -83,61 +85,73 @@ async function tryWasm(): Promise<string | undefined> {
   }
 }
 
-type GpuAdapterInfo = { vendor?: string; architecture?: string; device?: string; description?: string };
+type GpuAdapterInfo = {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+};
 type GpuAdapter = { readonly isFallbackAdapter?: boolean; readonly info?: GpuAdapterInfo };
 
-/**
- * A small computation whose result is known exactly, run on the active
- * backend: a backend that gets it wrong is not used by `auto`. (Under Deno,
- * tfjs's webgpu backend on a software Vulkan driver returns zeros at times.)
- */
-async function selfCheck(): Promise<string | undefined> {
-  // x[i, j, k] = ((i·7 + j·3 + k) mod 5) − 2, shape [2, 3, 4]
-  const values = Array.from({ length: 24 }, (_, t) => {
-    const i = Math.floor(t / 12), j = Math.floor((t % 12) / 4), k = t % 4;
-    return ((i * 7 + j * 3 + k) % 5) - 2;
-  });
-  const expected = [0, 1].map((i) =>
-    [0, 1, 2, 3].map((k) => [0, 1, 2].reduce((sum, j) => sum + Math.max(values[i * 12 + j * 4 + k], 0), 0))
-  ).flat();
-  const result = tf.tidy(() => {
-    const x = tf.tensor3d(values, [2, 3, 4]);
-    const relu = tf.relu(tf.matMul(x, tf.eye(4).expandDims(0).tile([2, 1, 1]) as tf.Tensor3D));
-    return tf.sum(relu, 1);
-  });
-  const got = Array.from(await result.data());
-  result.dispose();
-  return got.every((v, i) => Math.abs(v - expected[i]) < 1e-5)
-    ? undefined
-    : `failed a self-check (expected ${expected.join(",")}, computed ${got.join(",")})`;
-}
+/** Software renderers that expose a WebGPU adapter: Mesa's llvmpipe/lavapipe, SwiftShader, Windows' WARP. */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|microsoft basic render|\bwarp\b/i;
 
-async function tryWebgpu(allowSoftware: boolean): Promise<string | undefined> {
-  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } })?.gpu;
-  if (!gpu) return "no navigator.gpu (run Deno with --unstable-webgpu)";
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) return "no WebGPU adapter (on Linux try DENO_WEBGPU_BACKEND=vulkan)";
-  const info = adapter.info ?? {};
-  const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(
-    " ",
-  );
-  if (
-    !allowSoftware &&
-    (adapter.isFallbackAdapter || /llvmpipe|swiftshader|lavapipe|software/i.test(description))
-  ) {
-    return `the only WebGPU adapter is a software renderer (${description.trim() || "fallback adapter"})`;
-  }
+/** The adapter `selectBackend` last found for `webgpu`, in words (set by {@linkcode tryWebgpu}). */
+let webgpuAdapter: string | undefined;
+
+/**
+ * The `webgpu` backend: tfjs-backend-webgpu with saekit's WGSL kernels on
+ * its training path (`./webgpu/`), checked on this adapter before use.
+ * `auto` takes it only on a hardware adapter; asked for by name it also runs
+ * on a software one (slowly).
+ */
+async function tryWebgpu(named: boolean): Promise<string | undefined> {
+  webgpuAdapter = undefined;
+  const gpu = (globalThis.navigator as {
+    gpu?: { requestAdapter(options?: { powerPreference?: string }): Promise<GpuAdapter | null> };
+  })?.gpu;
+  if (!gpu) return "no navigator.gpu (this Deno has no WebGPU; try --unstable-webgpu)";
+  let adapter: GpuAdapter | null;
   try {
-    await import("@tensorflow/tfjs-backend-webgpu");
+    // The adapter tfjs-backend-webgpu will ask for.
+    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  } catch (error) {
+    return `requesting a WebGPU adapter failed (${firstLine(error)})`;
+  }
+  if (!adapter) {
+    return Deno.build.os === "linux"
+      ? "no WebGPU adapter (install Vulkan drivers, e.g. mesa-vulkan-drivers, and try DENO_WEBGPU_BACKEND=vulkan)"
+      : "no WebGPU adapter";
+  }
+  const info = adapter.info ?? {};
+  const name =
+    (info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(" ")).trim() ||
+    "unnamed adapter";
+  const software = adapter.isFallbackAdapter === true || info.isFallbackAdapter === true ||
+    SOFTWARE_ADAPTER.test(name);
+  webgpuAdapter = `${name}, ${software ? "a software adapter" : "a hardware adapter"}`;
+  if (!named && software) return `the only WebGPU adapter is a software renderer (${name})`;
+  try {
+    const { registerWebgpuKernels } = await import("./webgpu/register.ts");
+    await registerWebgpuKernels();
     if (!(await tf.setBackend("webgpu"))) return "webgpu backend did not initialise";
     await tf.ready();
-    if (allowSoftware) return undefined;
-    const failed = await selfCheck();
-    if (failed !== undefined) await tf.setBackend("cpu");
-    return failed;
+    const { watchDeviceErrors } = await import("./webgpu/device.ts");
+    watchDeviceErrors((tf.backend() as unknown as { device: GPUDevice }).device);
   } catch (error) {
-    return `webgpu backend could not be loaded (${error instanceof Error ? error.message : error})`;
+    return `webgpu backend could not be loaded (${firstLine(error)})`;
   }
+  let problem: string | undefined;
+  try {
+    const { webgpuSelfCheck } = await import("./webgpu/self_check.ts");
+    problem = await webgpuSelfCheck();
+  } catch (error) {
+    problem = `its self-check failed (${firstLine(error)})`;
+  }
+  if (problem === undefined) return undefined;
+  await tf.setBackend("cpu");
+  return `saekit's WebGPU kernels are wrong on ${name}: ${problem}`;
 }
 
 async function tryBlas(): Promise<string | undefined> {
@@ -165,7 +179,8 @@ export type SelectBackendOptions = {
  * or `@tensorflow/tfjs-node` 4.22.0 is on disk with its native binding: it is
  * looked for first and imported only then, so nothing is ever downloaded; see
  * the README section "The tensorflow backend (and tfjs-node-gpu)"), `webgpu`
- * (only with a hardware adapter), `blas` (tfjs's CPU backend with matrix
+ * (only with a hardware adapter, and only when saekit's WGSL kernels pass
+ * their check there; the adapter is in the choice's `device`), `blas` (tfjs's CPU backend with matrix
  * products on the system's OpenBLAS or Accelerate through FFI, and fused SAE
  * kernels), `wasm`, and the pure-JS `cpu` backend. A named backend that cannot start is an error that
  * says why.
@@ -199,7 +214,7 @@ export async function selectBackend(
       const why = await tries[candidate]();
       if (why === undefined) {
         await tf.ready();
-        return { name: tf.getBackend(), skipped };
+        return withDevice({ name: tf.getBackend(), skipped });
       }
       skipped.push(`${candidate}: ${why}`);
     }
@@ -213,5 +228,11 @@ export async function selectBackend(
   const why = await tries[name]();
   if (why !== undefined) throw new Error(`backend ${name}: ${why}`);
   await tf.ready();
-  return { name: tf.getBackend(), skipped };
+  return withDevice({ name: tf.getBackend(), skipped });
+}
+
+function withDevice(choice: BackendChoice): BackendChoice {
+  return choice.name === "webgpu" && webgpuAdapter !== undefined
+    ? { ...choice, device: webgpuAdapter }
+    : choice;
 }
