@@ -28,6 +28,7 @@ import {
 } from "./kernel_names.ts";
 import { type BatchTopkAttrs, batchTopkLossAndGrads } from "./batchtopk_kernel.ts";
 import { auxkLossAndGrads } from "./auxk_kernel.ts";
+import { registerModelKernels } from "./blas_model_kernels.ts";
 
 /** The name the backend is registered under. */
 export const BLAS_BACKEND = "blas";
@@ -946,6 +947,7 @@ export function registerBlasBackend(blas: Blas): void {
   if (registered) return;
   registered = true;
   tf.registerBackend(BLAS_BACKEND, () => new PooledBackend(), 0);
+  registerModelKernels(blas, BLAS_BACKEND);
   for (const config of tf.getKernelsForBackend("cpu")) {
     if (config.kernelName === "BatchMatMul") {
       tf.registerKernel({

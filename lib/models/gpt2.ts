@@ -19,12 +19,19 @@
  *
  * @module
  */
-import { tf, tidy } from "../tf.ts";
+import { hasKernel, tf, tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
+import { CAUSAL_ATTENTION_KERNEL } from "../backends/model_kernel_names.ts";
 import {
+  activate,
+  causalSelfAttention,
+  dense,
+  embedTokens,
+  isHooked,
   LLAMA_BLOCK_HOOKS,
   type LlamaForwardOptions,
   type LlamaForwardResult,
+  normalize,
   type TokenInput,
   tokenTensor,
 } from "./transformer.ts";
@@ -459,11 +466,7 @@ export function initGpt2Weights(config: Gpt2Config, seed: number): Gpt2Weights {
  * ```
  */
 export function layerNorm<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, bias: tf.Tensor1D, eps: number): T {
-  return tidy(() => {
-    const centred = tf.sub(x, tf.mean(x, -1, true));
-    const variance = tf.mean(tf.square(centred), -1, true);
-    return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), gain), bias) as T;
-  });
+  return normalize(x, gain, { bias, eps });
 }
 
 /**
@@ -483,13 +486,7 @@ export function layerNorm<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, bias: tf
  * ```
  */
 export function gelu<T extends tf.Tensor>(x: T, kind: GeluKind): T {
-  return tidy(() => {
-    if (kind === "gelu") {
-      return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
-    }
-    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as T;
-  });
+  return activate(x, kind);
 }
 
 /**
@@ -507,9 +504,7 @@ export function gelu<T extends tf.Tensor>(x: T, kind: GeluKind): T {
  * ```
  */
 export function affine(x: tf.Tensor3D, w: tf.Tensor2D, b: tf.Tensor1D | undefined): tf.Tensor3D {
-  const [batch, seq, n] = x.shape;
-  const product = tf.matMul(tf.reshape(x, [batch * seq, n]), w);
-  return tf.reshape(b === undefined ? product : tf.add(product, b), [batch, seq, w.shape[1]]);
+  return dense(x, w, { bias: b });
 }
 
 /**
@@ -529,6 +524,10 @@ export function affine(x: tf.Tensor3D, w: tf.Tensor2D, b: tf.Tensor1D | undefine
  */
 export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor3D {
   const [b, s, h, dHead] = q.shape;
+  if (hasKernel(CAUSAL_ATTENTION_KERNEL)) {
+    const flat = (t: tf.Tensor4D) => tf.reshape(t, [b, s, h * dHead]) as tf.Tensor3D;
+    return causalSelfAttention(flat(q), flat(k), flat(v), { nHeads: h, nKvHeads: h, dHead });
+  }
   const heads = (t: tf.Tensor4D) => tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [b * h, s, dHead]);
   // kᵀ as an explicit transpose: a plain matmul is much faster than transposeB on the wasm backend.
   const kT = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [b * h, dHead, s]);
@@ -578,7 +577,8 @@ export function hookCaller(
         );
       }
     }
-    if (capture.has(name)) activations[name] = out.clone();
+    // Kept: a forward pass frees each block's tensors when the block ends; the captures outlive it.
+    if (capture.has(name)) activations[name] = tf.keep(out.clone());
     return out;
   };
 }
@@ -692,30 +692,55 @@ export function gpt2Forward(
     }
     const activations: Record<string, tf.Tensor3D> = {};
     const hook = hookCaller(options, activations);
-    const embed = hook("hook_embed", tf.gather(weights.embed, ids) as unknown as tf.Tensor3D);
-    const positions = tf.slice(weights.posEmbed, [0, 0], [seq, config.dModel]);
-    const posEmbed = hook(
-      "hook_pos_embed",
-      tf.broadcastTo(tf.expandDims(positions, 0), [batch, seq, config.dModel]) as tf.Tensor3D,
-    );
-    let resid: tf.Tensor3D = tf.add(embed, posEmbed);
+    // Where a hook point between a product and a residual add is neither captured nor replaced, the residual
+    // stream is added inside the product (one pass fewer); the values are the same.
+    const free = (name: string) => !isHooked(options, name);
+    let resid: tf.Tensor3D;
+    if (free("hook_embed") && free("hook_pos_embed")) {
+      resid = embedTokens(weights.embed, ids, weights.posEmbed);
+    } else {
+      const embed = hook("hook_embed", embedTokens(weights.embed, ids));
+      const positions = tf.slice(weights.posEmbed, [0, 0], [seq, config.dModel]);
+      const posEmbed = free("hook_pos_embed") ? positions : hook(
+        "hook_pos_embed",
+        tf.broadcastTo(tf.expandDims(positions, 0), [batch, seq, config.dModel]) as tf.Tensor3D,
+      );
+      resid = tf.add(embed, posEmbed);
+    }
+    const fusedAttention = hasKernel(CAUSAL_ATTENTION_KERNEL);
     const split = (t: tf.Tensor3D) => tf.reshape(t, [batch, seq, nHeads, dHead]) as tf.Tensor4D;
     for (let l = 0; l < lastLayer; l++) {
-      const w = weights.blocks[l];
-      const at = `blocks.${l}.`;
-      resid = hook(`${at}hook_resid_pre`, resid);
-      const normed1 = hook(`${at}ln1.hook_normalized`, layerNorm(resid, w.ln1, w.ln1Bias, eps));
-      const z = causalAttention(
-        split(affine(normed1, w.wQ, w.bQ)),
-        split(affine(normed1, w.wK, w.bK)),
-        split(affine(normed1, w.wV, w.bV)),
-      );
-      const attnOut = hook(`${at}hook_attn_out`, affine(z, w.wO, w.bO));
-      const mid = hook(`${at}hook_resid_mid`, tf.add(resid, attnOut));
-      const normed2 = hook(`${at}ln2.hook_normalized`, layerNorm(mid, w.ln2, w.ln2Bias, eps));
-      const post = hook(`${at}mlp.hook_post`, gelu(affine(normed2, w.wIn, w.bIn), config.activation));
-      const mlpOut = hook(`${at}hook_mlp_out`, affine(post, w.wOut, w.bOut));
-      resid = hook(`${at}hook_resid_post`, tf.add(mid, mlpOut));
+      // Each block in its own scope: its intermediate tensors are freed (their buffers reused) as it ends.
+      const input = resid;
+      resid = tidy(() => {
+        const w = weights.blocks[l];
+        const at = `blocks.${l}.`;
+        const resid = hook(`${at}hook_resid_pre`, input);
+        const normed1 = hook(`${at}ln1.hook_normalized`, layerNorm(resid, w.ln1, w.ln1Bias, eps));
+        const q = dense(normed1, w.wQ, { bias: w.bQ });
+        const k = dense(normed1, w.wK, { bias: w.bK });
+        const v = dense(normed1, w.wV, { bias: w.bV });
+        const z = fusedAttention
+          ? causalSelfAttention(q, k, v, { nHeads, nKvHeads: nHeads, dHead })
+          : causalAttention(split(q), split(k), split(v));
+        const mid = hook(
+          `${at}hook_resid_mid`,
+          free(`${at}hook_attn_out`)
+            ? dense(z, w.wO, { bias: w.bO, residual: resid })
+            : tf.add(resid, hook(`${at}hook_attn_out`, dense(z, w.wO, { bias: w.bO }))),
+        );
+        const normed2 = hook(`${at}ln2.hook_normalized`, layerNorm(mid, w.ln2, w.ln2Bias, eps));
+        const post = hook(
+          `${at}mlp.hook_post`,
+          dense(normed2, w.wIn, { bias: w.bIn, activation: config.activation }),
+        );
+        return hook(
+          `${at}hook_resid_post`,
+          free(`${at}hook_mlp_out`)
+            ? dense(post, w.wOut, { bias: w.bOut, residual: mid })
+            : tf.add(mid, hook(`${at}hook_mlp_out`, dense(post, w.wOut, { bias: w.bOut }))),
+        );
+      });
     }
     if (options.stopAtLayer !== undefined) {
       if (lastLayer < config.nLayers) hook(`blocks.${lastLayer}.hook_resid_pre`, resid);
@@ -725,6 +750,6 @@ export function gpt2Forward(
       "ln_final.hook_normalized",
       layerNorm(resid, weights.lnFinal, weights.lnFinalBias, eps),
     );
-    return { logits: affine(normed, weights.unembed, undefined), activations };
+    return { logits: dense(normed, weights.unembed), activations };
   });
 }

@@ -22,15 +22,22 @@
  *
  * @module
  */
-import { tf, tidy } from "../tf.ts";
+import { hasKernel, tf, tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
-import type { LlamaForwardOptions, LlamaForwardResult, TokenInput } from "./transformer.ts";
+import { CAUSAL_ATTENTION_KERNEL } from "../backends/model_kernel_names.ts";
 import {
-  affine,
+  causalSelfAttention,
+  dense,
+  embedTokens,
+  isHooked,
+  type LlamaForwardOptions,
+  type LlamaForwardResult,
+  type TokenInput,
+} from "./transformer.ts";
+import {
   causalAttention,
   checkBlockWeights,
   checkForwardOptions,
-  gelu,
   type GeluKind,
   type Gpt2BlockWeights,
   hookCaller,
@@ -374,6 +381,26 @@ export function splitNeoxQkv(
 }
 
 /**
+ * Cosines and sines of the rotary angles of positions `0..seq−1`, each
+ * `[seq, rotaryDims/2]` row-major, computed as PyTorch does: `inv_freq =
+ * 1 / θ^(2i/rotaryDims)` in float32, `angle = pos · inv_freq` in float32.
+ */
+function rotaryTables(config: GptNeoxConfig, seq: number): { cos: Float32Array; sin: Float32Array } {
+  const half = config.rotaryDims / 2;
+  const cos = new Float32Array(seq * half);
+  const sin = new Float32Array(seq * half);
+  for (let i = 0; i < half; i++) {
+    const invFreq = Math.fround(1 / Math.pow(config.ropeTheta, (2 * i) / config.rotaryDims));
+    for (let p = 0; p < seq; p++) {
+      const angle = Math.fround(p * invFreq);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
+/**
  * Rotates the first `rotaryDims` dimensions of every head of `x`
  * `[batch, seq, heads, dHead]` by position, pairing `i` with
  * `i + rotaryDims/2`; the other dimensions pass through.
@@ -383,19 +410,9 @@ function rotate(x: tf.Tensor4D, config: GptNeoxConfig): tf.Tensor4D {
   if (rot === 0) return x;
   const [, seq, , dHead] = x.shape;
   const half = rot / 2;
-  const cos = new Float32Array(seq * half);
-  const sin = new Float32Array(seq * half);
-  for (let i = 0; i < half; i++) {
-    // As PyTorch: inv_freq = 1 / θ^(2i/rot) in float32, angle = pos · inv_freq in float32.
-    const invFreq = Math.fround(1 / Math.pow(config.ropeTheta, (2 * i) / rot));
-    for (let p = 0; p < seq; p++) {
-      const angle = Math.fround(p * invFreq);
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
-    }
-  }
-  const c = tf.tensor3d(cos, [seq, 1, half]);
-  const s = tf.tensor3d(sin, [seq, 1, half]);
+  const tables = rotaryTables(config, seq);
+  const c = tf.tensor3d(tables.cos, [seq, 1, half]);
+  const s = tf.tensor3d(tables.sin, [seq, 1, half]);
   const parts = tf.split(x, rot === dHead ? [half, half] : [half, half, dHead - rot], 3);
   const [x1, x2] = parts;
   return tf.concat([
@@ -457,27 +474,65 @@ export function gptNeoxForward(
     }
     const activations: Record<string, tf.Tensor3D> = {};
     const hook = hookCaller(options, activations);
+    // Where a hook point between a product and a residual add is neither captured nor replaced, the residual
+    // stream is added inside the product (one pass fewer); the values are the same.
+    const free = (name: string) => !isHooked(options, name);
     const split = (t: tf.Tensor3D) => tf.reshape(t, [batch, seq, nHeads, dHead]) as tf.Tensor4D;
-    let resid = hook("hook_embed", tf.gather(weights.embed, ids) as unknown as tf.Tensor3D);
+    const fusedAttention = hasKernel(CAUSAL_ATTENTION_KERNEL);
+    let cos: tf.Tensor2D | undefined, sin: tf.Tensor2D | undefined;
+    if (fusedAttention && config.rotaryDims > 0) {
+      const tables = rotaryTables(config, seq);
+      cos = tf.tensor2d(tables.cos, [seq, config.rotaryDims / 2]);
+      sin = tf.tensor2d(tables.sin, [seq, config.rotaryDims / 2]);
+    }
+    const attend = (q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D =>
+      fusedAttention
+        ? causalSelfAttention(q, k, v, {
+          nHeads,
+          nKvHeads: nHeads,
+          dHead,
+          rotaryDims: config.rotaryDims,
+          cos,
+          sin,
+        })
+        : causalAttention(rotate(split(q), config), rotate(split(k), config), split(v));
+    let resid = hook("hook_embed", embedTokens(weights.embed, ids));
     for (let l = 0; l < lastLayer; l++) {
-      const w = weights.blocks[l];
-      const at = `blocks.${l}.`;
-      resid = hook(`${at}hook_resid_pre`, resid);
-      const normed1 = hook(`${at}ln1.hook_normalized`, layerNorm(resid, w.ln1, w.ln1Bias, eps));
-      const z = causalAttention(
-        rotate(split(affine(normed1, w.wQ, w.bQ)), config),
-        rotate(split(affine(normed1, w.wK, w.bK)), config),
-        split(affine(normed1, w.wV, w.bV)),
-      );
-      const attnOut = hook(`${at}hook_attn_out`, affine(z, w.wO, w.bO));
-      const mlpIn = config.parallelResidual ? resid : hook(`${at}hook_resid_mid`, tf.add(resid, attnOut));
-      const normed2 = hook(`${at}ln2.hook_normalized`, layerNorm(mlpIn, w.ln2, w.ln2Bias, eps));
-      const post = hook(`${at}mlp.hook_post`, gelu(affine(normed2, w.wIn, w.bIn), config.activation));
-      const mlpOut = hook(`${at}hook_mlp_out`, affine(post, w.wOut, w.bOut));
-      resid = hook(
-        `${at}hook_resid_post`,
-        config.parallelResidual ? tf.addN([resid, attnOut, mlpOut]) : tf.add(mlpIn, mlpOut),
-      );
+      // Each block in its own scope: its intermediate tensors are freed (their buffers reused) as it ends.
+      const input = resid;
+      resid = tidy(() => {
+        const w = weights.blocks[l];
+        const at = `blocks.${l}.`;
+        const resid = hook(`${at}hook_resid_pre`, input);
+        const normed1 = hook(`${at}ln1.hook_normalized`, layerNorm(resid, w.ln1, w.ln1Bias, eps));
+        const z = attend(
+          dense(normed1, w.wQ, { bias: w.bQ }),
+          dense(normed1, w.wK, { bias: w.bK }),
+          dense(normed1, w.wV, { bias: w.bV }),
+        );
+        const attnFree = free(`${at}hook_attn_out`);
+        // resid + attn_out, made inside the product when attn_out is not hooked (the MLP's input in a
+        // sequential block; in a parallel block, the stream that mlp_out is added to).
+        const withAttn = attnFree ? dense(z, w.wO, { bias: w.bO, residual: resid }) : undefined;
+        const attnOut = attnFree ? undefined : hook(`${at}hook_attn_out`, dense(z, w.wO, { bias: w.bO }));
+        const mlpIn = config.parallelResidual
+          ? resid
+          : hook(`${at}hook_resid_mid`, withAttn ?? tf.add(resid, attnOut!));
+        const normed2 = hook(`${at}ln2.hook_normalized`, layerNorm(mlpIn, w.ln2, w.ln2Bias, eps));
+        const post = hook(
+          `${at}mlp.hook_post`,
+          dense(normed2, w.wIn, { bias: w.bIn, activation: config.activation }),
+        );
+        const base = config.parallelResidual ? withAttn : mlpIn;
+        if (base !== undefined && free(`${at}hook_mlp_out`)) {
+          return hook(`${at}hook_resid_post`, dense(post, w.wOut, { bias: w.bOut, residual: base }));
+        }
+        const mlpOut = hook(`${at}hook_mlp_out`, dense(post, w.wOut, { bias: w.bOut }));
+        const sum: tf.Tensor3D = config.parallelResidual
+          ? (withAttn === undefined ? tf.addN([resid, attnOut!, mlpOut]) : tf.add(withAttn, mlpOut))
+          : tf.add(mlpIn, mlpOut);
+        return hook(`${at}hook_resid_post`, sum);
+      });
     }
     if (options.stopAtLayer !== undefined) {
       if (lastLayer < config.nLayers) hook(`blocks.${lastLayer}.hook_resid_pre`, resid);
@@ -487,6 +542,6 @@ export function gptNeoxForward(
       "ln_final.hook_normalized",
       layerNorm(resid, weights.lnFinal, weights.lnFinalBias, eps),
     );
-    return { logits: affine(normed, weights.unembed, undefined), activations };
+    return { logits: dense(normed, weights.unembed), activations };
   });
 }

@@ -6,8 +6,14 @@
  * @module
  */
 export {
+  activate,
+  type Activation,
+  causalSelfAttention,
   checkLlamaConfig,
   checkLlamaWeights,
+  dense,
+  type DenseOptions,
+  embedTokens,
   type HookFn,
   initLlamaWeights,
   LLAMA_BLOCK_HOOKS,
@@ -23,7 +29,11 @@ export {
   type LlamaKvCache,
   type LlamaModel,
   type LlamaWeights,
+  normalize,
+  type NormalizeOptions,
   type RotaryStyle,
+  type SelfAttentionOptions,
+  swiglu,
   type TokenInput,
 } from "./transformer.ts";
 export { greedyGenerate, sampleGenerate, type SampleOptions } from "./generate.ts";

@@ -17,8 +17,15 @@
  *
  * @module
  */
-import { tf, tidy } from "../tf.ts";
+import { hasKernel, runKernel, tf, tidy } from "../tf.ts";
 import { deriveSeed } from "../seed.ts";
+import {
+  CAUSAL_ATTENTION_KERNEL,
+  EMBED_KERNEL,
+  LINEAR_KERNEL,
+  NORM_KERNEL,
+  SWIGLU_KERNEL,
+} from "../backends/model_kernel_names.ts";
 
 /**
  * How rotary embeddings pair the dimensions of a head: `"interleaved"`
@@ -444,15 +451,334 @@ function rotate(x: tf.Tensor4D, cos: tf.Tensor3D, sin: tf.Tensor3D, style: Rotar
   return tf.reshape(tf.stack([out0, out1], 4), [b, s, h, dHead]);
 }
 
+// ---------------------------------------------------------------------------
+// The operations of a block, each one fused kernel where the active backend
+// registered it (lib/backends/model_kernel_names.ts; the `blas` backend does),
+// else the same maths as tfjs ops, which stays the reference. GPT-2 and
+// GPT-NeoX use them too.
+// ---------------------------------------------------------------------------
+
+/** The activation after a dense layer: none, exact GELU, GELU's tanh approximation, or SiLU `x·σ(x)`. */
+export type Activation = "none" | "gelu" | "gelu_new" | "silu";
+
+/** Tensors by name without the absent ones, as a kernel's inputs. */
+function present(inputs: Record<string, tf.Tensor | undefined>): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, t] of Object.entries(inputs)) if (t !== undefined) out[name] = t;
+  return out;
+}
+
+/**
+ * An activation as tfjs ops: `"gelu"` is `½x(1 + erf(x/√2))`, `"gelu_new"`
+ * is `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, `"silu"` is `x·σ(x)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { activate } from "./transformer.ts";
+ * // silu(2) = 2 / (1 + e^−2) = 1.761594; gelu(1) = Φ(1) = 0.841345
+ * assert.ok(Math.abs(activate(tf.scalar(2), "silu").dataSync()[0] - 1.761594) < 1e-5);
+ * assert.ok(Math.abs(activate(tf.scalar(1), "gelu").dataSync()[0] - 0.841345) < 1e-5);
+ * ```
+ */
+export function activate<T extends tf.Tensor>(x: T, kind: Activation): T {
+  if (kind === "none") return x;
+  return tidy(() => {
+    if (kind === "silu") return tf.mul(x, tf.sigmoid(x)) as T;
+    if (kind === "gelu") return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
+    if (kind !== "gelu_new") {
+      throw new RangeError(
+        `activation: expected none, gelu, gelu_new or silu, received ${JSON.stringify(kind)}`,
+      );
+    }
+    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as T;
+  });
+}
+
+/** Options of {@linkcode dense}. */
+export type DenseOptions = {
+  /** Added to each row of the product, `[out]`. */
+  readonly bias?: tf.Tensor1D;
+  /** Added after the bias, `[batch, seq, out]` (only without an activation): a residual stream. */
+  readonly residual?: tf.Tensor3D;
+  /** Applied to `x · w + bias` (default `"none"`). */
+  readonly activation?: Activation;
+};
+
+/**
+ * A dense layer, `act(x · w + bias) + residual`, for `x` `[batch, seq, in]`
+ * and `w` `[in, out]`: one kernel ({@linkcode LINEAR_KERNEL}) where the
+ * backend has it (the product on the BLAS, bias and residual folded into it,
+ * the activation on the product's output), else tfjs ops.
+ *
+ * @throws RangeError for a residual with an activation
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { dense } from "./transformer.ts";
+ * // (1, 2) · [[1, 0, 1], [0, 1, 1]] + (0, 0, 10) + (5, 5, 5) = (6, 7, 18)
+ * const y = dense(tf.tensor3d([[[1, 2]]]), tf.tensor2d([[1, 0, 1], [0, 1, 1]]), {
+ *   bias: tf.tensor1d([0, 0, 10]),
+ *   residual: tf.tensor3d([[[5, 5, 5]]]),
+ * });
+ * assert.deepEqual(Array.from(y.dataSync()), [6, 7, 18]);
+ * ```
+ */
+export function dense(x: tf.Tensor3D, w: tf.Tensor2D, options: DenseOptions = {}): tf.Tensor3D {
+  const activation = options.activation ?? "none";
+  if (options.residual !== undefined && activation !== "none") {
+    throw new RangeError(
+      `dense: a residual expected activation "none", received ${JSON.stringify(activation)}`,
+    );
+  }
+  if (hasKernel(LINEAR_KERNEL)) {
+    const inputs = present({ x, w, bias: options.bias, residual: options.residual });
+    return runKernel(LINEAR_KERNEL, inputs, { activation })[0] as tf.Tensor3D;
+  }
+  return tidy(() => {
+    const [b, s, n] = x.shape;
+    let y: tf.Tensor = tf.matMul(tf.reshape(x, [b * s, n]), w);
+    if (options.bias !== undefined) y = tf.add(y, options.bias);
+    const out = tf.reshape(activate(y, activation), [b, s, w.shape[1]]) as tf.Tensor3D;
+    return options.residual === undefined ? out : tf.add(options.residual, out);
+  });
+}
+
+/** Options of {@linkcode normalize}. */
+export type NormalizeOptions = {
+  /** ε under the square root. */
+  readonly eps: number;
+  /** LayerNorm's bias `[n]` (none for RMSNorm). */
+  readonly bias?: tf.Tensor1D;
+  /** RMSNorm (no centring) rather than LayerNorm. */
+  readonly rms?: boolean;
+};
+
+/**
+ * LayerNorm, `(x − mean) / √(var + ε) ⊙ gain + bias` with the population
+ * variance, or RMSNorm (`rms`), `x / √(mean(x²) + ε) ⊙ gain`, over the last
+ * axis: one kernel ({@linkcode NORM_KERNEL}) where the backend has it, else
+ * tfjs ops.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { normalize } from "./transformer.ts";
+ * // (3, 4): mean square 12.5 → (3, 4)/√12.5 · (1, 2) = (0.848528, 2.262742)
+ * const y = normalize(tf.tensor2d([[3, 4]]), tf.tensor1d([1, 2]), { eps: 0, rms: true }).dataSync();
+ * assert.ok(Math.abs(y[0] - 0.848528) < 1e-5 && Math.abs(y[1] - 2.262742) < 1e-5);
+ * ```
+ */
+export function normalize<T extends tf.Tensor>(x: T, gain: tf.Tensor1D, options: NormalizeOptions): T {
+  const rms = options.rms === true;
+  if (rms && options.bias !== undefined) throw new RangeError("normalize: RMSNorm expected no bias");
+  if (hasKernel(NORM_KERNEL)) {
+    return runKernel(NORM_KERNEL, present({ x, gain, bias: options.bias }), {
+      eps: options.eps,
+      rms,
+    })[0] as T;
+  }
+  return tidy(() => {
+    if (rms) {
+      const meanSquare = tf.mean(tf.square(x), -1, true);
+      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, options.eps))), gain) as T;
+    }
+    const centred = tf.sub(x, tf.mean(x, -1, true));
+    const variance = tf.mean(tf.square(centred), -1, true);
+    const scaled = tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, options.eps))), gain);
+    return (options.bias === undefined ? scaled : tf.add(scaled, options.bias)) as T;
+  });
+}
+
+/**
+ * The SwiGLU hidden layer `silu(x · wGate) ⊙ (x · wUp)`, `[batch, seq, out]`:
+ * one kernel ({@linkcode SWIGLU_KERNEL}) where the backend has it, else tfjs
+ * ops.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { swiglu } from "./transformer.ts";
+ * // x = (1, 1): gate 2, up 3 → silu(2)·3 = 1.761594·3 = 5.284782
+ * const y = swiglu(tf.tensor3d([[[1, 1]]]), tf.tensor2d([[1], [1]]), tf.tensor2d([[1], [2]]));
+ * assert.ok(Math.abs(y.dataSync()[0] - 5.284782) < 1e-5);
+ * ```
+ */
+export function swiglu(x: tf.Tensor3D, wGate: tf.Tensor2D, wUp: tf.Tensor2D): tf.Tensor3D {
+  if (hasKernel(SWIGLU_KERNEL)) return runKernel(SWIGLU_KERNEL, { x, wGate, wUp })[0] as tf.Tensor3D;
+  return tidy(() => {
+    const gate = dense(x, wGate);
+    return tf.mul(tf.mul(gate, tf.sigmoid(gate)), dense(x, wUp));
+  });
+}
+
+/**
+ * Token embeddings `[batch, seq, d]`: rows of `table` `[vocab, d]`, plus row
+ * `t` of `positions` `[≥ seq, d]` at position `t` when given (GPT-2's learned
+ * positions): one kernel ({@linkcode EMBED_KERNEL}) where the backend has it,
+ * else tfjs ops.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { embedTokens } from "./transformer.ts";
+ * const table = tf.tensor2d([[1, 1], [2, 2], [3, 3]]);
+ * const positions = tf.tensor2d([[10, 20], [30, 40]]);
+ * const e = embedTokens(table, tf.tensor2d([[2, 0]], [1, 2], "int32"), positions);
+ * assert.deepEqual(Array.from(e.dataSync()), [13, 23, 31, 41]);
+ * ```
+ */
+export function embedTokens(table: tf.Tensor2D, ids: tf.Tensor2D, positions?: tf.Tensor2D): tf.Tensor3D {
+  if (hasKernel(EMBED_KERNEL)) {
+    return runKernel(EMBED_KERNEL, present({ table, ids, positions }))[0] as tf.Tensor3D;
+  }
+  return tidy(() => {
+    const gathered = tf.gather(table, ids) as unknown as tf.Tensor3D;
+    if (positions === undefined) return gathered;
+    return tf.add(gathered, tf.slice(positions, [0, 0], [ids.shape[1], table.shape[1]]));
+  });
+}
+
+/** Options of {@linkcode causalSelfAttention}. */
+export type SelfAttentionOptions = {
+  readonly nHeads: number;
+  /** Key/value heads, dividing `nHeads`: query head `h` reads `⌊h / (nHeads/nKvHeads)⌋`. */
+  readonly nKvHeads: number;
+  readonly dHead: number;
+  /** The leading dimensions of each query and key head that are rotated (even; default 0, none). */
+  readonly rotaryDims?: number;
+  /** How rotated dimensions pair up (default `"half"`: `i` with `i + rotaryDims/2`). */
+  readonly rotaryStyle?: RotaryStyle;
+  /** Cosines of the rotary angles of positions `0..seq−1`, `[seq, rotaryDims/2]`. */
+  readonly cos?: tf.Tensor2D;
+  /** Sines of the same angles, `[seq, rotaryDims/2]`. */
+  readonly sin?: tf.Tensor2D;
+};
+
+/** Rotates the first `2·half` dimensions of each head of `x` `[b, s, h, dHead]`; the rest pass through. */
+function rotateLeading(
+  x: tf.Tensor4D,
+  cos: tf.Tensor2D,
+  sin: tf.Tensor2D,
+  style: RotaryStyle,
+): tf.Tensor4D {
+  const [b, s, h, dHead] = x.shape;
+  const half = cos.shape[1];
+  const c = tf.reshape(cos, [s, 1, half]) as tf.Tensor3D, sn = tf.reshape(sin, [s, 1, half]) as tf.Tensor3D;
+  const rot = 2 * half;
+  const head = rot === dHead ? x : tf.slice(x, [0, 0, 0, 0], [b, s, h, rot]) as tf.Tensor4D;
+  const rotated = rotate(head, c, sn, style);
+  return rot === dHead
+    ? rotated
+    : tf.concat([rotated, tf.slice(x, [0, 0, 0, rot], [b, s, h, dHead - rot])], 3);
+}
+
+/**
+ * Causal multi-head self-attention of projected queries, keys and values
+ * (head `h` owning columns `h·dHead ..`), with rotary embeddings on the
+ * leading `rotaryDims` of each query and key head and grouped-query
+ * attention: `softmax(q kᵀ/√dHead + mask) · v` `[batch, seq, nHeads·dHead]`,
+ * position `i` seeing positions `0..i`. One kernel
+ * ({@linkcode CAUSAL_ATTENTION_KERNEL}) where the backend has it (products on
+ * the BLAS reading the heads in place, only the keys each block of queries
+ * sees), else tfjs ops.
+ *
+ * @param q `[batch, seq, nHeads·dHead]`
+ * @param k `[batch, seq, nKvHeads·dHead]`
+ * @param v `[batch, seq, nKvHeads·dHead]`
+ *
+ * @example Zero queries: each position averages the values it can see
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { causalSelfAttention } from "./transformer.ts";
+ * const q = tf.zeros([1, 3, 2]) as tf.Tensor3D; // two heads of width 1
+ * const v = tf.tensor3d([[[2, 0], [4, 3], [6, 9]]]);
+ * const z = causalSelfAttention(q, q, v, { nHeads: 2, nKvHeads: 2, dHead: 1 });
+ * // head 0: 2, (2+4)/2, (2+4+6)/3; head 1: 0, 1.5, 4
+ * assert.deepEqual(Array.from(z.dataSync()), [2, 0, 3, 1.5, 4, 4]);
+ * ```
+ */
+export function causalSelfAttention(
+  q: tf.Tensor3D,
+  k: tf.Tensor3D,
+  v: tf.Tensor3D,
+  options: SelfAttentionOptions,
+): tf.Tensor3D {
+  const { nHeads, nKvHeads, dHead } = options;
+  const rotaryDims = options.rotaryDims ?? 0;
+  const rotaryStyle = options.rotaryStyle ?? "half";
+  if (rotaryDims > 0 && (options.cos === undefined || options.sin === undefined)) {
+    throw new TypeError(
+      `causalSelfAttention: rotaryDims ${rotaryDims} expected cos and sin tables, received none`,
+    );
+  }
+  if (hasKernel(CAUSAL_ATTENTION_KERNEL)) {
+    const tables = rotaryDims > 0 ? { cos: options.cos, sin: options.sin } : {};
+    return runKernel(CAUSAL_ATTENTION_KERNEL, present({ q, k, v, ...tables }), {
+      nHeads,
+      nKvHeads,
+      dHead,
+      rotaryDims,
+      rotaryStyle,
+    })[0] as tf.Tensor3D;
+  }
+  return tidy(() => {
+    const [b, s] = q.shape;
+    const group = nHeads / nKvHeads;
+    const heads = (t: tf.Tensor3D, n: number) => tf.reshape(t, [b, s, n, dHead]) as tf.Tensor4D;
+    const turn = (t: tf.Tensor4D) =>
+      rotaryDims > 0 ? rotateLeading(t, options.cos!, options.sin!, rotaryStyle) : t;
+    const qh = turn(heads(q, nHeads)), kh = turn(heads(k, nKvHeads));
+    // Queries grouped under their key/value head: [batch·kvHeads, group·seq, dHead], scaled.
+    const qGrouped = tf.reshape(tf.transpose(tf.mul(qh, 1 / Math.sqrt(dHead)), [0, 2, 1, 3]), [
+      b * nKvHeads,
+      group * s,
+      dHead,
+    ]);
+    const kT = tf.reshape(tf.transpose(kh, [0, 2, 3, 1]), [b * nKvHeads, dHead, s]);
+    let scores = tf.reshape(tf.matMul(qGrouped, kT), [b * nKvHeads, group, s, s]);
+    if (s > 1) scores = tf.add(scores, causalMask(0, s));
+    const probs = tf.reshape(tf.softmax(scores), [b * nKvHeads, group * s, s]);
+    const vh = tf.reshape(tf.transpose(heads(v, nKvHeads), [0, 2, 1, 3]), [b * nKvHeads, s, dHead]);
+    const mixed = tf.matMul(probs, vh);
+    return tf.reshape(
+      tf.transpose(tf.reshape(mixed, [b, nHeads, s, dHead]), [0, 2, 1, 3]),
+      [b, s, nHeads * dHead],
+    ) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Whether a hook point is captured or replaced: when neither, a forward pass
+ * may fuse the computation around it (a residual add into a product).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isHooked } from "./transformer.ts";
+ * assert.equal(isHooked({ capture: ["blocks.0.hook_attn_out"] }, "blocks.0.hook_attn_out"), true);
+ * assert.equal(isHooked({ replace: { "blocks.1.hook_mlp_out": (x) => x } }, "blocks.0.hook_mlp_out"), false);
+ * ```
+ */
+export function isHooked(options: LlamaForwardOptions, name: string): boolean {
+  return (options.capture?.includes(name) ?? false) || options.replace?.[name] !== undefined;
+}
+
 function rmsNorm(x: tf.Tensor3D, gain: tf.Tensor1D, eps: number): tf.Tensor3D {
-  const meanSquare = tf.mean(tf.square(x), -1, true);
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), gain);
+  return normalize(x, gain, { eps, rms: true });
 }
 
 /** `x · w` for `x` `[batch, seq, in]` and `w` `[in, out]`. */
 function linear(x: tf.Tensor3D, w: tf.Tensor2D): tf.Tensor3D {
-  const [b, s, n] = x.shape;
-  return tf.reshape(tf.matMul(tf.reshape(x, [b * s, n]), w), [b, s, w.shape[1]]);
+  return dense(x, w);
 }
 
 /**
@@ -471,12 +797,16 @@ type AttentionContext = {
   readonly cos: tf.Tensor3D;
   readonly sin: tf.Tensor3D;
   readonly mask: tf.Tensor2D | undefined;
+  /** Whether the fused attention kernel runs (no cache to read or keep, and the backend has it). */
+  readonly fused: boolean;
 };
 
 /**
  * Grouped-query causal self-attention of the new positions `x`
- * `[batch, seq, dModel]` (already normalised) over the cached and new keys.
- * Query head `h` reads key/value head `⌊h / (nHeads/nKvHeads)⌋`.
+ * `[batch, seq, dModel]` (already normalised) over the cached and new keys,
+ * before the output projection (`z` `[batch, seq, nHeads·dHead]`). Query head
+ * `h` reads key/value head `⌊h / (nHeads/nKvHeads)⌋`. The fused kernel keeps
+ * no keys or values (`keys`, `values` undefined).
  */
 function attention(
   x: tf.Tensor3D,
@@ -484,9 +814,22 @@ function attention(
   ctx: AttentionContext,
   pastKeys: tf.Tensor4D | undefined,
   pastValues: tf.Tensor4D | undefined,
-): { out: tf.Tensor3D; keys: tf.Tensor4D; values: tf.Tensor4D } {
+): { z: tf.Tensor3D; keys?: tf.Tensor4D; values?: tf.Tensor4D } {
   const { nHeads, nKvHeads, dHead, rotary } = ctx.config;
   const [b, s] = x.shape;
+  if (ctx.fused) {
+    const table = (t: tf.Tensor3D) => tf.reshape(t, [s, dHead / 2]) as tf.Tensor2D;
+    const z = causalSelfAttention(linear(x, w.wQ), linear(x, w.wK), linear(x, w.wV), {
+      nHeads,
+      nKvHeads,
+      dHead,
+      rotaryDims: dHead,
+      rotaryStyle: rotary,
+      cos: table(ctx.cos),
+      sin: table(ctx.sin),
+    });
+    return { z };
+  }
   const group = nHeads / nKvHeads;
   const q = rotate(tf.reshape(linear(x, w.wQ), [b, s, nHeads, dHead]), ctx.cos, ctx.sin, rotary);
   const kNew = rotate(tf.reshape(linear(x, w.wK), [b, s, nKvHeads, dHead]), ctx.cos, ctx.sin, rotary);
@@ -514,12 +857,7 @@ function attention(
     tf.transpose(tf.reshape(mixed, [b, nKvHeads * group, s, dHead]), [0, 2, 1, 3]),
     [b, s, nHeads * dHead],
   );
-  return { out: linear(z, w.wO), keys, values };
-}
-
-function mlpHidden(x: tf.Tensor3D, w: LlamaBlockWeights): tf.Tensor3D {
-  const gate = linear(x, w.wGate);
-  return tf.mul(tf.mul(gate, tf.sigmoid(gate)), linear(x, w.wUp));
+  return { z, keys, values };
 }
 
 /**
@@ -607,6 +945,7 @@ function run(
   tokenInput: TokenInput,
   cache: LlamaKvCache | undefined,
   options: LlamaForwardOptions,
+  keepCache: boolean,
 ): RunResult {
   checkLlamaWeights(weights, config);
   const stop = options.stopAtLayer;
@@ -643,28 +982,55 @@ function run(
           );
         }
       }
-      if (capture.has(name)) activations[name] = out.clone();
+      // Kept: each block's tensors are freed when the block ends; the captures outlive it.
+      if (capture.has(name)) activations[name] = tf.keep(out.clone());
       return out;
     };
     const [cos, sin] = rotaryTables(config, past, seq);
-    const ctx: AttentionContext = { config, cos, sin, mask: seq > 1 ? causalMask(past, seq) : undefined };
+    const fused = cache === undefined && !keepCache && hasKernel(CAUSAL_ATTENTION_KERNEL);
+    const ctx: AttentionContext = {
+      config,
+      cos,
+      sin,
+      mask: seq > 1 && !fused ? causalMask(past, seq) : undefined,
+      fused,
+    };
     const keys: tf.Tensor4D[] = [];
     const values: tf.Tensor4D[] = [];
-    let resid = hook("hook_embed", tf.gather(weights.embed, tokens) as unknown as tf.Tensor3D);
+    // Where a hook point between a product and a residual add is neither captured nor replaced, the
+    // residual stream is added inside the product (one pass fewer); the values are the same.
+    const free = (name: string) => !isHooked(options, name);
+    let resid = hook("hook_embed", embedTokens(weights.embed, tokens));
     for (let l = 0; l < lastLayer; l++) {
-      const w = weights.blocks[l];
-      const at = `blocks.${l}.`;
-      resid = hook(`${at}hook_resid_pre`, resid);
-      const normed1 = hook(`${at}ln1.hook_normalized`, rmsNorm(resid, w.ln1, config.normEps));
-      const attn = attention(normed1, w, ctx, cache?.keys[l], cache?.values[l]);
-      keys.push(attn.keys);
-      values.push(attn.values);
-      const attnOut = hook(`${at}hook_attn_out`, attn.out);
-      const mid = hook(`${at}hook_resid_mid`, tf.add(resid, attnOut));
-      const normed2 = hook(`${at}ln2.hook_normalized`, rmsNorm(mid, w.ln2, config.normEps));
-      const post = hook(`${at}mlp.hook_post`, mlpHidden(normed2, w));
-      const mlpOut = hook(`${at}hook_mlp_out`, linear(post, w.wDown));
-      resid = hook(`${at}hook_resid_post`, tf.add(mid, mlpOut));
+      // Each block in its own scope: its intermediate tensors are freed (their buffers reused) as it ends.
+      const input = resid;
+      const block = tidy(() => {
+        const w = weights.blocks[l];
+        const at = `blocks.${l}.`;
+        const resid = hook(`${at}hook_resid_pre`, input);
+        const normed1 = hook(`${at}ln1.hook_normalized`, rmsNorm(resid, w.ln1, config.normEps));
+        const attn = attention(normed1, w, ctx, cache?.keys[l], cache?.values[l]);
+        const mid = hook(
+          `${at}hook_resid_mid`,
+          free(`${at}hook_attn_out`)
+            ? dense(attn.z, w.wO, { residual: resid })
+            : tf.add(resid, hook(`${at}hook_attn_out`, dense(attn.z, w.wO))),
+        );
+        const normed2 = hook(`${at}ln2.hook_normalized`, rmsNorm(mid, w.ln2, config.normEps));
+        const post = hook(`${at}mlp.hook_post`, swiglu(normed2, w.wGate, w.wUp));
+        const out = hook(
+          `${at}hook_resid_post`,
+          free(`${at}hook_mlp_out`)
+            ? dense(post, w.wDown, { residual: mid })
+            : tf.add(mid, hook(`${at}hook_mlp_out`, dense(post, w.wDown))),
+        );
+        return { resid: out, keys: attn.keys, values: attn.values };
+      });
+      resid = block.resid;
+      if (block.keys !== undefined && block.values !== undefined) {
+        keys.push(block.keys);
+        values.push(block.values);
+      }
     }
     const newCache: LlamaKvCache = { length: past + seq, keys, values };
     if (stop !== undefined) {
@@ -727,7 +1093,7 @@ export function llamaForward(
   tokens: TokenInput,
   options: LlamaForwardOptions = {},
 ): LlamaForwardResult {
-  const result = run(weights, config, tokens, undefined, options);
+  const result = run(weights, config, tokens, undefined, options, false);
   tf.dispose(result.cache as unknown as tf.TensorContainer);
   return result.logits === undefined
     ? { activations: result.activations }
@@ -770,6 +1136,6 @@ export function llamaForwardWithCache(
   if ((options as LlamaForwardOptions).stopAtLayer !== undefined) {
     throw new RangeError("stopAtLayer: expected undefined with a key/value cache (every layer is cached)");
   }
-  const { logits, activations, cache: next } = run(weights, config, tokens, cache, options);
+  const { logits, activations, cache: next } = run(weights, config, tokens, cache, options, true);
   return { logits: logits!, activations, cache: next };
 }
