@@ -264,6 +264,11 @@ const runFields = {
   checkpointEvery: nonNegativeInt.default(0).describe(
     "Steps between checkpoints; 0 writes only the final one",
   ),
+  distributed: z.enum(["none", "mpi"]).default("none").describe(
+    "Data-parallel training. mpi: started as `mpirun -np N deno task train ...`, every process trains on its " +
+      "share of each global batch of batchSize rows and MPI sums the gradients and metric sums (MPICH: " +
+      "apt-get install mpich); process 0 alone writes the run folder. Not kept when resuming: give it again",
+  ),
   onNonfinite: z.enum(["stop", "skip"]).default("stop").describe(
     "What a NaN or infinite loss, gradient, parameter or Adam moment does. stop: checked at every log " +
       "step, checkpoint and the end; the run stops with an error naming the step and the tensor, keeping " +

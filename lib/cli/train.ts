@@ -33,6 +33,7 @@ import { finishRunReport } from "../report/report.ts";
 import { closeSinks, type LogSink } from "../run/sinks.ts";
 import { tensorboardSink } from "../run/sinks/tensorboard.ts";
 import { wandbSink } from "../run/sinks/wandb.ts";
+import { initMpi, type Mpi } from "../run/distributed/mpi.ts";
 
 /** Fields that may change when a run is resumed. */
 const RESUMABLE_OVERRIDES = new Set(["steps", "backend", "logEvery", "checkpointEvery", "onNonfinite"]);
@@ -303,7 +304,48 @@ export async function runTrainCommand(args: readonly string[], io: CommandIO = {
 }
 
 async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLock[]): Promise<number> {
-  const write = io.write ?? ((text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)));
+  let mpi: Mpi | undefined;
+  try {
+    const code = await trainProcess(args, io, locks, (m) => (mpi = m));
+    mpi?.finalize();
+    return code;
+  } catch (error) {
+    // One process failing alone would leave the others waiting in a collective: end the whole job.
+    if (mpi !== undefined && mpi.size > 1) {
+      Deno.stderr.writeSync(
+        new TextEncoder().encode(
+          `saekit: error: process ${mpi.rank} of ${mpi.size}: ${
+            error instanceof Error ? error.message : error
+          }; ending every process (MPI_Abort)\n`,
+        ),
+      );
+      for (const lock of locks) lock.release();
+      mpi.abort(1);
+    }
+    throw error;
+  }
+}
+
+async function trainProcess(
+  args: readonly string[],
+  io: CommandIO,
+  locks: RunLock[],
+  started: (mpi: Mpi) => void,
+): Promise<number> {
+  let quiet = false; // processes other than 0 of an MPI job print nothing but errors
+  const print = io.write ?? ((text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)));
+  const write = (text: string) => {
+    if (!quiet) print(text);
+  };
+  let mpi: Mpi | undefined;
+  const startMpi = () => {
+    if (mpi === undefined) {
+      mpi = initMpi();
+      started(mpi);
+      quiet = mpi.rank !== 0;
+    }
+    return mpi;
+  };
   const warn = (message: string) => write(`saekit: warning: ${message}\n`);
   const fieldFlags = Object.keys(TrainConfigSchema.shape).map(fieldToFlag);
   let values: Record<string, string | boolean | undefined>;
@@ -339,7 +381,8 @@ async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLo
   if (typeof values.resume === "string") {
     const dir = values.resume;
     // Locked before its newest checkpoint is chosen (a folder that does not exist fails just below).
-    if (await exists(dir)) locks.push(await lockRunFolder(out ?? dir));
+    const lead = overrides.distributed !== "mpi" || startMpi().rank === 0;
+    if (lead && await exists(dir)) locks.push(await lockRunFolder(out ?? dir));
     // The newest checkpoint whose state.json reads; loadLatestCheckpoint() below names any passed over.
     const found = await latestCheckpointConfig(dir);
     if (found === undefined) {
@@ -350,7 +393,8 @@ async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLo
     const sidecar = `${found.dir}/state.json`;
     const saved = parseConfig(found.config, { file: sidecar });
     for (const field of Object.keys(overrides)) {
-      if (!RESUMABLE_OVERRIDES.has(field)) {
+      // --distributed is how this start runs, not what the run is: it is never kept (see below).
+      if (!RESUMABLE_OVERRIDES.has(field) && field !== "distributed") {
         throw new RangeError(
           `--${fieldToFlag(field)}: cannot be changed when resuming (expected only ${
             [...RESUMABLE_OVERRIDES].map((f) => `--${fieldToFlag(f)}`).join(", ")
@@ -358,7 +402,8 @@ async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLo
         );
       }
     }
-    input = { ...saved, ...overrides };
+    // How many processes train is chosen anew at each start: a checkpoint of N processes resumes with any M.
+    input = { ...saved, distributed: "none", ...overrides };
     config = parseConfig(input, { file: sidecar, flags: Object.keys(overrides) });
     resumeFrom = dir;
     out ??= dir;
@@ -382,10 +427,12 @@ async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLo
     );
   }
 
-  if (out !== undefined && locks.length === 0) locks.push(await lockRunFolder(out));
+  if (config.distributed === "mpi") startMpi();
+  const lead = mpi === undefined || mpi.rank === 0;
+  if (lead && out !== undefined && locks.length === 0) locks.push(await lockRunFolder(out));
   const backend = await selectBackend(config.backend as BackendName);
   write(
-    `saekit: backend ${backend.name}${
+    `saekit: backend ${backend.name}${backend.device ? ` on ${backend.device}` : ""}${
       backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""
     }\n`,
   );
@@ -435,8 +482,8 @@ async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLo
       (out ? `, writing ${out}` : "") + "\n",
   );
   try {
-    // A resumed run already at its last step logs nothing: no sink is opened (nothing is written).
-    const sinks = resume !== undefined && resume.step >= steps
+    // A resumed run already at its last step logs nothing, and processes other than 0 write nothing: no sink.
+    const sinks = (resume !== undefined && resume.step >= steps) || !lead
       ? []
       : await openSinks(logging, config, resume?.step, write);
     const result = await train({
@@ -451,6 +498,7 @@ async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLo
       progress: createProgress(write, io.isTerminal ?? Deno.stderr.isTerminal()),
       lock: locks[0],
       warn,
+      ...(mpi === undefined ? {} : { distributed: mpi }),
     });
     if (result.alreadyFinished) {
       write(
@@ -474,7 +522,7 @@ async function trainCommand(args: readonly string[], io: CommandIO, locks: RunLo
         } activations/s)\n`,
     );
     write(formatSummary(result.lastLog, componentNames));
-    if (out !== undefined) {
+    if (out !== undefined && lead) {
       // run.json (backend, machine, speed) and report.html; a failure here does not fail the run.
       const report = await finishRunReport(out, {
         backend: backend.name,

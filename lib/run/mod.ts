@@ -3,7 +3,9 @@
  * `metrics.jsonl`, checkpoints and `final/` at their cadence, sends every
  * metrics line to the log sinks (TensorBoard, Weights & Biases, your own),
  * reports progress and stops cleanly on abort; one writer per run folder (an
- * OS lock); and freeing the tensors a step replaced.
+ * OS lock); and freeing the tensors a step replaced. Data-parallel training
+ * over MPI (`distributed/`): MPICH through FFI, and the split of each global
+ * batch between the processes.
  *
  * @module
  */
@@ -57,3 +59,5 @@ export {
   wandbSink,
   type WandbSinkOptions,
 } from "./sinks/wandb.ts";
+export { initMpi, missingMpiMessage, type Mpi, MPICH_LIBRARY, MpiError } from "./distributed/mpi.ts";
+export { acrossProcesses, type Collective, shareOf, sliceRows } from "./distributed/across.ts";

@@ -52,6 +52,7 @@ import {
 import { exportSaes } from "../io/export.ts";
 import { exists, writeTextAtomic } from "../io/files.ts";
 import { disposeAll, disposeReplaced } from "./dispose.ts";
+import { acrossProcesses, type Collective, shareOf, sliceRows } from "./distributed/across.ts";
 import type { Progress } from "./progress.ts";
 import { lockRunFolder, type RunLock } from "./lock.ts";
 import {
@@ -110,6 +111,14 @@ export type TrainOptions = {
   readonly lock?: RunLock;
   /** Warnings (a torn metrics line ignored, …); `console.warn` by default. */
   readonly warn?: (message: string) => void;
+  /**
+   * Data-parallel training over the processes of an MPI job (`initMpi()` of `distributed/mpi.ts`): every
+   * process reads the same shuffled stream and trains on its share of each global batch of
+   * `config.batchSize` rows (`shareOf`), the default pipeline combines the shares' gradients and metric
+   * sums, and process 0 alone takes the lock and writes `metrics.jsonl`, checkpoints, `final/` and the
+   * sinks. Every process must be given the same configuration, source and checkpoint.
+   */
+  readonly distributed?: Collective;
 };
 
 /** How a run ended. */
@@ -308,7 +317,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let result: TrainResult;
   try {
     // One writer per run folder: locked before anything is written, until the sinks are closed.
-    if (options.out !== undefined && options.lock === undefined) lock = await lockRunFolder(options.out);
+    const writer = (options.distributed?.rank ?? 0) === 0;
+    if (writer && options.out !== undefined && options.lock === undefined) {
+      lock = await lockRunFolder(options.out);
+    }
     result = await trainLoop(options);
   } catch (error) {
     // The run's own failure is the one to report; a sink that also fails to close must not hide it.
@@ -328,7 +340,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 }
 
 async function trainLoop(options: TrainOptions): Promise<TrainResult> {
-  const { config, source, out, signal, evaluate } = options;
+  const { config, source, signal, evaluate } = options;
+  const distributed = options.distributed;
+  // Process 0 alone writes; the others train the same state and write nothing.
+  const writer = (distributed?.rank ?? 0) === 0;
+  const out = writer ? options.out : undefined;
   const { steps, componentNames, dSae } = resolveSizes(config);
   const sourceComponents = isTranscoder(config) ? 2 * config.nComponents : config.nComponents;
   if (source.dIn !== config.dIn || source.nComponents !== sourceComponents) {
@@ -341,7 +357,18 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
   const spec = specFor(config);
   const arch = archOf(spec.arch);
   const withAux = spec.auxK > 0 && spec.auxkCoefficient > 0;
-  const pipeline = options.pipeline ?? defaultPipeline(config);
+  let globalRows = 0; // rows of the global batch being stepped (data-parallel training)
+  if (distributed !== undefined && options.pipeline === undefined && arch.afterUpdate !== undefined) {
+    throw new RangeError(
+      `--distributed: expected an architecture whose step is per item, received ${config.arch}, whose ` +
+        "update after the optimizer reads the whole batch (train it with one process)",
+    );
+  }
+  const pipeline = options.pipeline ??
+    defaultPipeline(
+      config,
+      distributed === undefined ? {} : { across: acrossProcesses(distributed, () => globalRows) },
+    );
   const schedule = learningRateSchedule(config);
   let position = options.resume?.position ?? 0;
   const batches = shuffledBatches(source, {
@@ -575,6 +602,7 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
     record.time_s = Number(((performance.now() - started) / 1000).toFixed(3));
     lastLog = record;
     await metricsFile?.append(record);
+    if (!writer) return;
     options.onLog?.(record);
     for (const sink of options.sinks ?? []) await sink.log(record);
   };
@@ -605,7 +633,20 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
       for await (const batch of all()) {
         if (firstBatch) assertFiniteActivations(batch, source, config, componentNames);
         firstBatch = false;
-        const x = toTensor(batch.data, batch.rows);
+        let x: tf.Tensor3D;
+        if (distributed === undefined) {
+          x = toTensor(batch.data, batch.rows);
+        } else {
+          // Every process holds the global batch and steps on its share; a last batch with fewer rows
+          // than processes ends the run (a share would be empty).
+          if (batch.rows < distributed.size) break;
+          const [start, end] = shareOf(batch.rows, distributed.rank, distributed.size);
+          globalRows = batch.rows;
+          x = toTensor(
+            sliceRows(batch.data, source.nComponents, batch.rows, source.dIn, start, end),
+            end - start,
+          );
+        }
         const prev = state;
         const next = tidy(() => pipeline.step(prev, { x }));
         if (skipNonFinite && !(await acceptStep(prev, next))) {
@@ -625,7 +666,7 @@ async function trainLoop(options: TrainOptions): Promise<TrainResult> {
         options.onStep?.(state);
         options.progress?.step(progressUpdate());
         const last = state.step >= steps;
-        const validateNow = options.validate !== undefined &&
+        const validateNow = writer && options.validate !== undefined &&
           (last || (config.validateEvery > 0 && state.step % config.validateEvery === 0));
         if (metricsLogged(config, state.step) || last) {
           await log(validateNow ? await options.validate!(state) : {});

@@ -238,6 +238,70 @@ export async function claimNext(
   });
 }
 
+/**
+ * Takes run number `index` of the sweep (counted from 0, in sweep order) for this worker, whatever other
+ * runs are in: what one task of a job array (`sbatch --array`, a Kubernetes indexed job) does, each task
+ * given its own index, so that no two claim the same run. Writes its `running` status (a new attempt) and a
+ * line of `claims.jsonl`, and returns the claim; returns `undefined` when the run is already `done`. A run
+ * still `running` under another worker is taken over (a requeued task is the same run again).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { planSweep } from "./file.ts";
+ * import { claimRun, finishRun, initSweepDir } from "./queue.ts";
+ * const dir = await Deno.makeTempDir();
+ * await initSweepDir(dir, planSweep({ parameters: { lr: { values: [0.001, 0.01, 0.1] } } }));
+ * const claim = await claimRun(dir, 2);
+ * assert.equal(claim!.run.index, 2);
+ * assert.equal(claim!.out, `${dir}/runs/${claim!.run.id}`);
+ * await finishRun(dir, claim!, { state: "failed", error: "Error: out of memory" });
+ * assert.equal((await claimRun(dir, 2))!.status.attempt, 2);
+ * await assert.rejects(() => claimRun(dir, 3), /--run-index: expected 0…2 \(the sweep's 3 runs\), received 3/);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function claimRun(
+  dir: string,
+  index: number,
+  identity: SweepWorkerIdentity = workerIdentity(),
+): Promise<SweepClaim | undefined> {
+  return await withSweepLock(dir, async () => {
+    const plan = await readSweepPlan(dir);
+    if (!Number.isInteger(index) || index < 0 || index >= plan.runs.length) {
+      throw new RangeError(
+        `--run-index: expected 0…${
+          plan.runs.length - 1
+        } (the sweep's ${plan.runs.length} runs), received ${index}`,
+      );
+    }
+    const run = plan.runs[index];
+    const previous = await readStatus(dir, run.id);
+    if (previous?.state === "done") return undefined;
+    const status: SweepRunStatus = {
+      id: run.id,
+      index: run.index,
+      state: "running",
+      attempt: (previous?.attempt ?? 0) + 1,
+      worker: identity.worker,
+      pid: identity.pid,
+      hostname: identity.hostname,
+      startedAt: new Date().toISOString(),
+    };
+    await writeStatus(dir, status);
+    const line = {
+      id: run.id,
+      attempt: status.attempt,
+      worker: identity.worker,
+      pid: identity.pid,
+      hostname: identity.hostname,
+      at: status.startedAt,
+    };
+    await Deno.writeTextFile(`${dir}/claims.jsonl`, JSON.stringify(line) + "\n", { append: true });
+    return { run, status, out: `${dir}/runs/${run.id}` };
+  });
+}
+
 /** How a claimed run ended. */
 export type SweepOutcome =
   | {

@@ -36,6 +36,7 @@ import {
 } from "./file.ts";
 import {
   claimNext,
+  claimRun,
   failRunsOf,
   finishRun,
   initSweepDir,
@@ -43,6 +44,7 @@ import {
   readStatuses,
   readSweepPlan,
   resetRuns,
+  type SweepClaim,
   workerIdentity,
 } from "./queue.ts";
 
@@ -193,38 +195,95 @@ export async function runSweepWorker(
   while (options.signal?.aborted !== true) {
     const claim = await claimNext(dir, identity);
     if (claim === undefined) break;
-    const { run } = claim;
-    log(`${run.id} (${describeParams(run.params)}): training, attempt ${claim.status.attempt}`);
-    try {
-      const outcome = await trainRun(run, claim.out, options.signal);
-      if (outcome.stopped === "aborted") {
-        await finishRun(dir, claim, {
-          state: "failed",
-          error: `interrupted at step ${outcome.step}`,
-        });
-        failed.push(run.id);
-        log(
-          `${run.id}: interrupted at step ${outcome.step} (--retry-failed resumes it from its checkpoint)`,
-        );
-        break;
-      }
-      await finishRun(dir, claim, { state: "done", result: outcome.result, last: outcome.last });
-      done.push(run.id);
-      const r = outcome.result;
-      log(
-        `${run.id}: done in ${r.seconds.toFixed(1)} s: L0 ${r.l0.toFixed(2)} · explained variance ${
-          r.explainedVariance.toFixed(3)
-        } · dead ${r.deadFraction.toFixed(3)}` +
-          (outcome.stopped === "source-exhausted" ? ` (the source ran out at step ${r.steps})` : ""),
-      );
-    } catch (error) {
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      await finishRun(dir, claim, { state: "failed", error: message });
-      failed.push(run.id);
-      log(`${run.id}: failed: ${message}`);
-    }
+    const ended = await trainClaim(dir, claim, trainRun, options.signal, log);
+    (ended === "done" ? done : failed).push(claim.run.id);
+    if (ended === "interrupted") break;
   }
   return { done, failed, interrupted: options.signal?.aborted === true };
+}
+
+/** Trains a claimed run and records how it ended in its status (a failure is recorded, not thrown). */
+async function trainClaim(
+  dir: string,
+  claim: SweepClaim,
+  trainRun: SweepTrainer,
+  signal: AbortSignal | undefined,
+  log: (line: string) => void,
+): Promise<"done" | "failed" | "interrupted"> {
+  const { run } = claim;
+  log(`${run.id} (${describeParams(run.params)}): training, attempt ${claim.status.attempt}`);
+  try {
+    const outcome = await trainRun(run, claim.out, signal);
+    if (outcome.stopped === "aborted") {
+      await finishRun(dir, claim, { state: "failed", error: `interrupted at step ${outcome.step}` });
+      log(`${run.id}: interrupted at step ${outcome.step} (--retry-failed resumes it from its checkpoint)`);
+      return "interrupted";
+    }
+    await finishRun(dir, claim, { state: "done", result: outcome.result, last: outcome.last });
+    const r = outcome.result;
+    log(
+      `${run.id}: done in ${r.seconds.toFixed(1)} s: L0 ${r.l0.toFixed(2)} · explained variance ${
+        r.explainedVariance.toFixed(3)
+      } · dead ${r.deadFraction.toFixed(3)}` +
+        (outcome.stopped === "source-exhausted" ? ` (the source ran out at step ${r.steps})` : ""),
+    );
+    return "done";
+  } catch (error) {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    await finishRun(dir, claim, { state: "failed", error: message });
+    log(`${run.id}: failed: ${message}`);
+    return "failed";
+  }
+}
+
+/** Options of {@linkcode runSweepIndex}. */
+export type SweepIndexOptions = {
+  /** The worker's name in the run's status (default `index-<index>`). */
+  readonly worker?: string;
+  /** Progress lines (default: none). */
+  readonly log?: (line: string) => void;
+  /** Stops the run with a checkpoint (it is marked `failed`; the same index again resumes it). */
+  readonly signal?: AbortSignal;
+  /** Trains a run (default {@linkcode trainSweepRun}). */
+  readonly trainRun?: SweepTrainer;
+};
+
+/**
+ * One task of a job array: trains run number `index` of the sweep folder `dir` (resuming from the
+ * checkpoint an earlier attempt left), whatever other runs are in, and records it in its `status.json`.
+ * Returns `"already-done"` without training when the run is done.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { planSweep } from "./file.ts";
+ * import { initSweepDir, readStatuses } from "./queue.ts";
+ * import { runSweepIndex } from "./workers.ts";
+ * const dir = await Deno.makeTempDir();
+ * await initSweepDir(dir, planSweep({
+ *   base: { source: "toy", backend: "cpu", dIn: 8, dSae: 16, batchSize: 16, storeSize: 64, steps: 2, logEvery: 2 },
+ *   parameters: { lr: { values: [0.001, 0.01] } },
+ * }));
+ * assert.equal(await runSweepIndex(dir, 1), "done");
+ * assert.deepEqual((await readStatuses(dir)).map((s) => [s.index, s.state]), [[1, "done"]]);
+ * assert.equal(await runSweepIndex(dir, 1), "already-done");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function runSweepIndex(
+  dir: string,
+  index: number,
+  options: SweepIndexOptions = {},
+): Promise<"done" | "failed" | "interrupted" | "already-done"> {
+  const claim = await claimRun(dir, index, workerIdentity(options.worker ?? `index-${index}`));
+  if (claim === undefined) return "already-done";
+  return await trainClaim(
+    dir,
+    claim,
+    options.trainRun ?? trainSweepRun,
+    options.signal,
+    options.log ?? (() => {}),
+  );
 }
 
 /** Permissions of a worker process: those of `deno task train` (a worker spawns nothing but `cat`). */
@@ -316,6 +375,17 @@ const SWEEP_FILE_FLAGS = {
   },
   dir: { type: "string", value: "DIR", defaultText: "runs/sweep-<name>", description: "Sweep folder" },
   "retry-failed": { type: "boolean", default: false, description: "Train failed runs again" },
+  "run-index": {
+    type: "string",
+    value: "I",
+    description: "Train only run I (from 0) of the sweep and exit: one task of a job array (Slurm's " +
+      "$SLURM_ARRAY_TASK_ID); no workers are started and no summary printed",
+  },
+  summary: {
+    type: "boolean",
+    default: false,
+    description: "Print and write DIR/summary.md of the runs so far, and train nothing",
+  },
   worker: {
     type: "boolean",
     default: false,
@@ -346,6 +416,8 @@ export const SWEEP_FILE_HELP: CommandHelp = {
   usage: [
     "deno task sweep --sweep FILE.json [--workers N] [--dir DIR] [--retry-failed]",
     "deno task sweep --worker --dir DIR [--worker-name NAME]",
+    "deno task sweep --sweep FILE.json --run-index I [--dir DIR]",
+    "deno task sweep --sweep FILE.json --summary [--dir DIR]",
   ],
   about: [
     "Runs the grid or random search of a sweep file with N worker processes that share the sweep folder DIR: " +
@@ -353,7 +425,9 @@ export const SWEEP_FILE_HELP: CommandHelp = {
     "records it in DIR/runs/<id>/status.json. At the end the summary table is printed and written to " +
     "DIR/summary.md. Running the same command again continues the sweep: finished runs are kept, and runs " +
     "whose worker died are marked failed; --retry-failed trains failed runs again. --worker joins the " +
-    "workers of a sweep folder from another terminal.",
+    "workers of a sweep folder from another terminal. On a cluster, a job array runs one run per task with " +
+    "--run-index (sbatch --array=0-<runs − 1>, --run-index $SLURM_ARRAY_TASK_ID; the folder on a shared file " +
+    "system), and --summary gathers the results afterwards.",
   ],
   groups: [{ title: "Options", flags: SWEEP_FILE_FLAGS }],
   after: [
@@ -465,6 +539,28 @@ export async function runSweepFileCommand(
     const plan = planSweep(json, sweepNameFromPath(values.sweep));
     const dir = values.dir ?? defaultSweepDir(plan.name);
     const made = await initSweepDir(dir, plan);
+    if (values["run-index"] !== undefined) {
+      const index = Number(values["run-index"]);
+      if (values["run-index"].trim() === "" || !Number.isInteger(index)) {
+        throw new RangeError(
+          `--run-index: expected an integer, received ${JSON.stringify(values["run-index"])}`,
+        );
+      }
+      const ended = await runSweepIndex(dir, index, {
+        worker: values["worker-name"],
+        log: (line) => write(line + "\n"),
+        signal: controller.signal,
+      });
+      if (ended === "already-done") write(`run ${index} of ${dir} is already done; nothing to train\n`);
+      return ended === "interrupted" ? 130 : ended === "failed" ? 1 : 0;
+    }
+    if (values.summary) {
+      const summary = formatSweepSummary(plan, await readStatuses(dir, plan));
+      await writeTextAtomic(`${dir}/summary.md`, summary);
+      print(summary);
+      write(`summary: ${dir}/summary.md\n`);
+      return 0;
+    }
     write(
       `saekit sweep "${plan.name}": ${plan.runs.length} runs (${plan.method} over ${
         plan.parameters.join(", ") || "nothing"

@@ -18,11 +18,16 @@ export {
 } from "./compose.ts";
 export type { Batch, ObservedBatch, StepOutputs, TrainState } from "./state.ts";
 export {
+  type Across,
+  alone,
   collect,
+  collectAcross,
   constrainDecoder,
+  fromFirstAfter,
   gradientStep,
   type GradientStepOptions,
   observe,
+  observeAcross,
   observeCapacity,
   resampleDead,
   resetMetrics,
@@ -32,6 +37,7 @@ export {
 } from "./steps.ts";
 export {
   defaultPipeline,
+  type DefaultPipelineOptions,
   foldedParams,
   initTrainState,
   learningRateSchedule,

@@ -47,10 +47,14 @@ import { type TensorShapes, tensorShapes } from "../io/tree.ts";
 import { every, handOn, type Pipeline, pipeSteps, type Step } from "./compose.ts";
 import type { Batch, ObservedBatch, TrainState } from "./state.ts";
 import {
+  type Across,
   collect,
+  collectAcross,
   constrainDecoder,
+  fromFirstAfter,
   gradientStep,
   observe,
+  observeAcross,
   observeCapacity,
   resampleDead,
   startMetricsWindow,
@@ -209,6 +213,16 @@ export function stateShapes(config: TrainConfig): TensorShapes {
   }
 }
 
+/** Options of {@linkcode defaultPipeline}. */
+export type DefaultPipelineOptions = {
+  /**
+   * Data-parallel training: each process steps on its share of the global batch and these collective
+   * operations combine the shares (gradients, metric sums, firing counts), so that every process makes
+   * the update of one process on the whole batch (see `Across` in `steps.ts`). Absent: one process.
+   */
+  readonly across?: Across;
+};
+
 /**
  * The training step of a configuration as a pipeline: the original's for `relu`, and the same shape
  * for every architecture, whose record says whether the decoder is held at unit norm and what it
@@ -227,7 +241,11 @@ export function stateShapes(config: TrainConfig): TensorShapes {
  * assert.equal(s1.activations, 8);
  * ```
  */
-export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch, TrainConfig> {
+export function defaultPipeline(
+  config: TrainConfig,
+  options: DefaultPipelineOptions = {},
+): Pipeline<TrainState, Batch, TrainConfig> {
+  const across = options.across;
   const tx = optimizerFor(config);
   const resample = resampleOptionsFor(config);
   const spec = specFor(config);
@@ -236,9 +254,35 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
   const after: Step<TrainState, ObservedBatch>[] = [];
   if (arch.unitNormDecoder(spec)) after.push(constrainDecoder);
   if (arch.afterUpdate !== undefined) after.push(updateArchitecture(spec));
-  after.push(observe);
-  if (config.capacitySample > 0) after.push(every(config.logEvery, observeCapacity(config.capacitySample)));
-  if (config.maxResamples > 0) after.push(collect(resample), resampleDead(resample));
+  if (across === undefined) {
+    after.push(observe);
+    if (config.capacitySample > 0) after.push(every(config.logEvery, observeCapacity(config.capacitySample)));
+    if (config.maxResamples > 0) after.push(collect(resample), resampleDead(resample));
+  } else {
+    after.push(observeAcross(across));
+    if (config.capacitySample > 0) {
+      const capacity = every(config.logEvery, observeCapacity(config.capacitySample));
+      after.push(
+        fromFirstAfter(
+          capacity,
+          across,
+          "capacity",
+          (a, b) => a.metrics.capacityBatches !== b.metrics.capacityBatches,
+        ),
+      );
+    }
+    if (config.maxResamples > 0) {
+      after.push(
+        collectAcross(resample, across),
+        fromFirstAfter(
+          resampleDead(resample),
+          across,
+          "parameters",
+          (a, b) => a.resampler.resamples !== b.resampler.resamples,
+        ),
+      );
+    }
+  }
   const inner = pipeSteps<TrainState, Batch>(
     startMetricsWindow((step) => metricsLogged(config, step)),
     handOn(
@@ -246,6 +290,7 @@ export function defaultPipeline(config: TrainConfig): Pipeline<TrainState, Batch
         keepActivations: config.capacitySample,
         sparsityWarmupSteps: config.sparsityWarmupSteps,
         deadActivations: config.deadActivations,
+        ...(across === undefined ? {} : { across }),
       }),
       ...after,
     ),

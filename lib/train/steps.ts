@@ -20,6 +20,9 @@ import { collectForResample, resampleDeadFeatures, type ResampleOptions } from "
 import { initMetrics } from "../metrics/accumulators.ts";
 import type { ProducingStep, Step } from "./compose.ts";
 import type { Batch, ObservedBatch, StepOutputs, TrainState } from "./state.ts";
+import type { BatchStats } from "../sae/objective.ts";
+import type { MetricsState } from "../metrics/accumulators.ts";
+import { flattenTree, unflattenTree } from "../io/tree.ts";
 
 /** Options of {@linkcode gradientStep}. */
 export type GradientStepOptions = {
@@ -32,7 +35,100 @@ export type GradientStepOptions = {
   readonly sparsityWarmupSteps?: number;
   /** AuxK: a feature is dead after this many activations without firing (10M by default). */
   readonly deadActivations?: number;
+  /**
+   * Data-parallel training: how this process's gradients and batch statistics are combined with the other
+   * processes' (absent: one process). An effect given from outside, as a parameter (see {@linkcode Across}).
+   */
+  readonly across?: Across;
 };
+
+/**
+ * The collective operations of data-parallel training, given to the pure steps as parameters: every
+ * process holds a share of the global batch, and these combine what the shares computed. The runner
+ * fills them (with MPI, `../run/distributed/`); the steps only call them, in the same order on every
+ * process.
+ *
+ * @example One process is `alone`: a pipeline given it trains as one without it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { parseConfig } from "../config.ts";
+ * import { defaultPipeline } from "./pipeline.ts";
+ * import { alone } from "./steps.ts";
+ * const config = parseConfig({ dIn: 4, batchSize: 8, storeSize: 8, steps: 2 });
+ * const x = tf.randomNormal([1, 8, 4], 0, 1, "float32", 0) as tf.Tensor3D;
+ * const plain = defaultPipeline(config), shared = defaultPipeline(config, { across: alone });
+ * const a = plain.step(plain.init(config), { x }), b = shared.step(shared.init(config), { x });
+ * const gap = tf.max(tf.abs(tf.sub(a.params.wEnc, b.params.wEnc))).dataSync()[0];
+ * assert.ok(gap < 1e-6, `gap ${gap}`);
+ * assert.equal(b.metrics.n, 8);
+ * ```
+ */
+export type Across = {
+  /** Element-wise sums over every process of these tensors (same shapes and order everywhere); new tensors. */
+  readonly sum: (tensors: readonly tf.Tensor[]) => tf.Tensor[];
+  /** Process 0's values of these tensors, on every process; new tensors. */
+  readonly fromFirst: (tensors: readonly tf.Tensor[]) => tf.Tensor[];
+  /** Rows of the global batch of which this process holds `local` (the runner knows the split). */
+  readonly rows: (local: number) => number;
+};
+
+/**
+ * One process: sums and process 0's values are the tensors themselves, the global batch is the local one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { alone } from "./steps.ts";
+ * const [s] = alone.sum([tf.tensor1d([1, 2])]);
+ * assert.deepEqual(Array.from(s.dataSync()), [1, 2]);
+ * assert.equal(alone.rows(8), 8);
+ * s.dispose();
+ * ```
+ */
+export const alone: Across = {
+  sum: (tensors) => tensors.map((t) => tf.clone(t)),
+  fromFirst: (tensors) => tensors.map((t) => tf.clone(t)),
+  rows: (local) => local,
+};
+
+/**
+ * Combines one process's gradients and batch statistics with every process's: the gradients become the
+ * row-weighted mean `Σₚ bₚ·gₚ / B` (each `gₚ` a mean over the `bₚ` rows of share `p`, so this is the
+ * gradient of the mean loss over all `B` rows), the firing counts their sum, and `Σ‖y − ȳ‖²` the global
+ * one, `Σₚ (sstₚ + bₚ‖ȳₚ − ȳ‖²)` (the global mean `ȳ` from summed row sums first). Per-item L0 stays local.
+ */
+function combineAcross(
+  across: Across,
+  grads: SaeParams,
+  stats: BatchStats,
+  y: tf.Tensor3D,
+): { grads: SaeParams; stats: BatchStats; rows: number } {
+  const b = y.shape[1];
+  const rows = across.rows(b);
+  const localSum = tf.sum(y, 1); // [c, dIn]
+  const [globalSum] = across.sum([localSum]);
+  const dev = tf.sub(tf.div(localSum, Math.max(b, 1)), tf.div(globalSum, rows));
+  const sstLocal = tf.add(stats.sst, tf.mul(tf.sum(tf.square(dev), 1), b));
+  const keys = Object.keys(grads).sort() as (keyof SaeParams)[];
+  const summed = across.sum([
+    ...keys.map((k) => tf.mul(grads[k] as tf.Tensor, b)),
+    tf.cast(stats.fired, "float32"),
+    sstLocal,
+  ]);
+  const combined: Record<string, tf.Tensor> = {};
+  keys.forEach((k, i) => (combined[k] = tf.div(summed[i], rows)));
+  return {
+    grads: combined as unknown as SaeParams,
+    stats: {
+      l0: stats.l0,
+      fired: tf.cast(tf.round(summed[keys.length]), "int32") as tf.Tensor2D,
+      sst: summed[keys.length + 1] as tf.Tensor1D,
+    },
+    rows,
+  };
+}
 
 /**
  * Loss, hand-derived gradients, projection of the decoder gradients (for
@@ -55,9 +151,11 @@ export function gradientStep<O>(
   const arch = archOf(sae.arch);
   const unitNorm = arch.unitNormDecoder(sae);
   const withAux = arch.auxiliary !== undefined && auxkActive(sae);
+  const across = options.across;
   return (state, batch) =>
     tidy(() => {
-      const b = batch.x.shape[1];
+      const local = batch.x.shape[1];
+      const b = across === undefined ? local : across.rows(local);
       // No feature can be dead before `deadAfter` activations: AuxK costs nothing until then.
       const dead = withAux && state.activations >= deadAfter
         ? tf.cast(tf.greaterEqual(state.sinceFired, deadAfter), "float32")
@@ -67,7 +165,10 @@ export function gradientStep<O>(
         dead: dead as tf.Tensor2D | undefined,
         keepActivations: options.keepActivations,
       });
-      const { forward, terms, loss, grads, stats, minActive } = result;
+      const { forward, terms, loss, minActive } = result;
+      const { grads, stats } = across === undefined
+        ? result
+        : combineAcross(across, result.grads, result.stats, batch.y ?? batch.x);
       const projected = unitNorm
         ? { ...grads, wDec: projectDecoderGrad(state.params.wDec, grads.wDec) }
         : grads;
@@ -142,6 +243,135 @@ export const observe: Step<TrainState, ObservedBatch> = (state, batch) => ({
   ...state,
   metrics: accumulate(state.metrics, batch.outputs.terms, batch.outputs.stats, (batch.y ?? batch.x).shape[2]),
 });
+
+/**
+ * {@linkcode observe} for data-parallel training: this process's per-item sums are summed over every
+ * process, so that every process's accumulators hold the global batch's (the firing counts and `Σ‖y − ȳ‖²`
+ * arrive already global from the gradient step).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { initMetrics } from "../metrics/accumulators.ts";
+ * import { alone, observeAcross } from "./steps.ts";
+ * const terms = { total: tf.tensor2d([[1, 2]]), l1: tf.tensor2d([[0, 1]]), l2: tf.tensor2d([[1, 1]]) };
+ * const stats = { l0: tf.tensor2d([[3, 1]]), fired: tf.tensor2d([[2, 0]], undefined, "int32"), sst: tf.tensor1d([5]) };
+ * const x = tf.zeros([1, 2, 4]) as tf.Tensor3D;
+ * const state = { metrics: initMetrics(1, 2) } as never;
+ * const next = observeAcross(alone)(state, { x, outputs: { terms, stats } as never });
+ * assert.equal(next.metrics.n, 2);
+ * assert.deepEqual(Array.from(next.metrics.lossSum.dataSync()), [3]);
+ * assert.deepEqual(Array.from(next.metrics.sseSum.dataSync()), [8]); // dIn · Σ l2 = 4 · 2
+ * ```
+ */
+export function observeAcross(across: Across): Step<TrainState, ObservedBatch> {
+  return (state, batch) =>
+    tidy(() => {
+      const { terms, stats } = batch.outputs;
+      const m = state.metrics;
+      const local = terms.total.shape[1];
+      const dIn = (batch.y ?? batch.x).shape[2];
+      const aux = terms.aux;
+      const sums = across.sum([
+        tf.sum(terms.total, 1),
+        tf.sum(terms.l1, 1),
+        tf.sum(terms.l2, 1),
+        tf.sum(stats.l0, 1),
+        ...(aux === undefined ? [] : [tf.sum(aux, 1)]),
+      ]);
+      const metrics: MetricsState = {
+        ...m,
+        n: m.n + across.rows(local),
+        batches: m.batches + 1,
+        lossSum: tf.add(m.lossSum, sums[0]),
+        l1Sum: tf.add(m.l1Sum, sums[1]),
+        l2Sum: tf.add(m.l2Sum, sums[2]),
+        l0Sum: tf.add(m.l0Sum, sums[3]),
+        auxSum: aux === undefined ? tf.clone(m.auxSum) : tf.add(m.auxSum, sums[4]),
+        sseSum: tf.add(m.sseSum, tf.mul(sums[2], dIn)),
+        sstSum: tf.add(m.sstSum, stats.sst),
+        fired: tf.add(m.fired, stats.fired),
+      };
+      return { ...state, metrics };
+    });
+}
+
+/**
+ * A step whose result's `what` is then replaced by process 0's: `"capacity"` for what is measured on the
+ * first rows of the global batch (whose rows are process 0's share), `"parameters"` (parameters and
+ * optimizer state) for resampling, decided by process 0 from its reservoir and handed to every process.
+ * `changed` says when to share (it must give the same answer on every process).
+ *
+ * @example Nothing changed: the step's own result
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { alone, fromFirstAfter } from "./steps.ts";
+ * const state = { step: 1 } as never;
+ * assert.equal(fromFirstAfter((s) => s, alone, "parameters", () => false)(state, {} as never), state);
+ * ```
+ */
+export function fromFirstAfter<B>(
+  step: Step<TrainState, B>,
+  across: Across,
+  what: "capacity" | "parameters",
+  changed: (before: TrainState, after: TrainState) => boolean,
+): Step<TrainState, B> {
+  return (state, batch) =>
+    tidy(() => {
+      const next = step(state, batch);
+      if (!changed(state, next)) return next;
+      if (what === "capacity") {
+        const [capacitySum] = across.fromFirst([next.metrics.capacitySum]);
+        return { ...next, metrics: { ...next.metrics, capacitySum: capacitySum as tf.Tensor1D } };
+      }
+      const flat = flattenTree({ params: next.params, opt: next.opt });
+      const names = Object.keys(flat.tensors).sort();
+      const shared = across.fromFirst(names.map((n) => flat.tensors[n]));
+      const byName: Record<string, tf.Tensor> = {};
+      names.forEach((n, i) => (byName[n] = shared[i]));
+      const rebuilt = unflattenTree(flat.skeleton, byName) as Pick<TrainState, "params" | "opt">;
+      return { ...next, params: rebuilt.params, opt: rebuilt.opt };
+    });
+}
+
+/**
+ * {@linkcode collect} for data-parallel training: the firing counts arrive global from the gradient step,
+ * and the rows seen and collated count the global batch, so that resampling is due at the same step on
+ * every process (and as with one process). The reservoir holds this process's own rows: process 0's
+ * decides (see {@linkcode fromFirstAfter}).
+ *
+ * @example The rows seen count the global batch
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../tf.ts";
+ * import { initResampler } from "../resample/resampler.ts";
+ * import { collectAcross } from "./steps.ts";
+ * const options = { interval: 100, collate: 10, datasetSize: 10, maxResamples: 1, deadThreshold: 0, reservoir: 4 };
+ * const twoOfUs = { sum: () => [], fromFirst: () => [], rows: (local: number) => 2 * local };
+ * const state = { seed: 0, step: 0, resampler: initResampler(1, 2, 3, 4) } as never;
+ * const outputs = { stats: { fired: tf.zeros([1, 3], "int32") }, terms: { total: tf.ones([1, 5]) } };
+ * const next = collectAcross(options, twoOfUs)(state, { x: tf.ones([1, 5, 2]) as tf.Tensor3D, outputs } as never);
+ * assert.equal(next.resampler.seen, 10);
+ * ```
+ */
+export function collectAcross(options: ResampleOptions, across: Across): Step<TrainState, ObservedBatch> {
+  const inner = collect(options);
+  return (state, batch) => {
+    const next = inner(state, batch);
+    const local = batch.x.shape[1];
+    const rows = across.rows(local);
+    const before = state.resampler, after = next.resampler;
+    return {
+      ...next,
+      resampler: {
+        ...after,
+        seen: before.seen + rows,
+        collated: after.collated === before.collated ? after.collated : before.collated + rows,
+      },
+    };
+  };
+}
 
 /** Adds the mean capacity over the first `sample` items of the gradient step's batch. */
 export function observeCapacity(sample: number): Step<TrainState, ObservedBatch> {

@@ -180,7 +180,17 @@ const COMMANDS = [
     name: "sweep --sweep FILE",
     help: SWEEP_FILE_HELP,
     run: ((args, write) => runSweepFileCommand(args, { write })) as Run,
-    flags: ["sweep", "workers", "dir", "retry-failed", "worker", "worker-name", "help"],
+    flags: [
+      "sweep",
+      "workers",
+      "dir",
+      "retry-failed",
+      "worker",
+      "worker-name",
+      "run-index",
+      "summary",
+      "help",
+    ],
   },
 ] as const;
 
