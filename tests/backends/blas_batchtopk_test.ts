@@ -512,7 +512,7 @@ Deno.test("fused BatchTopK, Matryoshka and AuxK at small sizes: the same bits wi
   }
 });
 
-const BATCH = 4096, D_IN = 512, D_SAE = 4096, K = 32, REPEATS = 3;
+const BATCH = 4096, D_IN = 512, D_SAE = 4096, K = 32, REPEATS = 2;
 
 for (const arch of ["batchtopk", "matryoshka"] as const) {
   Deno.test({
@@ -522,10 +522,9 @@ for (const arch of ["batchtopk", "matryoshka"] as const) {
       requireBlas();
       const spec = makeSpec(arch, {
         k: K,
-        // (Matryoshka's default prefixes: dSae/16, /8, /4, /2 and dSae)
-        ...(arch === "matryoshka"
-          ? { prefixes: [256, 512, 1024, 2048, 4096], prefixWeights: [0.2, 0.2, 0.2, 0.2, 0.2] }
-          : {}),
+        // Two prefixes keep the composed reference's cost within CI's time (each prefix is a dense
+        // reconstruction there); the small-size tests above cover three and four prefixes.
+        ...(arch === "matryoshka" ? { prefixes: [1024, 4096], prefixWeights: [0.5, 0.5] } : {}),
       });
       const params = initArchParams(spec, { nComponents: 1, dIn: D_IN, dSae: D_SAE, seed: 11 });
       const x = tf.randomNormal([1, BATCH, D_IN], 0, 1, "float32", 12) as tf.Tensor3D;
