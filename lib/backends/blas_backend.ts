@@ -24,9 +24,14 @@ import {
   PROJECT_ROWS_KERNEL,
   SAE_AUXK_KERNEL,
   SAE_BATCHTOPK_KERNEL,
+  SAE_GATED_KERNEL,
+  SAE_JUMPRELU_KERNEL,
+  SAE_RELU_APRIL_KERNEL,
   SAE_RELU_KERNEL,
 } from "./kernel_names.ts";
 import { type BatchTopkAttrs, batchTopkLossAndGrads } from "./batchtopk_kernel.ts";
+import { jumpReluLossAndGrads, reluAprilLossAndGrads } from "./jumprelu_kernel.ts";
+import { gatedLossAndGrads } from "./gated_kernel.ts";
 import { auxkLossAndGrads } from "./auxk_kernel.ts";
 import { registerModelKernels } from "./blas_model_kernels.ts";
 
@@ -593,6 +598,105 @@ function saeBatchTopkLossAndGrads(blas: Blas) {
 }
 
 /**
+ * Entries per row that a JumpReLU workspace's lists are sized for (more are taken in several passes, the
+ * lists emptied into the weight gradients between them).
+ */
+const JUMPRELU_LIST_K = 128;
+
+/**
+ * The fused JumpReLU step with the step penalty (see `SAE_JUMPRELU_KERNEL` in
+ * `lib/backends/kernel_names.ts` for the contract, and `jumprelu_kernel.ts` for the maths).
+ */
+function saeJumpReluLossAndGrads(blas: Blas) {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, bEnc, threshold } = args.inputs;
+    const [c, B, n] = x.shape;
+    const m = bEnc.shape[1];
+    const a = args.attrs ?? {};
+    const bandwidth = Number(a.bandwidth);
+    if (!(bandwidth > 0) || !Number.isFinite(bandwidth)) {
+      throw new RangeError(
+        `${SAE_JUMPRELU_KERNEL}: bandwidth expected a finite number > 0, received ${a.bandwidth}`,
+      );
+    }
+    if (threshold === undefined || threshold.shape.join() !== [c, m].join()) {
+      throw new RangeError(
+        `${SAE_JUMPRELU_KERNEL}: threshold expected shape [${c}, ${m}], received ${
+          threshold === undefined ? "nothing" : `[${threshold.shape.join(", ")}]`
+        }`,
+      );
+    }
+    const ws = workspaceFor(Math.min(TOPK_BLOCK_ROWS, B), n, m, {
+      batch: B,
+      k: Math.min(m, JUMPRELU_LIST_K),
+    });
+    cachedPre = undefined;
+    return jumpReluLossAndGrads(
+      { blas, backend, ws, alloc: (length, zero) => output(backend, length, zero) },
+      args.inputs,
+      { l1Coefficient: Number(a.l1Coefficient ?? 0), keepRows: Number(a.keepRows ?? B), bandwidth },
+    );
+  };
+}
+
+/**
+ * The fused April-ReLU step (see `SAE_RELU_APRIL_KERNEL` in `lib/backends/kernel_names.ts`): JumpReLU's
+ * sparse machinery at θ = 0 (`jumprelu_kernel.ts`).
+ */
+function saeReluAprilLossAndGrads(blas: Blas) {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, bEnc } = args.inputs;
+    const [, B, n] = x.shape;
+    const m = bEnc.shape[1];
+    const a = args.attrs ?? {};
+    const ws = workspaceFor(Math.min(TOPK_BLOCK_ROWS, B), n, m, {
+      batch: B,
+      k: Math.min(m, JUMPRELU_LIST_K),
+    });
+    cachedPre = undefined;
+    return reluAprilLossAndGrads(
+      { blas, backend, ws, alloc: (length, zero) => output(backend, length, zero) },
+      args.inputs,
+      { l1Coefficient: Number(a.l1Coefficient ?? 0), keepRows: Number(a.keepRows ?? B) },
+    );
+  };
+}
+
+/**
+ * The fused gated step (see `SAE_GATED_KERNEL` in `lib/backends/kernel_names.ts`, and `gated_kernel.ts`).
+ */
+function saeGatedLossAndGrads(blas: Blas) {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, bEnc, rMag, bMag } = args.inputs;
+    const [c, B, n] = x.shape;
+    const m = bEnc.shape[1];
+    for (const [name, t] of [["rMag", rMag], ["bMag", bMag]] as const) {
+      if (t === undefined || t.shape.join() !== [c, m].join()) {
+        throw new RangeError(
+          `${SAE_GATED_KERNEL}: ${name} expected shape [${c}, ${m}], received ${
+            t === undefined ? "nothing" : `[${t.shape.join(", ")}]`
+          }`,
+        );
+      }
+    }
+    const a = args.attrs ?? {};
+    const ws = workspaceFor(Math.min(TOPK_BLOCK_ROWS, B), n, m, {
+      batch: B,
+      k: Math.min(m, JUMPRELU_LIST_K),
+    });
+    cachedPre = undefined;
+    return gatedLossAndGrads(
+      { blas, backend, ws, alloc: (length, zero) => output(backend, length, zero) },
+      args.inputs,
+      { l1Coefficient: Number(a.l1Coefficient ?? 0), keepRows: Number(a.keepRows ?? B) },
+    );
+  };
+}
+
+/**
  * The fused AuxK (see `SAE_AUXK_KERNEL` in `lib/backends/kernel_names.ts`, and `auxk_kernel.ts`), on the
  * workspace of the TopK or BatchTopK step that ran before it (made again to keep the batch's encoder
  * products, once, where it did not), reading those products where they are still the inputs' own.
@@ -992,6 +1096,21 @@ export function registerBlasBackend(blas: Blas): void {
     kernelName: SAE_BATCHTOPK_KERNEL,
     backendName: BLAS_BACKEND,
     kernelFunc: saeBatchTopkLossAndGrads(blas) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: SAE_JUMPRELU_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: saeJumpReluLossAndGrads(blas) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: SAE_RELU_APRIL_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: saeReluAprilLossAndGrads(blas) as unknown as tf.KernelFunc,
+  });
+  tf.registerKernel({
+    kernelName: SAE_GATED_KERNEL,
+    backendName: BLAS_BACKEND,
+    kernelFunc: saeGatedLossAndGrads(blas) as unknown as tf.KernelFunc,
   });
   tf.registerKernel({
     kernelName: SAE_AUXK_KERNEL,

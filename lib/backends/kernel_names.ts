@@ -67,3 +67,34 @@ export const PROJECT_ROWS_KERNEL = "SaekitProjectRows";
 
 /** Scales each decoder row to unit norm: input `w`; output the unit-norm rows. */
 export const NORMALIZE_ROWS_KERNEL = "SaekitNormalizeRows";
+
+/**
+ * The fused SAE step of JumpReLU with the step (L0) penalty: `f = pre · [pre > θ]`
+ * with a threshold θ per feature, the loss `mse(x̂, x) + λ·Σ_j [pre_j > θ_j]`, and
+ * θ's straight-through gradient through the rectangle kernel
+ * `K = [|(pre − θ)/ε| < ½]`: `∂L/∂θ = −(sλ/ε) Σ_b K − (θ/ε) Σ_b K · ∂L/∂f`.
+ * Inputs `x, wEnc, bEnc, wDec, bDec, threshold` (`[c, dSae]`); attributes
+ * `l1Coefficient` (λ), `keepRows` and `bandwidth` (ε); outputs those of
+ * {@linkcode SAE_RELU_KERNEL} (`l1` is the step penalty, the count of active
+ * features; `l0` and `fired` count `f > 0`) then `gThreshold [c, dSae]`.
+ */
+export const SAE_JUMPRELU_KERNEL = "SaekitJumpReluSaeLossAndGrads";
+
+/**
+ * The fused SAE step of April ReLU (Anthropic, April 2024): `f = ReLU(pre)`, the
+ * loss `mse(x̂, x) + λ·Σ_j f_j ‖wDec_j‖` with a free decoder. Inputs `x, wEnc,
+ * bEnc, wDec, bDec`; attributes `l1Coefficient` (λ) and `keepRows`; outputs
+ * those of {@linkcode SAE_RELU_KERNEL} (`l1` is the weighted penalty).
+ */
+export const SAE_RELU_APRIL_KERNEL = "SaekitReluAprilSaeLossAndGrads";
+
+/**
+ * The fused SAE step of gated SAEs: the gate `πgate = x̄·wEnc + bEnc`, the
+ * magnitude `πmag = (x̄·wEnc)·exp(rMag) + bMag`, `f = [πgate > 0]·ReLU(πmag)`,
+ * the loss `mse(x̂, x) + λ·Σ_j ReLU(πgate_j) + mse(ReLU(πgate)·wDec + bDec, x)`
+ * (the last through a frozen decoder). Inputs `x, wEnc, bEnc, wDec, bDec,
+ * rMag, bMag`; attributes `l1Coefficient` (λ) and `keepRows`; outputs those of
+ * {@linkcode SAE_RELU_KERNEL} (`l1` is the gate's penalty, `total` has the
+ * auxiliary reconstruction) then `gRMag [c, dSae]` and `gBMag [c, dSae]`.
+ */
+export const SAE_GATED_KERNEL = "SaekitGatedSaeLossAndGrads";

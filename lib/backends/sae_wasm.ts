@@ -65,6 +65,32 @@ type Exports = {
     scale: number,
     kaux: number,
   ): number;
+  jumprelu_rows(
+    lane: number,
+    p: number,
+    x: number,
+    xhat: number,
+    l1: number,
+    l0: number,
+    l2: number,
+    row0: number,
+    rows: number,
+    scale: number,
+  ): number;
+  gated_rows(
+    lane: number,
+    p: number,
+    x: number,
+    xhat: number,
+    l1: number,
+    l0: number,
+    l2: number,
+    aux: number,
+    row0: number,
+    rows: number,
+    scale: number,
+    add: number,
+  ): number;
   batchtopk_hist(lane: number, p: number, rows: number): void;
   batchtopk_hist2(lane: number, p: number, rows: number, bin: number): void;
   batchtopk_rows(
@@ -245,6 +271,46 @@ export type TopkWorkspace = {
     scale: number,
     add: number,
   ): [number, number];
+  /** JumpReLU: each lane's count of the values in the rectangle kernel's band, per feature `[dSae]`. */
+  readonly bandCount: readonly [Float32Array, Float32Array];
+  /** JumpReLU: each lane's sum of `∂L/∂f` over the values in the band, per feature `[dSae]`. */
+  readonly bandSum: readonly [Float32Array, Float32Array];
+  /**
+   * JumpReLU: sets θ `[dSae]` and the bandwidth ε (0: no band), and zeroes both lanes' band sums.
+   */
+  setJumpThreshold(threshold: Float32Array, bandwidth: number): void;
+  /**
+   * The selection's penalty per feature (April ReLU): `add` `[dSae]` is added to `∂L/∂pre` at each entry
+   * and the row's penalty is `Σ f_j · weights[j]`; without them (JumpReLU) nothing is added and the
+   * penalty is the count of entries.
+   */
+  setJumpPenalty(penalty?: { readonly add: Float32Array; readonly weights: Float32Array }): void;
+  /**
+   * JumpReLU's selection (`pre > θ`), decoder and backward pass for rows of the block whose
+   * pre-activations `x̄ · wEnc` are in the block buffer `f` (see `jumprelu_rows` in sae_kernels.c), one
+   * range of rows on each lane; how many rows each lane did.
+   */
+  jumpRows(
+    lanes: readonly [{ from: number; count: number }, { from: number; count: number }],
+    row0: number,
+    scale: number,
+  ): [number, number];
+  /**
+   * Gated SAEs: sets the magnitude path's `exp(rMag)` and `bMag` `[dSae]`, and zeroes both lanes' sums
+   * (`bandCount` then holds `Σ ∂L/∂πmag`, `bandSum` `Σ ∂L/∂πmag · z · exp(rMag)`, `gateSum` `Σ ∂L/∂πgate`).
+   */
+  setGated(magScale: Float32Array, magBias: Float32Array): void;
+  readonly gateSum: readonly [Float32Array, Float32Array];
+  /**
+   * The gated SAE's rows (see `gated_rows` in sae_kernels.c), their `z = x̄ · wEnc` in the block buffer
+   * `f`; the gate path's loss per row into the block's `rec`. How many rows each lane did.
+   */
+  gatedRows(
+    lanes: readonly [{ from: number; count: number }, { from: number; count: number }],
+    row0: number,
+    scale: number,
+    add: number,
+  ): [number, number];
   /** Whether a worker thread runs lane 1 now (it has started, and `setTopkWorkerEnabled` has not turned it off). */
   readonly threaded: boolean;
   /** Stops the worker. */
@@ -327,10 +393,20 @@ const LANE_FIELDS = [
   "target",
   "theta",
   "vmin",
+  "thr",
+  "eps",
+  "bcnt",
+  "bsum",
+  "bidx",
+  "fadd",
+  "wl1",
+  "mscale",
+  "mbias",
+  "gsum",
 ] as const;
 
 /** Lane fields that hold a float32 (the others are int32 or addresses). */
-const FLOAT_LANE_FIELDS: ReadonlySet<string> = new Set(["theta", "vmin"]);
+const FLOAT_LANE_FIELDS: ReadonlySet<string> = new Set(["theta", "vmin", "eps"]);
 
 /**
  * Bins of BatchTopK's first histogram: by the top 16 bits of a positive float's encoding (sign 0, exponent,
@@ -429,6 +505,10 @@ export function saeBlockWorkspace(
     [`xs${i}`, prefixes * dIn],
     [`hist${i}`, batchTopk ? HIST_BINS : 0],
     [`hist2${i}`, batchTopk ? HIST2_BINS : 0],
+    [`bcnt${i}`, dSae],
+    [`bsum${i}`, dSae],
+    [`bidx${i}`, dSae],
+    [`gsum${i}`, dSae],
   ];
   const topkLayout: [string, number][] = topk === undefined ? [] : [
     ["control", CONTROL_INTS],
@@ -439,6 +519,13 @@ export function saeBlockWorkspace(
     ["preAll", keepPre ? batch * dSae : 0],
     // AuxK: the dead features
     ["dlist", dSae],
+    // JumpReLU: θ; April ReLU: its penalty's weights
+    ["thr", dSae],
+    ["fadd", dSae],
+    ["wl1", dSae],
+    // gated: exp(rMag) and bMag
+    ["mscale", dSae],
+    ["mbias", dSae],
     ["ends", prefixes],
     ["wts", prefixes],
     ["rs", batch],
@@ -537,6 +624,7 @@ const CONTROL_INTS = 64;
 const COMMAND = 0, READY = 1, DONE = 2, RESULT = 3, ERROR = 4, ARGS_BYTE = 64;
 const WORKER_TOPK_ROWS = 1, WORKER_TOPK_WEIGHT_GRADS = 2, WORKER_TOPK_CENTER = 3, WORKER_EXIT = -1;
 const WORKER_BATCHTOPK_HIST = 4, WORKER_BATCHTOPK_HIST2 = 5, WORKER_BATCHTOPK_ROWS = 6, WORKER_AUXK_ROWS = 7;
+const WORKER_JUMPRELU_ROWS = 8, WORKER_GATED_ROWS = 9;
 
 let workerEnabled = true;
 
@@ -589,6 +677,8 @@ const PROTOCOL = {
   hist2: WORKER_BATCHTOPK_HIST2,
   batchRows: WORKER_BATCHTOPK_ROWS,
   auxRows: WORKER_AUXK_ROWS,
+  jumpRows: WORKER_JUMPRELU_ROWS,
+  gatedRows: WORKER_GATED_ROWS,
   exit: WORKER_EXIT,
 } as const;
 
@@ -643,6 +733,23 @@ function serveKernels(start: WorkerStart): void {
           a[10],
           a[11],
         );
+      } else if (command === p.gatedRows) {
+        ctl[p.result] = k.gated_rows(
+          a[0],
+          a[1],
+          a[2],
+          a[3],
+          a[4],
+          a[5],
+          a[6],
+          a[7],
+          a[8],
+          a[9],
+          a[10],
+          a[11],
+        );
+      } else if (command === p.jumpRows) {
+        ctl[p.result] = k.jumprelu_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
       } else if (command === p.auxRows) {
         ctl[p.result] = k.auxk_rows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]);
       } else throw new Error(`unknown command ${command}`);
@@ -779,6 +886,16 @@ function topkWorkspace(
       target: topK * batch,
       theta: 0,
       vmin: Infinity,
+      thr: o.thr,
+      eps: 1,
+      bcnt: o[`bcnt${i}`],
+      bsum: o[`bsum${i}`],
+      bidx: o[`bidx${i}`],
+      fadd: 0,
+      wl1: 0,
+      mscale: o.mscale,
+      mbias: o.mbias,
+      gsum: o[`gsum${i}`],
     };
     const struct = ints(`lane${i}`, LANE_FIELDS.length);
     const floats = new Float32Array(memory.buffer, o[`lane${i}`], LANE_FIELDS.length);
@@ -1003,6 +1120,97 @@ function topkWorkspace(
         return [done0, w.wait()];
       }
       return [k.batchtopk_rows(...args0), k.batchtopk_rows(...args1)];
+    },
+    bandCount: [view("bcnt0", dSae), view("bcnt1", dSae)],
+    bandSum: [view("bsum0", dSae), view("bsum1", dSae)],
+    setJumpThreshold(threshold, bandwidth) {
+      if (threshold.length !== dSae || !(bandwidth >= 0)) {
+        throw new RangeError(
+          `JumpReLU threshold: expected ${dSae} values and a bandwidth ≥ 0, received ${threshold.length} and ${bandwidth}`,
+        );
+      }
+      view("thr", dSae).set(threshold);
+      for (const [i, lane] of lanes.entries()) {
+        lane.floats[field("eps")] = bandwidth;
+        view(`bcnt${i}`, dSae).fill(0);
+        view(`bsum${i}`, dSae).fill(0);
+      }
+    },
+    setJumpPenalty(penalty) {
+      if (penalty !== undefined && (penalty.add.length !== dSae || penalty.weights.length !== dSae)) {
+        throw new RangeError(
+          `sparse penalty: expected ${dSae} values each, received ${penalty.add.length} and ${penalty.weights.length}`,
+        );
+      }
+      if (penalty !== undefined) {
+        view("fadd", dSae).set(penalty.add);
+        view("wl1", dSae).set(penalty.weights);
+      }
+      for (const lane of lanes) {
+        lane.struct[field("fadd")] = penalty === undefined ? 0 : o.fadd;
+        lane.struct[field("wl1")] = penalty === undefined ? 0 : o.wl1;
+      }
+    },
+    gateSum: [view("gsum0", dSae), view("gsum1", dSae)],
+    setGated(magScale, magBias) {
+      if (magScale.length !== dSae || magBias.length !== dSae) {
+        throw new RangeError(
+          `gated: expected exp(rMag) and bMag of ${dSae} values each, received ${magScale.length} and ${magBias.length}`,
+        );
+      }
+      view("mscale", dSae).set(magScale);
+      view("mbias", dSae).set(magBias);
+      for (let i = 0; i < 2; i++) {
+        for (const name of ["bcnt", "bsum", "gsum"]) view(`${name}${i}`, dSae).fill(0);
+      }
+    },
+    gatedRows([a, b], row0, scale, add) {
+      const args = (lane: number, from: number, count: number) =>
+        [
+          lanes[lane].address,
+          o.f + 4 * from * dSae,
+          o.xAll + 4 * (row0 + from) * dIn,
+          o.xHat + 4 * from * dIn,
+          o.l1 + 4 * from,
+          o.l0 + 4 * from,
+          o.l2 + 4 * from,
+          o.rec + 4 * from,
+          row0 + from,
+          count,
+          scale,
+          add,
+        ] as const;
+      const args0 = args(0, a.from, a.count), args1 = args(1, b.from, b.count);
+      const w = helper();
+      if (w !== undefined && b.count > 0) {
+        w.post(WORKER_GATED_ROWS, args1);
+        const done0 = k.gated_rows(...args0);
+        return [done0, w.wait()];
+      }
+      return [k.gated_rows(...args0), k.gated_rows(...args1)];
+    },
+    jumpRows([a, b], row0, scale) {
+      const args = (lane: number, from: number, count: number) =>
+        [
+          lanes[lane].address,
+          o.f + 4 * from * dSae,
+          o.xAll + 4 * (row0 + from) * dIn,
+          o.xHat + 4 * from * dIn,
+          o.l1 + 4 * from,
+          o.l0 + 4 * from,
+          o.l2 + 4 * from,
+          row0 + from,
+          count,
+          scale,
+        ] as const;
+      const args0 = args(0, a.from, a.count), args1 = args(1, b.from, b.count);
+      const w = helper();
+      if (w !== undefined && b.count > 0) {
+        w.post(WORKER_JUMPRELU_ROWS, args1);
+        const done0 = k.jumprelu_rows(...args0);
+        return [done0, w.wait()];
+      }
+      return [k.jumprelu_rows(...args0), k.jumprelu_rows(...args1)];
     },
     get threaded() {
       return helper() !== undefined;

@@ -34,8 +34,9 @@
  * vector-matrix product instead of a sixth matrix product: five batched
  * matrix products per step for the original SAE (two forward, three
  * backward). A record's fused kernel (ReLU's and TopK's `SAE_RELU_KERNEL`,
- * BatchTopK's and Matryoshka's `SAE_BATCHTOPK_KERNEL`, AuxK's
- * `SAE_AUXK_KERNEL`) replaces the composed maths when the backend registers
+ * BatchTopK's and Matryoshka's `SAE_BATCHTOPK_KERNEL`, JumpReLU's (step
+ * penalty) `SAE_JUMPRELU_KERNEL`, April ReLU's `SAE_RELU_APRIL_KERNEL`,
+ * gated's `SAE_GATED_KERNEL`, AuxK's `SAE_AUXK_KERNEL`) replaces the composed maths when the backend registers
  * it; the composed maths is its reference and fallback.
  *
  * @module

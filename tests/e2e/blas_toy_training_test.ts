@@ -2,8 +2,8 @@
  * End to end on the backend users get: the toy training cases of _toy.ts
  * (every architecture recovers the ground truth, with the same settings and
  * bounds as toy_training_test.ts on `cpu`) on the `blas` backend, whose fused
- * ReLU and TopK steps (with the TopK worker thread), Adam and decoder kernels
- * do the work. Not skipped where OpenBLAS is missing: every test fails and
+ * step of every architecture (with the worker thread), AuxK, Adam and decoder
+ * kernels do the work. Not skipped where OpenBLAS is missing: every test fails and
  * says to install it.
  */
 import "../_helpers.ts";

@@ -199,6 +199,18 @@ typedef struct {
   int target;         // k · batch, the number of values kept (ties at the threshold aside)
   float theta;        // the threshold: the positive values ≥ theta are kept
   float vmin;         // the smallest value this lane kept (+inf when none)
+  // JumpReLU's selection by a threshold per feature, and its straight-through band:
+  const float *thr;   // [m] θ
+  float eps;          // the bandwidth ε of the rectangle kernel [|u| < ½], u = (v − θ)/ε
+  float *bcnt;        // [m] this lane's count of the values in the band
+  float *bsum;        // [m] this lane's sum of ∂L/∂f over them
+  int *bidx;          // [m] scratch: one row's features in the band that are not active
+  const float *fadd;  // [m] or null: added to ∂L/∂pre at each entry of feature j (April ReLU: sλ‖wDec_j‖)
+  const float *wl1;   // [m] or null: the penalty per row is Σ f_j · wl1[j] (April ReLU: ‖wDec_j‖), else the count
+  // Gated SAEs' magnitude path (bcnt and bsum hold this lane's Σ ∂L/∂πmag and Σ ∂L/∂πmag · z · exp(rMag)):
+  const float *mscale; // [m] exp(rMag)
+  const float *mbias;  // [m] bMag
+  float *gsum;         // [m] this lane's Σ ∂L/∂πgate
 } lane_t;
 
 // xbar = x − bdec for `rows` rows from row0, adding the column sums of x and x² to the lane's (in float over
@@ -636,6 +648,184 @@ int batchtopk_rows(lane_t *restrict L, const float *restrict p, const float *res
   for (int r = 0; r < done; r++) {
     decode_row(L, L->rs[row0 + r], L->re[row0 + r], x + (long)r * L->n, xhat + (long)r * L->n,
                L->dx + (long)(row0 + r) * L->ld, l2 + r, rec + r, scale, add);
+  }
+  return done;
+}
+
+// ---- JumpReLU: a threshold per feature --------------------------------------------------------------------
+
+// JumpReLU's selection, then the decoder and the backward pass up to ∂L/∂pre, for `rows` rows of
+// pre-activations p [rows, m] without the bias (global rows row0…; x, xhat, l1, l0, l2 point at the first of
+// them). For each row, with v = p + bias:
+//   entries: the v > θ_j, in feature order (f = v, also when v ≤ 0 with θ_j < 0);
+//   l1 = their count (the step penalty Σ_j [v > θ_j]), or Σ f_j · wl1[j] where the lane has wl1; l0 = the
+//   count of the positive ones, fired[j] += 1 for each of those (the batch statistics count f > 0);
+// then decode_row as TopK's (one prefix of weight 1, dval = ∂L/∂pre = ∂L/∂f at each entry). The rectangle
+// kernel's band, u = (v − θ_j)/ε with |u| < ½ (in float, as tfjs computes it): bcnt[j] += 1 and
+// bsum[j] += ∂L/∂f for each value in it, active (dval) or not (Q · wdec_j, with Q the row's ∂L/∂x̂). Stops
+// before a row whose entries might not fit in the lane's share. With ε = 0 there is no band (u is ±∞ or NaN).
+// Where the lane has fadd, dval[e] += fadd[idx[e]] after the band's sums (April ReLU: θ = 0, ε = 0, its
+// penalty's ∂L/∂f = sλ‖wDec_j‖). Returns the number of rows done.
+EXPORT(jumprelu_rows)
+int jumprelu_rows(lane_t *restrict L, const float *restrict p, const float *restrict x, float *restrict xhat,
+                  float *restrict l1, float *restrict l0, float *restrict l2, int row0, int rows, float scale) {
+  const int m = L->m, n = L->n, vec = m & ~3, nvec = n & ~15;
+  const float *restrict bias = L->bias;
+  const float *restrict thr = L->thr;
+  const float *restrict wdec = L->wdec;
+  const float eps = L->eps;
+  int *restrict idx = L->idx;
+  float *restrict val = L->val;
+  int *restrict bidx = L->bidx;
+  const v128_t half4 = wasm_f32x4_splat(0.5f), eps4 = wasm_f32x4_splat(eps);
+  int done = 0;
+  for (; done < rows; done++) {
+    const float *restrict pr = p + (long)done * m;
+    int at = L->cursor, count = 0, positive = 0, nb = 0;
+    // At most m entries: stop unless a whole row fits.
+    if (at + m > L->end) break;
+    for (int j = 0; j < m; j += 4) {
+      unsigned bits;
+      if (j < vec) {
+        v128_t v = wasm_f32x4_add(wasm_v128_load(pr + j), wasm_v128_load(bias + j));
+        v128_t t = wasm_v128_load(thr + j);
+        v128_t u = wasm_f32x4_div(wasm_f32x4_sub(v, t), eps4);
+        v128_t on = wasm_v128_or(wasm_f32x4_gt(v, t), wasm_f32x4_lt(wasm_f32x4_abs(u), half4));
+        if (!wasm_v128_any_true(on)) continue;
+        bits = wasm_i32x4_bitmask(on);
+      } else {
+        bits = (1u << (m - j)) - 1u;
+      }
+      while (bits) {
+        int jj = j + __builtin_ctz(bits);
+        bits &= bits - 1;
+        float v = pr[jj] + bias[jj];
+        if (v > thr[jj]) {
+          idx[at + count] = jj;
+          val[at + count] = v;
+          count++;
+          if (v > 0.0f) {
+            positive++;
+            L->fired[jj] += 1;
+          }
+        } else if (__builtin_fabsf((v - thr[jj]) / eps) < 0.5f) {
+          bidx[nb++] = jj;
+        }
+      }
+    }
+    L->rs[row0 + done] = at;
+    L->re[row0 + done] = at + count;
+    L->cursor = at + count;
+    if (L->wl1) {
+      float pen = 0.0f;
+      for (int e = at; e < at + count; e++) pen += val[e] * L->wl1[idx[e]];
+      l1[done] = pen;
+    } else {
+      l1[done] = (float)count;
+    }
+    l0[done] = (float)positive;
+    float *restrict dq = L->dx + (long)(row0 + done) * L->ld;
+    decode_row(L, at, at + count, x + (long)done * n, xhat + (long)done * n, dq, l2 + done, 0, scale, 0.0f);
+    // The band: the active values in it (their ∂L/∂f is dval), then the others.
+    for (int e = at; e < at + count; e++) {
+      int j = idx[e];
+      if (__builtin_fabsf((val[e] - thr[j]) / eps) < 0.5f) {
+        L->bcnt[j] += 1.0f;
+        L->bsum[j] += L->dval[e];
+      }
+    }
+    for (int b = 0; b < nb; b++) {
+      int j = bidx[b];
+      const float *w = wdec + (long)j * n;
+      v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
+      for (int i = 0; i < nvec; i += 16) {
+        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(dq + i), wasm_v128_load(w + i)));
+        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(dq + i + 4), wasm_v128_load(w + i + 4)));
+        s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(dq + i + 8), wasm_v128_load(w + i + 8)));
+        s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(dq + i + 12), wasm_v128_load(w + i + 12)));
+      }
+      float dot = hsum4(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
+      for (int i = nvec; i < n; i++) dot += dq[i] * w[i];
+      L->bcnt[j] += 1.0f;
+      L->bsum[j] += dot;
+    }
+    if (L->fadd) {
+      for (int e = at; e < at + count; e++) L->dval[e] += L->fadd[idx[e]];
+    }
+  }
+  return done;
+}
+
+// ---- Gated SAEs: the gate's open features carry both paths ----------------------------------------------
+
+// Gated SAE, `rows` rows of z = x̄ · wEnc in p [rows, m] (global rows row0…; x, xhat, l1, l0, l2, aux point at
+// the first of them). Per row, the entries are the open gates πgate = z + bEnc > 0 (in feature order):
+//   gate path: g = πgate; x̂_gate = Σ g_j wdec_j + bdec (into the lane's xs), aux = mean (x̂_gate − x)²,
+//     ∂L/∂πgate_j = scale · (x̂_gate − x) · wdec_j + add  (add = sλ);  l1 = Σ g (the penalty);
+//   magnitude path: πmag = z · mscale + mbias, f = ReLU(πmag) (0 for a closed gate); decode_row as TopK's
+//     (x̂, ∂L/∂x̂ into dx, l2, ∂L/∂f = dval); ∂L/∂πmag = ∂L/∂f · [f > 0];  l0, fired count f > 0;
+//   dval ← ∂L/∂z = ∂L/∂πmag · mscale + ∂L/∂πgate (the weight gradients gather val = f and dval), and the
+//   lane's gsum += ∂L/∂πgate, bcnt += ∂L/∂πmag, bsum += ∂L/∂πmag · z · mscale.
+// The gate path's ∂L/∂x̂_gate goes to the lane's tsq and no column sum (its decoder is frozen). Stops before a
+// row whose entries might not fit in the lane's share. Returns the number of rows done.
+EXPORT(gated_rows)
+int gated_rows(lane_t *restrict L, const float *restrict p, const float *restrict x, float *restrict xhat,
+               float *restrict l1, float *restrict l0, float *restrict l2, float *restrict aux, int row0, int rows,
+               float scale, float add) {
+  const int m = L->m, n = L->n;
+  const float *restrict ms = L->mscale;
+  const float *restrict mb = L->mbias;
+  int *restrict idx = L->idx;
+  float *restrict val = L->val;
+  float *restrict dval = L->dval;
+  float *restrict dgate = L->heap;
+  int done = 0;
+  for (; done < rows; done++) {
+    const float *restrict pr = p + (long)done * m;
+    const float *restrict xr = x + (long)done * n;
+    int at = L->cursor;
+    if (at + m > L->end) break;
+    int count = collect(pr, L->bias, m, -__builtin_inff(), L->cand_idx, L->cand_val);
+    float pen = 0.0f;
+    for (int c = 0; c < count; c++) {
+      idx[at + c] = L->cand_idx[c];
+      val[at + c] = L->cand_val[c];
+      pen += L->cand_val[c];
+    }
+    L->rs[row0 + done] = at;
+    L->re[row0 + done] = at + count;
+    L->cursor = at + count;
+    l1[done] = pen;
+    // The gate path, its column sums into scratch.
+    float *colsum = L->colsum;
+    L->colsum = L->tsum;
+    decode_row(L, at, at + count, xr, L->xs, L->tsq, aux + done, 0, scale, add);
+    L->colsum = colsum;
+    for (int e = at; e < at + count; e++) dgate[e - at] = dval[e];
+    // The magnitude path.
+    int positive = 0;
+    for (int e = at; e < at + count; e++) {
+      int j = idx[e];
+      float mag = pr[j] * ms[j] + mb[j];
+      float f = mag > 0.0f ? mag : 0.0f;
+      val[e] = f;
+      if (f > 0.0f) {
+        positive++;
+        L->fired[j] += 1;
+      }
+    }
+    l0[done] = (float)positive;
+    decode_row(L, at, at + count, xr, xhat + (long)done * n, L->dx + (long)(row0 + done) * L->ld, l2 + done, 0,
+               scale, 0.0f);
+    for (int e = at; e < at + count; e++) {
+      int j = idx[e];
+      float dmag = val[e] > 0.0f ? dval[e] : 0.0f;
+      float dg = dgate[e - at];
+      dval[e] = dmag * ms[j] + dg;
+      L->gsum[j] += dg;
+      L->bcnt[j] += dmag;
+      L->bsum[j] += (dmag * pr[j]) * ms[j];
+    }
   }
   return done;
 }

@@ -16,6 +16,9 @@
  * ∂L/∂rMag  = Σ_b ∂L/∂πmag ⊙ z ⊙ exp(rMag),       ∂L/∂bMag = Σ_b ∂L/∂πmag
  * ```
  *
+ * A backend may run the whole step as the fused kernel named `SAE_GATED_KERNEL` (the `blas` backend does,
+ * on each row's open gates, which carry both paths); the composed tfjs maths is its reference and fallback.
+ *
  * @module
  */
 import { tf } from "../../tf.ts";
@@ -24,6 +27,7 @@ import { bmm } from "../linalg.ts";
 import { l2Reconstruction } from "../loss.ts";
 import type { ArchRecord } from "./record.ts";
 import { ARCH_PROFILES } from "./profiles.ts";
+import { fusedGatedKernel } from "./shared.ts";
 
 /**
  * The `gated` architecture.
@@ -76,6 +80,9 @@ export const GATED_ARCH: ArchRecord<"gated"> = {
       extraLoss: l2Reconstruction(y, xGate),
     };
   },
+  // The whole step as the kernel named `SAE_GATED_KERNEL` where the backend has it (`blas`: both paths on
+  // each row's open gates); the composed maths above is its reference and fallback.
+  fused: fusedGatedKernel,
   saelens: {
     architecture: { sae: "gated", transcoder: "gated" },
     encoderBias: "b_gate",

@@ -15,13 +15,23 @@
  *
  * with `∂L/∂pre = ∂L/∂f ⊙ [pre > θ]` on the path through `f`.
  *
+ * With the step penalty and no pre-activation loss, a backend may run the whole step as the fused kernel
+ * named `SAE_JUMPRELU_KERNEL` (the `blas` backend does: sparse after the threshold); the composed tfjs
+ * maths here is its reference and the fallback.
+ *
  * @module
  */
 import { tf } from "../../tf.ts";
 import { requireParam } from "../params.ts";
 import type { ArchRecord } from "./record.ts";
 import { ARCH_PROFILES } from "./profiles.ts";
-import { JUMPRELU_SAELENS, maskedActivation, THRESHOLD_METRICS, thresholdParam } from "./shared.ts";
+import {
+  fusedJumpReluKernel,
+  JUMPRELU_SAELENS,
+  maskedActivation,
+  THRESHOLD_METRICS,
+  thresholdParam,
+} from "./shared.ts";
 
 /** Rectangle kernel `[|u| < ½]` at `u = (pre − θ)/ε`, `[component, batch, dSae]`. */
 function rectangle(pre: tf.Tensor3D, threshold: tf.Tensor2D, bandwidth: number): tf.Tensor3D {
@@ -95,6 +105,9 @@ export const JUMPRELU_ARCH: ArchRecord<"jumprelu"> = {
     dNorm = dNorm === undefined ? dP : tf.add(dNorm, dP) as tf.Tensor2D;
     return { sparsity, dF, dNorm, dPre, extraLoss, grads: { threshold: dThreshold } };
   },
+  // The step penalty as the kernel named `SAE_JUMPRELU_KERNEL` where the backend has it (`blas`); the tanh
+  // penalty and the pre-activation loss run the composed maths above.
+  fused: fusedJumpReluKernel,
   metrics: THRESHOLD_METRICS,
   saelens: {
     ...JUMPRELU_SAELENS,

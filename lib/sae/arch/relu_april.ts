@@ -9,12 +9,15 @@
  * ∂L/∂pre         = ∂L/∂f ⊙ [pre > 0]
  * ```
  *
+ * A backend may run the whole step as the fused kernel named `SAE_RELU_APRIL_KERNEL` (the `blas` backend
+ * does, on the active features only); the composed tfjs maths is its reference and fallback.
+ *
  * @module
  */
 import { tf } from "../../tf.ts";
 import type { ArchRecord } from "./record.ts";
 import { ARCH_PROFILES } from "./profiles.ts";
-import { STANDARD_SAELENS } from "./shared.ts";
+import { fusedReluAprilKernel, STANDARD_SAELENS } from "./shared.ts";
 
 /**
  * The `relu-april` architecture.
@@ -42,5 +45,8 @@ export const RELU_APRIL_ARCH: ArchRecord<"relu-april"> = {
       dNorm: tf.mul(tf.sum(f, 1), scale) as tf.Tensor2D,
     };
   },
+  // The whole step as the kernel named `SAE_RELU_APRIL_KERNEL` where the backend has it (`blas`: sparse
+  // after the ReLU); the composed maths above is its reference and fallback.
+  fused: fusedReluAprilKernel,
   saelens: STANDARD_SAELENS,
 };

@@ -6,7 +6,14 @@
  * @module
  */
 import { hasKernel, runKernel, tf, tidy } from "../../tf.ts";
-import { SAE_AUXK_KERNEL, SAE_BATCHTOPK_KERNEL, SAE_RELU_KERNEL } from "../../backends/kernel_names.ts";
+import {
+  SAE_AUXK_KERNEL,
+  SAE_BATCHTOPK_KERNEL,
+  SAE_GATED_KERNEL,
+  SAE_JUMPRELU_KERNEL,
+  SAE_RELU_APRIL_KERNEL,
+  SAE_RELU_KERNEL,
+} from "../../backends/kernel_names.ts";
 import type { SaeParams } from "../params.ts";
 import { bmm } from "../linalg.ts";
 import { l2Reconstruction } from "../loss.ts";
@@ -150,6 +157,145 @@ export function fusedBatchTopkKernel(
     return fusedResult(result);
   };
 }
+
+/**
+ * The fused step of the kernel named `SAE_JUMPRELU_KERNEL` (contract in `lib/backends/kernel_names.ts`):
+ * forward, loss, hand-derived gradients (θ's through the rectangle kernel) and batch statistics of a
+ * JumpReLU SAE with the step (L0) penalty. `undefined` — the composed maths runs — when the backend
+ * registers no such kernel, the batch is empty, or the spec asks for what the kernel does not do: the tanh
+ * penalty or the pre-activation loss.
+ *
+ * @example The cpu backend has no fused kernel: the objective runs the composed maths
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../../tf.ts";
+ * import { fusedJumpReluKernel } from "./shared.ts";
+ * import { initArchParams, makeSpec } from "./registry.ts";
+ * await tf.setBackend("cpu");
+ * const spec = makeSpec("jumprelu");
+ * const params = initArchParams(spec, { nComponents: 1, dIn: 2, dSae: 4, seed: 0 });
+ * assert.equal(fusedJumpReluKernel(spec, params, tf.ones([1, 3, 2]), 1e-3, 3), undefined);
+ * ```
+ */
+export const fusedJumpReluKernel: FusedObjective = (spec, params, x, lambda, keepRows) => {
+  const { penalty, bandwidth, preActCoefficient } = spec.jumprelu;
+  if (!hasKernel(SAE_JUMPRELU_KERNEL) || x.shape[1] === 0) return undefined;
+  if (penalty !== "step" || preActCoefficient > 0 || params.threshold === undefined) return undefined;
+  const [f, xHat, l1, l2, total, loss, wEnc, bEnc, wDec, bDec, l0, fired, sst, threshold] = runKernel(
+    SAE_JUMPRELU_KERNEL,
+    {
+      x,
+      wEnc: params.wEnc,
+      bEnc: params.bEnc,
+      wDec: params.wDec,
+      bDec: params.bDec,
+      threshold: params.threshold,
+    },
+    { l1Coefficient: lambda, keepRows, bandwidth },
+  );
+  return fusedResult({
+    forward: { f: f as tf.Tensor3D, xHat: xHat as tf.Tensor3D },
+    terms: { l1: l1 as tf.Tensor2D, l2: l2 as tf.Tensor2D, total: total as tf.Tensor2D },
+    loss: loss as tf.Scalar,
+    grads: {
+      wEnc: wEnc as tf.Tensor3D,
+      bEnc: bEnc as tf.Tensor2D,
+      wDec: wDec as tf.Tensor3D,
+      bDec: bDec as tf.Tensor2D,
+      threshold: threshold as tf.Tensor2D,
+    },
+    stats: { l0: l0 as tf.Tensor2D, fired: fired as tf.Tensor2D, sst: sst as tf.Tensor1D },
+  });
+};
+
+/**
+ * The fused step of the kernel named `SAE_RELU_APRIL_KERNEL` (contract in `lib/backends/kernel_names.ts`):
+ * forward, loss (L1 weighted by the decoder norms), hand-derived gradients and batch statistics of an
+ * April-ReLU SAE. `undefined` — the composed maths runs — when the backend registers no such kernel or
+ * the batch is empty.
+ *
+ * @example The cpu backend has no fused kernel: the objective runs the composed maths
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../../tf.ts";
+ * import { fusedReluAprilKernel } from "./shared.ts";
+ * import { initArchParams, makeSpec } from "./registry.ts";
+ * await tf.setBackend("cpu");
+ * const spec = makeSpec("relu-april");
+ * const params = initArchParams(spec, { nComponents: 1, dIn: 2, dSae: 4, seed: 0 });
+ * assert.equal(fusedReluAprilKernel(spec, params, tf.ones([1, 3, 2]), 1e-3, 3), undefined);
+ * ```
+ */
+export const fusedReluAprilKernel: FusedObjective = (_spec, params, x, lambda, keepRows) => {
+  if (!hasKernel(SAE_RELU_APRIL_KERNEL) || x.shape[1] === 0) return undefined;
+  const [f, xHat, l1, l2, total, loss, wEnc, bEnc, wDec, bDec, l0, fired, sst] = runKernel(
+    SAE_RELU_APRIL_KERNEL,
+    { x, wEnc: params.wEnc, bEnc: params.bEnc, wDec: params.wDec, bDec: params.bDec },
+    { l1Coefficient: lambda, keepRows },
+  );
+  return fusedResult({
+    forward: { f: f as tf.Tensor3D, xHat: xHat as tf.Tensor3D },
+    terms: { l1: l1 as tf.Tensor2D, l2: l2 as tf.Tensor2D, total: total as tf.Tensor2D },
+    loss: loss as tf.Scalar,
+    grads: {
+      wEnc: wEnc as tf.Tensor3D,
+      bEnc: bEnc as tf.Tensor2D,
+      wDec: wDec as tf.Tensor3D,
+      bDec: bDec as tf.Tensor2D,
+    },
+    stats: { l0: l0 as tf.Tensor2D, fired: fired as tf.Tensor2D, sst: sst as tf.Tensor1D },
+  });
+};
+
+/**
+ * The fused step of the kernel named `SAE_GATED_KERNEL` (contract in `lib/backends/kernel_names.ts`):
+ * forward, loss (with the gate's penalty and the auxiliary reconstruction), hand-derived gradients and
+ * batch statistics of a gated SAE. `undefined` — the composed maths runs — when the backend registers no
+ * such kernel or the batch is empty.
+ *
+ * @example The cpu backend has no fused kernel: the objective runs the composed maths
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../../tf.ts";
+ * import { fusedGatedKernel } from "./shared.ts";
+ * import { initArchParams, makeSpec } from "./registry.ts";
+ * await tf.setBackend("cpu");
+ * const spec = makeSpec("gated");
+ * const params = initArchParams(spec, { nComponents: 1, dIn: 2, dSae: 4, seed: 0 });
+ * assert.equal(fusedGatedKernel(spec, params, tf.ones([1, 3, 2]), 1e-3, 3), undefined);
+ * ```
+ */
+export const fusedGatedKernel: FusedObjective = (_spec, params, x, lambda, keepRows) => {
+  if (!hasKernel(SAE_GATED_KERNEL) || x.shape[1] === 0) return undefined;
+  if (params.rMag === undefined || params.bMag === undefined) return undefined;
+  const [f, xHat, l1, l2, total, loss, wEnc, bEnc, wDec, bDec, l0, fired, sst, rMag, bMag] = runKernel(
+    SAE_GATED_KERNEL,
+    {
+      x,
+      wEnc: params.wEnc,
+      bEnc: params.bEnc,
+      wDec: params.wDec,
+      bDec: params.bDec,
+      rMag: params.rMag,
+      bMag: params.bMag,
+    },
+    { l1Coefficient: lambda, keepRows },
+  );
+  return fusedResult({
+    forward: { f: f as tf.Tensor3D, xHat: xHat as tf.Tensor3D },
+    terms: { l1: l1 as tf.Tensor2D, l2: l2 as tf.Tensor2D, total: total as tf.Tensor2D },
+    loss: loss as tf.Scalar,
+    grads: {
+      wEnc: wEnc as tf.Tensor3D,
+      bEnc: bEnc as tf.Tensor2D,
+      wDec: wDec as tf.Tensor3D,
+      bDec: bDec as tf.Tensor2D,
+      rMag: rMag as tf.Tensor2D,
+      bMag: bMag as tf.Tensor2D,
+    },
+    stats: { l0: l0 as tf.Tensor2D, fired: fired as tf.Tensor2D, sst: sst as tf.Tensor1D },
+  });
+};
 
 /** The results of fused steps (an SAE with a tied bias on its own input), which AuxK may follow fused. */
 const FUSED_RESULTS = new WeakSet<ObjectiveResult>();
