@@ -23,6 +23,7 @@
  * product on OpenBLAS) and select the same values.
  */
 import { assert, tf } from "../_helpers.ts";
+import { assertOutputsIdentical, assertOutputsMatch, assertValues } from "./_fused.ts";
 import { selectBackend } from "../../lib/backends/select.ts";
 import { setTopkWorkerEnabled, topkWorkerReady } from "../../lib/backends/blas_backend.ts";
 import { hasKernel } from "../../lib/tf.ts";
@@ -74,6 +75,12 @@ type Output = (typeof OUTPUTS)[number];
 const EXACT: ReadonlySet<Output> = new Set(["L0", "fired", "minActive"]);
 
 type Host = Record<Output, Float32Array>;
+
+/** Each output within the tolerance of the reference's (the EXACT ones exactly). */
+const assertMatches = (actual: Host, expected: Host, what: string) =>
+  assertOutputsMatch(actual, expected, what, { outputs: OUTPUTS, exact: EXACT, tolerance: TOLERANCE });
+/** Two fused runs gave the same numbers bit for bit. */
+const assertIdentical = (a: Host, b: Host, what: string) => assertOutputsIdentical(a, b, what, OUTPUTS);
 
 /** A result's outputs on the host (the tensors are freed; TopK's minActive and a result's absent AuxK empty). */
 function host(r: ObjectiveResult): Host {
@@ -140,41 +147,6 @@ if (missing === undefined) {
       },
     });
   });
-}
-
-/** Asserts each output within the tolerance of the reference's (counts and minActive exactly). */
-function assertMatches(actual: Host, expected: Host, what: string): void {
-  for (const name of OUTPUTS) {
-    const a = actual[name], e = expected[name];
-    assert.equal(a.length, e.length, `${what}: ${name} has ${a.length} values, expected ${e.length}`);
-    let scale = 0;
-    for (const v of e) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
-    const tol = EXACT.has(name) ? 0 : TOLERANCE * scale;
-    for (let i = 0; i < e.length; i++) {
-      const ok = Object.is(a[i], e[i]) || Math.abs(a[i] - e[i]) <= tol;
-      assert.ok(
-        ok,
-        `${what}: ${name}[${i}] expected ${e[i]} ± ${tol} (${TOLERANCE} of ${scale}), received ${a[i]}`,
-      );
-    }
-  }
-}
-
-/** Asserts two fused runs gave the same numbers bit for bit. */
-function assertIdentical(a: Host, b: Host, what: string): void {
-  for (const name of OUTPUTS) {
-    const x = new Uint32Array(a[name].buffer), y = new Uint32Array(b[name].buffer);
-    const at = x.findIndex((v, j) => v !== y[j]);
-    assert.ok(
-      at === -1,
-      `${what}: ${name}[${at}] ${b[name][at]} differs from the first run's ${a[name][at]}`,
-    );
-  }
-}
-
-/** Asserts a host array equals hand-worked values exactly. */
-function assertValues(actual: Float32Array, expected: readonly number[], what: string): void {
-  assert.deepEqual(Array.from(actual), expected, what);
 }
 
 /** Parameters from nested arrays (`threshold` zero), one component. */

@@ -12,6 +12,7 @@
  * Counts (L0, firing counts) must be equal: both paths compute the same pre-activations.
  */
 import { assert, tf } from "../_helpers.ts";
+import { assertOutputsIdentical, assertOutputsMatch, assertValues } from "./_fused.ts";
 import { selectBackend } from "../../lib/backends/select.ts";
 import { setTopkWorkerEnabled, topkWorkerReady } from "../../lib/backends/blas_backend.ts";
 import { hasKernel } from "../../lib/tf.ts";
@@ -65,6 +66,12 @@ const EXACT: ReadonlySet<Output> = new Set(["L0", "fired"]);
 
 type Host = Record<Output, Float32Array>;
 
+/** Each output within the tolerance of the reference's (the EXACT ones exactly). */
+const assertMatches = (actual: Host, expected: Host, what: string) =>
+  assertOutputsMatch(actual, expected, what, { outputs: OUTPUTS, exact: EXACT, tolerance: TOLERANCE });
+/** Two fused runs gave the same numbers bit for bit. */
+const assertIdentical = (a: Host, b: Host, what: string) => assertOutputsIdentical(a, b, what, OUTPUTS);
+
 /** A result's outputs on the host (the tensors are freed). */
 function host(r: ObjectiveResult): Host {
   const tensors: Record<Output, tf.Tensor | undefined> = {
@@ -117,40 +124,6 @@ function composed(spec: SaeSpec, params: SaeParams, x: tf.Tensor3D, keepActivati
   const r = host(lossAndGradsFor(spec, params, x, x, { composed: true, keepActivations }));
   assert.equal(calls, before, "the composed maths ran without the kernel");
   return r;
-}
-
-/** Asserts each output within the tolerance of the reference's (counts exactly). */
-function assertMatches(actual: Host, expected: Host, what: string): void {
-  for (const name of OUTPUTS) {
-    const a = actual[name], e = expected[name];
-    assert.equal(a.length, e.length, `${what}: ${name} has ${a.length} values, expected ${e.length}`);
-    let scale = 0;
-    for (const v of e) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
-    const tol = EXACT.has(name) ? 0 : TOLERANCE * scale;
-    for (let i = 0; i < e.length; i++) {
-      const ok = Object.is(a[i], e[i]) || Math.abs(a[i] - e[i]) <= tol;
-      assert.ok(
-        ok,
-        `${what}: ${name}[${i}] expected ${e[i]} ± ${tol} (${TOLERANCE} of ${scale}), received ${a[i]}`,
-      );
-    }
-  }
-}
-
-/** Asserts two fused runs gave the same numbers bit for bit. */
-function assertIdentical(a: Host, b: Host, what: string): void {
-  for (const name of OUTPUTS) {
-    const x = new Uint32Array(a[name].buffer), y = new Uint32Array(b[name].buffer);
-    const at = x.findIndex((v, j) => v !== y[j]);
-    assert.ok(
-      at === -1,
-      `${what}: ${name}[${at}] ${b[name][at]} differs from the first run's ${a[name][at]}`,
-    );
-  }
-}
-
-function assertValues(actual: Float32Array, expected: readonly number[], what: string): void {
-  assert.deepEqual(Array.from(actual), expected, what);
 }
 
 Deno.test("fused gated: closed gates at 0, an open gate with a negative magnitude (hand-worked values)", () => {
